@@ -1,0 +1,1 @@
+"""Tree search over reasoning steps. Pure: no model, file or Ray inside."""

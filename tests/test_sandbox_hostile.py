@@ -1,0 +1,93 @@
+"""Adversarial suite: every hostile program is rejected, in bounded time, leaving the host clean.
+
+The catalogue (tests/hostile.py) is built so that a passing verdict can only mean a hole.
+Each program runs through both `run_cases` and `run_asserts`.
+"""
+import glob
+import os
+import time
+
+import pytest
+
+from tests.hostile import CASES, PROGRAMS, TEST_CODE
+from verifiers.code import run_asserts, run_cases
+from verifiers.sandbox import SLOT_COUNT, _uid_range, isolation_mode
+
+TIMEOUT_S = 2.0
+TEARDOWN_ALLOWANCE_S = 4.0  # process start, killing the namespace and removing the directory
+
+pytestmark = pytest.mark.skipif(isolation_mode() != "namespaces",
+                                reason="the full adversarial suite needs the namespace sandbox (root)")
+
+
+def sandbox_processes() -> list[str]:
+    low, _ = _uid_range()
+    found = []
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            with open(status) as handle:
+                uid = int(next(line for line in handle if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue
+        if low <= uid < low + SLOT_COUNT:
+            found.append(status)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def host_stays_clean():
+    before = set(glob.glob("/tmp/selfplay-sandbox-*"))
+    yield
+    assert sandbox_processes() == [], "a sandboxed process outlived its run"
+    assert set(glob.glob("/tmp/selfplay-sandbox-*")) <= before, "a sandbox directory was left behind"
+    assert not os.path.exists("/usr/selfplay-was-here")
+
+
+# In run_asserts the test code's own `==` is the judge, and `23770.0 == 23770` is true in Python:
+# returning a float for an int is a type confusion only where the comparison is type-strict.
+TYPE_STRICT_ONLY = {"float_for_int"}
+PAIRS = [(name, api) for name in sorted(PROGRAMS) for api in ("run_cases", "run_asserts")
+         if not (api == "run_asserts" and name in TYPE_STRICT_ONLY)]
+
+
+@pytest.mark.parametrize(("name", "api"), PAIRS)
+def test_hostile_program_is_rejected(name, api):
+    start = time.monotonic()
+    if api == "run_cases":
+        verdict = run_cases(PROGRAMS[name], "solve", CASES, timeout_s=TIMEOUT_S)
+    else:
+        verdict = run_asserts(PROGRAMS[name], TEST_CODE, timeout_s=TIMEOUT_S)
+    elapsed = time.monotonic() - start
+    assert not verdict.passed, f"{name} got through {api}: {verdict}"
+    assert verdict.score == 0.0, verdict
+    assert verdict.status != "passed"
+    assert elapsed < TIMEOUT_S + TEARDOWN_ALLOWANCE_S, f"{name} held {api} for {elapsed:.1f} s"
+
+
+def test_catalogue_is_large_and_honest():
+    assert len(PROGRAMS) >= 25
+    honest = "def solve(x):\n    return x * 7919 + 13\n"
+    assert run_cases(honest, "solve", CASES).passed
+    assert run_asserts(honest, TEST_CODE).passed
+
+
+def test_run_asserts_judges_with_the_test_codes_own_equality():
+    assert run_asserts(PROGRAMS["float_for_int"], TEST_CODE).passed
+    assert not run_asserts(PROGRAMS["float_for_int"], "assert type(solve(3)) is int\n").passed
+
+
+def test_timeouts_are_reported_as_timeouts():
+    verdict = run_cases(PROGRAMS["infinite_loop"], "solve", CASES, timeout_s=1.0)
+    assert verdict.status == "timeout"
+
+
+def test_memory_bomb_is_reported_as_memory():
+    verdict = run_cases(PROGRAMS["memory_bomb"], "solve", CASES, timeout_s=TIMEOUT_S)
+    assert verdict.status == "memory", verdict
+
+
+def test_parent_survives_kill_attempts():
+    parent = os.getpid()
+    run_cases(PROGRAMS["kill_parent"], "solve", CASES, timeout_s=TIMEOUT_S)
+    run_cases(PROGRAMS["kill_everything"], "solve", CASES, timeout_s=TIMEOUT_S)
+    assert os.getpid() == parent  # still here to say so

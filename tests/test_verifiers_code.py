@@ -1,0 +1,214 @@
+"""Functional tests of the code verifier: honest programs pass, wrong ones fail, inputs are checked."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from verifiers._child import wire
+from verifiers.code import json_form, run_asserts, run_cases, strictly_equal
+from verifiers.sandbox import CHILD_DIR, CandidateProcess, SandboxError, SandboxLimits, isolation_mode
+
+needs_jail = pytest.mark.skipif(isolation_mode() != "namespaces", reason="needs the namespace sandbox (root)")
+
+
+@pytest.mark.parametrize("value", [
+    0, -5, 2**64, 1.5, float("inf"), "text", "", None, True, [1, [2, 3]], (1, 2), {"a": 1}, {1: "x", (2, 3): None},
+    {1, 2}, frozenset({"a"}), b"\x00\xff", 1 + 2j, [(1, 2), {3}],
+])
+def test_wire_round_trip(value):
+    assert wire.decode(wire.encode(value)) == value
+    assert type(wire.decode(wire.encode(value))) is type(value)
+
+
+@pytest.mark.parametrize("bad", [
+    {"$": "object", "v": 1}, {"a": 1}, {"$": "tuple", "v": 5}, {"$": "dict", "v": [[1]]}, {"$": "set", "v": [[1]]},
+    {"$": "bytes", "v": "zz"},
+])
+def test_wire_refuses_malformed_values(bad):
+    with pytest.raises(wire.WireError):
+        wire.decode(bad)
+
+
+def test_wire_refuses_subclasses_and_objects():
+    class Sneaky(int):
+        pass
+
+    for value in (Sneaky(1), object(), iter([1]), [Sneaky(2)], {"k": object()}):
+        with pytest.raises(wire.WireError):
+            wire.encode(value)
+
+
+@pytest.mark.parametrize(("got", "expected", "equal"), [
+    (1, 1, True), (True, 1, False), (1, True, False), (1.0, 1, False), (1, 1.0, False), ("1", 1, False),
+    (0.1 + 0.2, 0.3, True), (0.333, 1 / 3, False), ([1, 2], [1, 2], True), ([1, 2], [2, 1], False),
+    ({"a": [1]}, {"a": [1]}, True), ({"a": 1}, {"a": 1, "b": 2}, False), (None, None, True), (None, 0, False),
+    (float("nan"), float("nan"), False),
+])
+def test_strictly_equal(got, expected, equal):
+    assert strictly_equal(got, expected) is equal
+
+
+def test_json_form_turns_tuples_into_lists():
+    assert json_form((1, (2, 3), {"a": (4,)})) == [1, [2, 3], {"a": [4]}]
+
+
+@needs_jail
+class TestRunCases:
+    def test_honest_program_passes(self):
+        program = "def total(items, bonus=0):\n    return sum(items) + bonus\n"
+        verdict = run_cases(program, "total", [([[1, 2, 3]], 6), ([[]], 0), ([[5], 1], 6)])
+        assert verdict.passed and verdict.score == 1.0 and verdict.status == "passed"
+
+    def test_partial_credit(self):
+        program = "def f(x):\n    return x * 2 if x < 3 else 0\n"
+        verdict = run_cases(program, "f", [([1], 2), ([2], 4), ([3], 6), ([4], 8)])
+        assert not verdict.passed and verdict.status == "wrong" and verdict.score == 0.5
+        assert "case 2" in verdict.detail
+
+    def test_tuple_result_matches_json_list(self):
+        assert run_cases("def f(x):\n    return (x, x)\n", "f", [([1], [1, 1])]).passed
+
+    def test_exception_is_an_error(self):
+        verdict = run_cases("def f(x):\n    return 1 // x\n", "f", [([0], 0), ([1], 1)])
+        assert verdict.status == "error" and verdict.score == 0.5
+
+    def test_missing_entry_point(self):
+        verdict = run_cases("def g(x):\n    return x\n", "f", [([1], 1)])
+        assert verdict.status == "wrong" and "'f'" in verdict.detail
+
+    def test_syntax_error(self):
+        verdict = run_cases("def f(x) return x", "f", [([1], 1)])
+        assert verdict.status == "error" and "SyntaxError" in verdict.detail
+
+    def test_stdlib_imports_work(self):
+        program = "import math, itertools, collections\ndef f(x):\n    return math.factorial(x)\n"
+        assert run_cases(program, "f", [([5], 120)]).passed
+
+    def test_writing_to_the_private_workdir_works(self):
+        program = "def f(x):\n    open('note.txt', 'w').write(str(x))\n    return int(open('note.txt').read())\n"
+        assert run_cases(program, "f", [([7], 7)]).passed
+
+    def test_state_does_not_decide(self):
+        # Each case gets fresh decoded arguments; a mutation cannot leak into the next case's args.
+        program = "def f(items):\n    items.append(1)\n    return len(items)\n"
+        assert run_cases(program, "f", [([[]], 1), ([[]], 1)]).passed
+
+
+@pytest.mark.parametrize(("cases", "reason"), [
+    ([], "no test cases"), (None, "no test cases"), ([([1],)], "not an (args_list, expected) pair"),
+    ([(1, 2)], "not an (args_list, expected) pair"), ([([object()], 1)], "not JSON-able"),
+    ([([float("nan")], 1)], "not JSON-able"),
+])
+def test_bad_cases_are_invalid(cases, reason):
+    verdict = run_cases("def f(x):\n    return x\n", "f", cases)
+    assert verdict.status == "invalid" and not verdict.passed and reason in verdict.detail
+
+
+@pytest.mark.parametrize(("program", "entry_point"), [
+    (b"def f(x): return x", "f"), ("def f(x): return x", "not an identifier"), ("x = 1\x00", "f"),
+])
+def test_bad_programs_are_invalid(program, entry_point):
+    assert run_cases(program, entry_point, [([1], 1)]).status == "invalid"
+
+
+@needs_jail
+class TestRunAsserts:
+    def test_mbpp_style(self):
+        program = "def similar_elements(a, b):\n    return tuple(sorted(set(a) & set(b)))\n"
+        tests = "assert similar_elements((3, 4, 5, 6), (5, 7, 4, 10)) == (4, 5)\n" \
+                "assert similar_elements((1, 2), (3, 4)) == ()\n"
+        assert run_asserts(program, tests).passed
+
+    def test_humaneval_style_check_function(self):
+        program = "def add(x, y):\n    return x + y\n"
+        tests = textwrap.dedent("""
+            METADATA = {'author': 'x'}
+            def check(candidate):
+                assert candidate(1, 2) == 3
+                for i in range(10):
+                    assert candidate(i, i) == 2 * i
+        """)
+        assert run_asserts(program, tests, entry_point="add").passed
+        assert not run_asserts("def add(x, y):\n    return x - y\n", tests, entry_point="add").passed
+
+    def test_score_counts_units(self):
+        tests = "assert f(1) == 1\nassert f(2) == 4\nassert f(3) == 9\nassert f(4) == 0\n"
+        verdict = run_asserts("def f(x):\n    return x * x\n", tests)
+        assert verdict.status == "wrong" and verdict.score == 0.75
+
+    def test_expected_exceptions_cross_as_builtin_types(self):
+        tests = "try:\n    f(-1)\n    raise AssertionError('no error')\nexcept ValueError:\n    pass\nassert f(1) == 1\n"
+        program = "def f(x):\n    if x < 0:\n        raise ValueError('negative')\n    return x\n"
+        assert run_asserts(program, tests).passed
+
+    def test_pytest_style_functions_and_setup_code(self):
+        tests = "import math\nLIMIT = 3\ndef test_small():\n    assert f(LIMIT) == math.factorial(3)\n"
+        assert run_asserts("def f(n):\n    return 6 if n == 3 else 0\n", tests).passed
+
+    def test_no_units_is_invalid(self):
+        assert run_asserts("def f(x):\n    return x\n", "x = 1\n").status == "invalid"
+
+    def test_unparseable_test_code_is_invalid(self):
+        assert run_asserts("def f(x):\n    return x\n", "assert f(1) ==\n").status == "invalid"
+
+    def test_candidate_cannot_shadow_builtins_used_by_tests(self):
+        program = "def abs(x):\n    return 0\ndef len(x):\n    return 3\ndef f(x):\n    return []\n"
+        assert not run_asserts(program, "assert abs(len(f(1)) - 3) == 0\n").passed
+
+    def test_swallowed_crash_still_fails(self):
+        tests = "for i in range(3):\n    try:\n        f(i)\n    except BaseException:\n        pass\nassert True\n"
+        verdict = run_asserts("import os\ndef f(x):\n    os._exit(0)\n", tests)
+        assert not verdict.passed and verdict.status == "error"
+
+
+@needs_jail
+def test_candidate_process_reports_names_and_values():
+    with CandidateProcess("import os\ndef f(x):\n    return (x, os.getpid(), sorted(os.listdir('/')))\n",
+                          SandboxLimits()) as candidate:
+        assert "f" in candidate.names
+        value = candidate.call("f", [4]).value
+    assert value[0] == 4 and value[1] == 1  # PID 1 of its own namespace
+    assert "work" not in value[2] and "root" in value[2]  # a minimal root: no project files
+
+
+@needs_jail
+def test_deadline_covers_the_whole_run():
+    with pytest.raises(SandboxError) as caught:
+        with CandidateProcess("import time\ndef f(x):\n    time.sleep(x)\n", SandboxLimits(timeout_s=1.0)) as candidate:
+            candidate.call("f", [0.6])
+            candidate.call("f", [0.6])
+    assert caught.value.status == "timeout"
+
+
+def test_plain_mode_refuses_root():
+    if os.geteuid() != 0:
+        pytest.skip("only root is refused")
+    with pytest.raises(SandboxError, match="root"):
+        with CandidateProcess("x = 1", SandboxLimits(), isolation="plain"):
+            pass
+
+
+def test_seccomp_fallback_blocks_sockets_signals_and_sessions():
+    """The filter that holds where namespaces are missing, checked on its own."""
+    script = textwrap.dedent(f"""
+        import os, signal, socket, sys
+        sys.path.insert(0, {CHILD_DIR!r})
+        import seccomp
+        seccomp.install()
+        results = []
+        for attempt in (lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+                        lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM),
+                        lambda: os.kill(os.getppid(), 0), lambda: os.setsid(), lambda: os.setpgid(0, 0)):
+            try:
+                attempt()
+                results.append("allowed")
+            except PermissionError:
+                results.append("blocked")
+        a, b = socket.socketpair()  # still allowed: no network in it
+        print(",".join(results))
+    """)
+    output = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=30)
+    assert output.returncode == 0, output.stderr
+    assert output.stdout.strip() == ",".join(["blocked"] * 5)

@@ -1,0 +1,412 @@
+"""The trusted side of code execution: start a jailed candidate, call it, tear it all down.
+
+`CandidateProcess` starts `_child/jail.py`, which puts the candidate's interpreter inside the
+strongest walls this machine allows (see its docstring), sends the program, and then makes
+calls over a pipe of its own, each with a deadline that is part of one wall-clock budget for
+the whole run. It never runs candidate code itself and never believes what the child says
+about the outcome: callers get decoded values (exact built-in types) and decide.
+
+Teardown always runs, whatever happened: the jail's waiter is asked to kill the candidate's
+namespace, the process group is killed if it does not go, any process still running under the
+run's own uid is killed, and the run's private directory is removed.
+
+This module knows nothing about test cases or verdicts; `verifiers.code` does.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+from verifiers._child import wire
+
+CHILD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child")
+SLOT_DIR = os.path.join(tempfile.gettempdir(), "selfplay-sandbox-slots")
+SLOT_COUNT = 1024
+MAX_REPLY_BYTES = 8 * 1024 * 1024
+SETUP_FAILED_EXIT = 125
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    timeout_s: float = 5.0  # wall clock for the whole run: start, load and every call
+    memory_mb: int = 512  # address space of each candidate process
+    max_processes: int = 16  # processes and threads the candidate's uid may hold at once
+    max_file_mb: int = 4  # largest file the candidate may write (stdout included)
+    max_open_files: int = 64  # open file descriptors per process
+    tmpfs_mb: int = 32  # all files the candidate may create, together (namespaces mode)
+    output_bytes: int = 16 * 1024  # how much of stdout and stderr is kept for the detail
+
+    def __post_init__(self) -> None:
+        if not 0 < self.timeout_s <= 3600:
+            raise ValueError(f"timeout_s must be in (0, 3600], got {self.timeout_s}")
+        for name in ("memory_mb", "max_processes", "max_file_mb", "max_open_files", "tmpfs_mb"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.memory_mb < 64:
+            raise ValueError("memory_mb below 64 cannot start a Python interpreter")
+
+
+class SandboxError(Exception):
+    """The run could not go on. `status` is a Verdict status: timeout, memory or error."""
+
+    def __init__(self, status: str, detail: str):
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+@dataclass
+class CallResult:
+    ok: bool  # the call returned a value (which may still be wrong)
+    value: object = None  # decoded: exact built-in types only
+    error: str = ""  # exception type name when not ok
+    message: str = ""
+
+
+_ISOLATION: list[str] = []
+
+
+def isolation_mode() -> str:
+    """'namespaces' where this process may create them, else 'plain'. SELFPLAY_SANDBOX overrides."""
+    forced = os.environ.get("SELFPLAY_SANDBOX", "")
+    if forced:
+        if forced not in ("namespaces", "plain"):
+            raise ValueError(f"SELFPLAY_SANDBOX must be 'namespaces' or 'plain', got {forced!r}")
+        return forced
+    if not _ISOLATION:
+        probe = subprocess.run(
+            [_python(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "jail.py"), "--probe"],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+        )
+        ok = sys.platform.startswith("linux") and os.geteuid() == 0 and probe.returncode == 0
+        _ISOLATION.append("namespaces" if ok else "plain")
+    return _ISOLATION[0]
+
+
+def _python() -> str:
+    return os.path.realpath(sys.executable)
+
+
+def _python_paths() -> list[str]:
+    """What the jail must show so the interpreter and its standard library work."""
+    paths = {os.path.realpath(sys.base_prefix), os.path.dirname(_python())}
+    system = ("/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/")
+    return sorted(path for path in paths if not (path + "/").startswith(system))
+
+
+def _uid_range() -> tuple[int, int]:
+    """A block of uids that the sandbox may use, one per concurrent run, inside the uid map."""
+    best = (0, 65536)
+    try:
+        with open("/proc/self/uid_map") as handle:
+            for line in handle:
+                inside, _, count = (int(part) for part in line.split())
+                if count > best[1] - best[0]:
+                    best = (inside, inside + count)
+    except OSError:
+        pass
+    start, end = best
+    if end - start > 4_000_000:
+        return 3_000_000, 3_000_000 + SLOT_COUNT
+    return max(start + 1000, end - 2 - SLOT_COUNT - 2), end - 2 - 2  # leave nobody (65534) alone
+
+
+class _Slot:
+    """An exclusive uid for one run, held by an flock on a file (released when the run ends)."""
+
+    def __init__(self) -> None:
+        os.makedirs(SLOT_DIR, mode=0o700, exist_ok=True)
+        low, high = _uid_range()
+        start = (os.getpid() * 7919 + int(time.monotonic_ns() % 1000)) % (high - low)
+        for offset in range(high - low):
+            uid = low + (start + offset) % (high - low)
+            handle = open(os.path.join(SLOT_DIR, str(uid)), "a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            self.uid, self.handle = uid, handle
+            return
+        raise SandboxError("error", "no free sandbox uid slot")
+
+    def release(self) -> None:
+        self.handle.close()
+
+
+def _kill_uid(uid: int) -> int:
+    """Kill every process running as `uid`; returns how many were found."""
+    found = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as handle:
+                uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
+        except (OSError, StopIteration):
+            continue
+        if str(uid) in uids:
+            found += 1
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+    return found
+
+
+@dataclass
+class _Pipe:
+    """The parent's end of a line protocol, with deadlines on every read."""
+
+    read_fd: int
+    write_fd: int
+    buffer: bytes = field(default=b"")
+
+    def send(self, message: dict, deadline: float) -> None:
+        data = wire.dumps_line(message)
+        while data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SandboxError("timeout", "time limit reached while sending to the candidate")
+            _, writable, _ = select.select([], [self.write_fd], [], remaining)
+            if writable:
+                try:
+                    data = data[os.write(self.write_fd, data[: 1 << 16]):]
+                except (BrokenPipeError, OSError):
+                    raise SandboxError("error", "the candidate process went away") from None
+
+    def receive(self, deadline: float) -> dict:
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SandboxError("timeout", "time limit reached waiting for the candidate")
+            readable, _, _ = select.select([self.read_fd], [], [], remaining)
+            if not readable:
+                continue
+            chunk = os.read(self.read_fd, 1 << 16)
+            if not chunk:
+                raise SandboxError("error", "the candidate process exited before answering")
+            self.buffer += chunk
+            if len(self.buffer) > MAX_REPLY_BYTES:
+                raise SandboxError("error", "the candidate's reply is too large")
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            return wire.loads_line(line)
+        except wire.WireError as error:
+            raise SandboxError("error", f"malformed reply from the candidate: {error}") from None
+
+
+class CandidateProcess:
+    """One jailed interpreter running one program. Use as a context manager.
+
+    >>> with CandidateProcess("def f(x): return x + 1", SandboxLimits()) as candidate:
+    ...     candidate.call("f", [1]).value
+    2
+    """
+
+    def __init__(self, program: str, limits: SandboxLimits, isolation: str | None = None):
+        if not isinstance(program, str):
+            raise TypeError(f"program must be a str, got {type(program).__name__}")
+        self.program, self.limits = program, limits
+        self.isolation = isolation or isolation_mode()
+        self.deadline = time.monotonic() + limits.timeout_s
+        self.names: list[str] = []
+        self.stdout = self.stderr = ""
+        self._next_id = 0
+        self._process: subprocess.Popen | None = None
+        self._slot: _Slot | None = None
+        self._dir: str | None = None
+        self._pipe: _Pipe | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> "CandidateProcess":
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def _start(self) -> None:
+        if self.isolation == "plain" and os.geteuid() == 0:
+            raise SandboxError("error", "refusing to run candidate code as root without namespaces: "
+                               "process limits do not bind root (run as a normal user, or allow namespaces)")
+        self._dir = tempfile.mkdtemp(prefix="selfplay-sandbox-")
+        os.chmod(self._dir, 0o700)
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        config = self._config(keep_fds=[request_read, reply_write])
+        with open(os.path.join(self._dir, "stdout"), "wb") as out, open(os.path.join(self._dir, "stderr"), "wb") as err:
+            self._process = subprocess.Popen(
+                [_python(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "jail.py"), json.dumps(config)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(request_read, reply_write),
+                start_new_session=True, close_fds=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            )
+        os.close(request_read)
+        os.close(reply_write)
+        self._pipe = _Pipe(reply_read, request_write)
+        self._pipe.send({"program": self.program}, self.deadline)
+        hello = self._receive_or_explain()
+        if hello.get("event") == "load_error":
+            raise SandboxError(_status_of(hello.get("error")), f"program failed to load: {_error_text(hello)}")
+        names = hello.get("names")
+        if hello.get("event") != "ready" or type(names) is not list:
+            raise SandboxError("error", "the candidate process did not start properly")
+        self.names = [name for name in names if type(name) is str and name.isidentifier()]
+
+    def _config(self, keep_fds: list[int]) -> dict:
+        limits = self.limits
+        rlimits = {
+            "RLIMIT_AS": limits.memory_mb << 20,
+            "RLIMIT_CPU": math.ceil(limits.timeout_s) + 1,
+            "RLIMIT_FSIZE": limits.max_file_mb << 20,
+            "RLIMIT_NOFILE": limits.max_open_files,
+            "RLIMIT_CORE": 0,
+            "RLIMIT_NPROC": limits.max_processes,
+        }
+        config = {"mode": self.isolation, "python": _python(), "child_dir": CHILD_DIR, "keep_fds": keep_fds,
+                  "rlimits": rlimits, "uid": None,
+                  "env": {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+                          "PYTHONHASHSEED": "0"}}
+        if self.isolation == "namespaces":
+            self._slot = _Slot()
+            root = os.path.join(self._dir, "root")
+            os.mkdir(root)
+            config.update(uid=self._slot.uid, root=root, tmpfs_mb=limits.tmpfs_mb, tmpfs_inodes=4096,
+                          python_paths=_python_paths())
+        else:
+            workdir = os.path.join(self._dir, "work")
+            os.mkdir(workdir)
+            rlimits["RLIMIT_NPROC"] = _processes_of(os.getuid()) + limits.max_processes
+            config.update(workdir=workdir, env=dict(config["env"], HOME=workdir, TMPDIR=workdir))
+        return config
+
+    def _receive_or_explain(self) -> dict:
+        try:
+            return self._pipe.receive(self.deadline)
+        except SandboxError as error:
+            if error.status == "error" and self._process.poll() == SETUP_FAILED_EXIT:
+                self._read_output()
+                raise SandboxError("error", self.stderr.strip()[-400:] or "sandbox setup failed") from None
+            raise
+
+    def close(self) -> None:
+        """Tear everything down. Safe to call twice."""
+        if self._pipe is not None:
+            for fd in (self._pipe.read_fd, self._pipe.write_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self._pipe = None
+        if self._process is not None:
+            _stop(self._process, graceful=self.isolation == "namespaces")
+            self._process = None
+        if self._slot is not None:
+            _kill_uid(self._slot.uid)
+            self._slot.release()
+            self._slot = None
+        if self._dir is not None:
+            self._read_output()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def _read_output(self) -> None:
+        for name in ("stdout", "stderr"):
+            try:
+                with open(os.path.join(self._dir, name), "rb") as handle:
+                    text = handle.read(self.limits.output_bytes).decode("utf-8", "replace")
+            except OSError:
+                continue
+            setattr(self, name, text)
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def call(self, name: str, args: list) -> CallResult:
+        """Call `name(*args)` in the candidate. Raises SandboxError when the run cannot go on."""
+        if self._pipe is None:
+            raise SandboxError("error", "the candidate process is not running")
+        self._next_id += 1
+        call_id = self._next_id
+        self._pipe.send({"id": call_id, "call": name, "args": wire.encode(list(args))}, self.deadline)
+        reply = self._pipe.receive(self.deadline)
+        if reply.get("id") != call_id:
+            raise SandboxError("error", "the candidate's reply does not match the call")
+        if reply.get("event") == "result":
+            try:
+                return CallResult(ok=True, value=wire.decode(reply.get("value")))
+            except wire.WireError as error:
+                return CallResult(ok=False, error="WireError", message=str(error))
+        if reply.get("event") == "error":
+            return CallResult(ok=False, error=_error_text(reply, message=False), message=_error_text(reply))
+        raise SandboxError("error", "the candidate sent an unexpected reply")
+
+    def hand_over(self) -> tuple[int, int]:
+        """Give up the call pipe (for a tester process): returns (request_write_fd, reply_read_fd)."""
+        pipe, self._pipe = self._pipe, None
+        if pipe.buffer:
+            raise SandboxError("error", "the candidate sent data nobody asked for")
+        return pipe.write_fd, pipe.read_fd
+
+
+def _stop(process: subprocess.Popen, graceful: bool) -> None:
+    """Ask the jail's waiter to kill the candidate; kill the whole group if it does not go.
+
+    Only the namespaces mode has a trusted waiter to ask; in plain mode the process is the
+    candidate itself, which may ignore SIGTERM, so the group is killed at once.
+    """
+    if graceful and process.poll() is None:
+        try:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=2)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+def _error_text(reply: dict, message: bool = True) -> str:
+    kind = reply.get("error")
+    kind = kind[:80] if type(kind) is str else "Error"
+    text = reply.get("message")
+    if message and type(text) is str and text:
+        return f"{kind}: {text[:300]}"
+    return kind
+
+
+def _status_of(error_type: object) -> str:
+    return "memory" if error_type == "MemoryError" else "error"
