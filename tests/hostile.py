@@ -13,6 +13,15 @@ CASES = [([x], x * SECRET_FACTOR + SECRET_OFFSET) for x in XS]
 TEST_CODE = "".join(f"assert solve({x}) == {x * SECRET_FACTOR + SECRET_OFFSET}\n" for x in XS)
 HOST_FILE = os.path.abspath(__file__)
 RIGHT = f"x * {SECRET_FACTOR} + {SECRET_OFFSET}"
+# In run_asserts the test code's own `==` is the judge, and `23770.0 == 23770` is true in Python:
+# returning a float for an int is a type confusion only where the comparison is type-strict.
+TYPE_STRICT_ONLY = {"float_for_int"}
+
+
+def pairs() -> list[tuple[str, str]]:
+    """(program, api) pairs that must be rejected."""
+    return [(name, api) for name in sorted(PROGRAMS) for api in ("run_cases", "run_asserts")
+            if not (api == "run_asserts" and name in TYPE_STRICT_ONLY)]
 
 PROGRAMS = {
     # -- leaving early, hoping silence reads as success -----------------------------------------

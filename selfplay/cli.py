@@ -1,0 +1,126 @@
+"""The `lab` command line. Each subcommand wires arguments to library code and prints results.
+
+    lab demo                                  tasks and verifiers at work, no model needed
+    lab tasks build [--out datasets]          regenerate the committed splits
+    lab tasks show FILE [--limit N]           what a task file holds
+    lab verify --tasks FILE --completions F   grade completions ({"id", "completion"} jsonl)
+
+Errors in user input end with a one-line message and exit status 2, not a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from selfplay import demo
+from selfplay.grading import grade
+from selfplay.tasks import TaskFileError, build_splits, load_problems
+
+REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+
+
+def _tasks_build(args: argparse.Namespace) -> int:
+    written = build_splits(args.out, seed=args.seed)
+    for task, paths in written.items():
+        for split, path in paths.items():
+            print(f"{task:10s} {split:5s} {path}")
+    return 0
+
+
+def _tasks_show(args: argparse.Namespace) -> int:
+    problems = load_problems(args.file)
+    counts = Counter(problem.task for problem in problems)
+    print(f"{args.file}: {len(problems)} problems ({', '.join(f'{n} {t}' for t, n in sorted(counts.items()))})")
+    for problem in problems[: args.limit]:
+        print(json.dumps(problem.to_dict()) if args.json else f"\n[{problem.id}] {problem.task}\n{problem.prompt}")
+    return 0
+
+
+def _read_completions(path: str) -> dict[str, str]:
+    completions = {}
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise TaskFileError(path, number, None, f"not valid JSON ({error.msg})") from None
+            for field in ("id", "completion"):
+                if not isinstance(row, dict) or not isinstance(row.get(field), str):
+                    raise TaskFileError(path, number, field, "expected a string")
+            if row["id"] in completions:
+                raise TaskFileError(path, number, "id", f"{row['id']!r} appears twice")
+            completions[row["id"]] = row["completion"]
+    return completions
+
+
+def _verify(args: argparse.Namespace) -> int:
+    problems = {problem.id: problem for problem in load_problems(args.tasks)}
+    completions = _read_completions(args.completions)
+    unknown = sorted(set(completions) - set(problems))
+    if unknown:
+        raise TaskFileError(args.completions, None, "id", f"{len(unknown)} ids not in {args.tasks}, e.g. {unknown[0]!r}")
+    start, statuses, rows = time.perf_counter(), Counter(), []
+    for problem_id, completion in tqdm(completions.items(), desc="verify", disable=args.json, unit="answer"):
+        verdict = grade(problems[problem_id], completion, timeout_s=args.timeout)
+        statuses[verdict.status] += 1
+        rows.append({"id": problem_id, **verdict.to_dict()})
+    n = len(rows)
+    summary = {"accuracy": statuses["passed"] / n if n else 0.0, "n": n, "statuses": dict(statuses),
+               "missing": len(problems) - n, "wall_s": round(time.perf_counter() - start, 3)}
+    if args.out:
+        Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    print(json.dumps(summary) if args.json else summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lab", description="selfplay: search, verify, finetune on what checks out.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    show = commands.add_parser("demo", help="tasks and verifiers at work on the built-in splits")
+    show.add_argument("--datasets", default=str(REPO_DATASETS), help="folder of the task splits")
+    show.add_argument("--per-task", type=int, default=4, help="problems shown per task")
+    show.set_defaults(run=lambda args: demo.run(Console(), args.datasets, args.per_task))
+
+    tasks = commands.add_parser("tasks", help="build or inspect task files").add_subparsers(dest="action", required=True)
+    build = tasks.add_parser("build", help="regenerate the train/dev/test splits")
+    build.add_argument("--out", default=str(REPO_DATASETS), help="folder to write <task>/{train,dev,test}.jsonl")
+    build.add_argument("--seed", type=int, default=0)
+    build.set_defaults(run=_tasks_build)
+    listing = tasks.add_parser("show", help="summarise a task file")
+    listing.add_argument("file")
+    listing.add_argument("--limit", type=int, default=3)
+    listing.add_argument("--json", action="store_true", help="print rows as JSON")
+    listing.set_defaults(run=_tasks_show)
+
+    verify = commands.add_parser("verify", help="grade completions against a task file")
+    verify.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
+    verify.add_argument("--completions", required=True, help='jsonl of {"id": ..., "completion": ...}')
+    verify.add_argument("--timeout", type=float, default=5.0, help="seconds per program run (funcs)")
+    verify.add_argument("--out", help="write one verdict per line here")
+    verify.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    verify.set_defaults(run=_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (TaskFileError, FileNotFoundError, IsADirectoryError) as error:
+        print(f"lab: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The countdown checker: is a list of arithmetic steps a valid way to reach the target?
+
+A solution is one step per line, `a op b = c`, for example
+
+    25-5=20
+    20 * 4 = 80
+
+with optional spaces or tabs around tokens. Operators: `+`, `-` (also `−`, U+2212), `*`
+(also `x`, `×`), `/` (also `÷`). Blank lines are ignored. Every other line, prose and
+"Answer:" lines included, makes the whole solution `invalid`: the loop finetunes on what
+this accepts, so nothing may ride along with the steps. Operands and results are written
+in ASCII digits without signs (a result may carry a `-` only so that a negative result is
+reported as such), at most MAX_OPERAND_DIGITS digits.
+
+Rules, each failure `wrong` with the line number: the arithmetic of every step is exactly
+true; division is exact (no remainder, no division by zero); every result is a positive
+integer; each operand is currently available, the given numbers or results of earlier
+steps, and is consumed when used (a multiset: `[5, 5]` may use 5 twice, `[5]` may not);
+the last step's result equals the target. Reaching the target in an earlier step does not
+count if later steps follow: the last line is the answer. Not every number has to be used.
+
+This module knows countdown and nothing about completions of other tasks, models or Ray.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from verifiers.verdict import Verdict
+
+MAX_NUMBERS = 10  # most numbers a problem may give
+MAX_VALUE = 10**9  # given numbers and the target lie in [1, MAX_VALUE]
+MAX_SOLUTION_CHARS = 10_000  # longer solutions are invalid without being read
+MAX_OPERAND_DIGITS = 100  # longer operands or results make a line malformed
+
+_OPERATORS = {"+": "+", "-": "-", "\u2212": "-", "*": "*", "x": "*", "\u00d7": "*",
+              "/": "/", "\u00f7": "/"}
+_OPERAND = rf"[0-9]{{1,{MAX_OPERAND_DIGITS}}}"
+_STEP = re.compile(
+    rf"({_OPERAND})[ \t]*([-+*/x\u2212\u00d7\u00f7])[ \t]*({_OPERAND})[ \t]*=[ \t]*(-?{_OPERAND})"
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    left: int
+    operator: str  # one of + - * /
+    right: int
+    result: int  # as written, which may be false
+
+
+def parse_step(line: str) -> Step | None:
+    """The step written on `line`, or None when the line is not exactly one step.
+
+    >>> parse_step(" 25 − 5 = 20 "), parse_step("25-5=20 so far")
+    (Step(left=25, operator='-', right=5, result=20), None)
+    """
+    match = _STEP.fullmatch(line.strip())
+    if match is None:
+        return None
+    left, operator, right, result = match.groups()
+    return Step(int(left), _OPERATORS[operator], int(right), int(result))
+
+
+def step_error(step: Step) -> str | None:
+    """Why the arithmetic of `step` is not exactly true with a positive result, else None.
+
+    >>> step_error(Step(7, "/", 2, 3)), step_error(Step(6, "/", 2, 3))
+    ('7/2 is not exact', None)
+    """
+    left, right = step.left, step.right
+    if step.operator == "/":
+        if right == 0:
+            return "division by zero"
+        if left % right:
+            return f"{left}/{right} is not exact"
+        value = left // right
+    else:
+        value = {"+": left + right, "-": left - right, "*": left * right}[step.operator]
+    if value != step.result:
+        return f"{left}{step.operator}{right} is {value}, not {step.result}"
+    if value <= 0:
+        return f"result {value} is not a positive integer"
+    return None
+
+
+def _consume(available: Counter, step: Step) -> str | None:
+    for operand in (step.left, step.right):
+        if available[operand] < 1:
+            return f"{operand} is not available"
+        available[operand] -= 1
+    available[step.result] += 1
+    return None
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VALUE
+
+
+def _input_problem(numbers: object, target: object, solution: object) -> str | None:
+    if not isinstance(numbers, (list, tuple)) or not 1 <= len(numbers) <= MAX_NUMBERS:
+        return f"numbers must be a list of 1 to {MAX_NUMBERS} ints"
+    if not all(_is_count(number) for number in numbers):
+        return f"every number must be an int in [1, {MAX_VALUE}]"
+    if not _is_count(target):
+        return f"target must be an int in [1, {MAX_VALUE}]"
+    if not isinstance(solution, str):
+        return "solution must be str"
+    if len(solution) > MAX_SOLUTION_CHARS:
+        return f"solution over {MAX_SOLUTION_CHARS} characters"
+    return None
+
+
+def check_countdown(numbers: list[int], target: int, solution: str) -> Verdict:
+    """Passed when the steps are well-formed, true, use available numbers and end on target.
+
+    >>> check_countdown([25, 5, 4], 80, "25-5=20\\n20*4=80").status
+    'passed'
+    """
+    problem = _input_problem(numbers, target, solution)
+    if problem:
+        return Verdict.fail("invalid", problem)
+    steps: list[tuple[int, Step]] = []
+    for line_number, line in enumerate(solution.split("\n"), start=1):
+        if not line.strip():
+            continue
+        step = parse_step(line)
+        if step is None:
+            shown = line.strip()[:40]
+            return Verdict.fail("invalid", f"line {line_number} is not a step: {shown!r}")
+        steps.append((line_number, step))
+    if not steps:
+        return Verdict.fail("invalid", "no steps")
+    available = Counter(numbers)
+    for line_number, step in steps:
+        error = step_error(step) or _consume(available, step)
+        if error:
+            return Verdict.fail("wrong", f"line {line_number}: {error}")
+    last = steps[-1][1].result
+    if last != target:
+        return Verdict.fail("wrong", f"the last step gives {last}, not the target {target}")
+    return Verdict.ok(f"reached {target} in {len(steps)} steps")
