@@ -34,12 +34,30 @@ def sandbox_processes() -> list[str]:
     return found
 
 
+def helper_processes() -> list[str]:
+    """Our own children still around: jail waiters and testers, running or unreaped."""
+    found = []
+    for path in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(path) as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+            with open(path[:-4] + "cmdline", "rb") as handle:
+                command = handle.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and (b"_child/jail.py" in command or b"_child/tester.py" in command or not command):
+            found.append(command.decode(errors="replace")[:80])
+    return found
+
+
 @pytest.fixture(autouse=True)
 def host_stays_clean():
-    before = set(glob.glob("/tmp/selfplay-sandbox-*"))
+    mine = f"/tmp/selfplay-sandbox-{os.getpid()}-*"  # other processes may be running sandboxes too
+    before = set(glob.glob(mine))
     yield
     assert sandbox_processes() == [], "a sandboxed process outlived its run"
-    assert set(glob.glob("/tmp/selfplay-sandbox-*")) <= before, "a sandbox directory was left behind"
+    assert helper_processes() == [], "a jail waiter or tester outlived its run"
+    assert set(glob.glob(mine)) <= before, "a sandbox directory was left behind"
     assert not os.path.exists("/usr/selfplay-was-here")
 
 

@@ -190,7 +190,7 @@ def _summarise(outcomes: list[str], total: int, failure: str) -> Verdict:
 
 def _run_tester(candidate: CandidateProcess, test_code: str, entry_point: str | None,
                 limits: SandboxLimits) -> dict:
-    request_fd, reply_fd = candidate.hand_over()
+    request_fd, reply_fd, candidate_nonce = candidate.hand_over()
     control_read, control_write = os.pipe()
     verdict_read, verdict_write = os.pipe()
     fds = (control_read, verdict_write, request_fd, reply_fd)
@@ -204,7 +204,7 @@ def _run_tester(candidate: CandidateProcess, test_code: str, entry_point: str | 
         os.close(fd)
     try:
         config = {"test_code": test_code, "entry_point": entry_point, "names": candidate.names,
-                  "nonce": nonce, "memory_mb": max(1024, 2 * limits.memory_mb)}
+                  "nonce": nonce, "candidate_nonce": candidate_nonce, "memory_mb": max(1024, 2 * limits.memory_mb)}
         with os.fdopen(control_write, "wb") as control:
             control.write(wire.dumps_line(config))
         report = _read_report(verdict_read, candidate.deadline)

@@ -18,6 +18,7 @@ import fcntl
 import json
 import math
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -169,6 +170,7 @@ class _Pipe:
 
     read_fd: int
     write_fd: int
+    nonce: str  # every reply must carry it: only this run's channel can answer this run
     buffer: bytes = field(default=b"")
 
     def send(self, message: dict, deadline: float) -> None:
@@ -200,9 +202,12 @@ class _Pipe:
                 raise SandboxError("error", "the candidate's reply is too large")
         line, self.buffer = self.buffer.split(b"\n", 1)
         try:
-            return wire.loads_line(line)
+            message = wire.loads_line(line)
         except wire.WireError as error:
             raise SandboxError("error", f"malformed reply from the candidate: {error}") from None
+        if message.get("nonce") != self.nonce:
+            raise SandboxError("error", "a reply without this run's nonce")
+        return message
 
 
 class CandidateProcess:
@@ -247,7 +252,7 @@ class CandidateProcess:
         if self.isolation == "plain" and os.geteuid() == 0:
             raise SandboxError("error", "refusing to run candidate code as root without namespaces: "
                                "process limits do not bind root (run as a normal user, or allow namespaces)")
-        self._dir = tempfile.mkdtemp(prefix="selfplay-sandbox-")
+        self._dir = tempfile.mkdtemp(prefix=f"selfplay-sandbox-{os.getpid()}-")
         os.chmod(self._dir, 0o700)
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
@@ -260,8 +265,8 @@ class CandidateProcess:
             )
         os.close(request_read)
         os.close(reply_write)
-        self._pipe = _Pipe(reply_read, request_write)
-        self._pipe.send({"program": self.program}, self.deadline)
+        self._pipe = _Pipe(reply_read, request_write, nonce=secrets.token_hex(16))
+        self._pipe.send({"program": self.program, "nonce": self._pipe.nonce}, self.deadline)
         hello = self._receive_or_explain()
         if hello.get("event") == "load_error":
             raise SandboxError(_status_of(hello.get("error")), f"program failed to load: {_error_text(hello)}")
@@ -357,12 +362,12 @@ class CandidateProcess:
             return CallResult(ok=False, error=_error_text(reply, message=False), message=_error_text(reply))
         raise SandboxError("error", "the candidate sent an unexpected reply")
 
-    def hand_over(self) -> tuple[int, int]:
-        """Give up the call pipe (for a tester process): returns (request_write_fd, reply_read_fd)."""
+    def hand_over(self) -> tuple[int, int, str]:
+        """Give up the call pipe (for a tester process): returns (request_fd, reply_fd, nonce)."""
         pipe, self._pipe = self._pipe, None
         if pipe.buffer:
             raise SandboxError("error", "the candidate sent data nobody asked for")
-        return pipe.write_fd, pipe.read_fd
+        return pipe.write_fd, pipe.read_fd, pipe.nonce
 
 
 def _stop(process: subprocess.Popen, graceful: bool) -> None:

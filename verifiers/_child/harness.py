@@ -6,11 +6,11 @@ so that an honest program gets called correctly; the verdict is decided elsewher
 decoded values alone.
 
 Protocol (one JSON object per line):
-    in : {"program": SOURCE}                       out: {"event": "ready", "names": [...]}
+    in : {"program": SOURCE, "nonce": N}           out: {"event": "ready", "names": [...]}
                                                     or  {"event": "load_error", ...}
     in : {"id": K, "call": NAME, "args": WIRE, "kwargs": WIRE}  out: {"id": K, "event": "result", "value": WIRE}
                                                     or  {"id": K, "event": "error", "error": TYPE, "message": ...}
-End of input ends the process.
+Every reply carries the run's nonce. End of input ends the process.
 """
 import os
 import signal
@@ -26,7 +26,7 @@ MAX_MESSAGE = 64 * 1024 * 1024
 
 class Channel:
     def __init__(self, read_fd, write_fd):
-        self.read_fd, self.write_fd, self.buffer = read_fd, write_fd, b""
+        self.read_fd, self.write_fd, self.buffer, self.nonce = read_fd, write_fd, b"", ""
 
     def receive(self):
         while b"\n" not in self.buffer:
@@ -38,7 +38,7 @@ class Channel:
         return wire.loads_line(line)
 
     def send(self, message):
-        data = wire.dumps_line(message)
+        data = wire.dumps_line(dict(message, nonce=self.nonce))
         while data:
             data = data[os.write(self.write_fd, data):]
 
@@ -80,6 +80,7 @@ def main():
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an output flood fails a write, it does not kill us
     channel = Channel(int(sys.argv[1]), int(sys.argv[2]))
     hello = channel.receive()
+    channel.nonce = str(hello.get("nonce", ""))
     namespace = load(hello["program"], channel)
     serve(namespace, channel)
 

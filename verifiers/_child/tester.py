@@ -36,8 +36,9 @@ BUILTIN_EXCEPTIONS = {name: value for name, value in vars(builtins).items()
 
 
 class Link:
-    def __init__(self, request_fd, reply_fd):
+    def __init__(self, request_fd, reply_fd, nonce):
         self.request_fd, self.reply_fd, self.buffer, self.next_id = request_fd, reply_fd, b"", 0
+        self.nonce = nonce
         self.gone = ""  # set once the candidate fails for good, even if test code swallows it
 
     def call(self, name, args, kwargs):
@@ -59,7 +60,7 @@ class Link:
         except OSError:
             raise CandidateGone("the candidate process went away") from None
         reply = self.receive()
-        if reply.get("id") != self.next_id:
+        if reply.get("id") != self.next_id or reply.get("nonce") != self.nonce:
             raise CandidateGone("the candidate's reply does not match the call")
         if reply.get("event") == "result":
             try:
@@ -157,7 +158,7 @@ def main():
     limit = config["memory_mb"] << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        result = run_tests(config, Link(request_fd, reply_fd))
+        result = run_tests(config, Link(request_fd, reply_fd, config["candidate_nonce"]))
     except SyntaxError as error:
         result = {"units": 0, "passed": 0, "failure": "", "error": f"test code does not parse: {error}"}
     except BaseException as error:  # noqa: BLE001: report, the parent decides

@@ -1,0 +1,107 @@
+"""The committed splits: sizes, no overlap, rebuilt byte for byte; and the datasets/ folder
+never shadows Hugging Face `datasets`."""
+import itertools
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from selfplay.tasks import DEFAULT_SIZES, GENERATORS, build_splits, load_problems, split_overlap
+from selfplay.tasks.splits import SPLITS
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = REPO / "datasets"
+
+
+def committed(task: str, split: str) -> Path:
+    return DATASETS / task / f"{split}.jsonl"
+
+
+@pytest.mark.parametrize("task", sorted(DEFAULT_SIZES))
+def test_committed_files_load_with_documented_sizes(task):
+    for split in SPLITS:
+        problems = load_problems(committed(task, split))
+        assert len(problems) == getattr(DEFAULT_SIZES[task], split)
+        assert {p.task for p in problems} == {task}
+
+
+@pytest.mark.parametrize("task", sorted(DEFAULT_SIZES))
+def test_committed_splits_share_no_content_and_no_ids(task):
+    for first, second in itertools.combinations(SPLITS, 2):
+        assert split_overlap([committed(task, first), committed(task, second)]) == set()
+
+
+def test_split_overlap_finds_a_shared_problem(tmp_path):
+    dev = load_problems(committed("countdown", "dev"))
+    (tmp_path / "leak.jsonl").write_text(committed("countdown", "test").read_text() +
+                                         committed("countdown", "dev").read_text().splitlines()[5] + "\n")
+    shared = split_overlap([committed("countdown", "dev"), tmp_path / "leak.jsonl"])
+    assert dev[5].id in shared and len(shared) == 2  # its id and its content key
+
+
+def test_countdown_dev_and_test_hold_three_numbers_and_train_mixes():
+    for split in ("dev", "test"):
+        assert {len(p.meta["numbers"]) for p in load_problems(committed("countdown", split))} == {3}
+    counts = [len(p.meta["numbers"]) for p in load_problems(committed("countdown", "train"))]
+    assert counts.count(3) == counts.count(4) == 2000
+
+
+def test_rebuilding_reproduces_the_committed_files(tmp_path):
+    build_splits(tmp_path)
+    for task, split in itertools.product(DEFAULT_SIZES, SPLITS):
+        rebuilt = (tmp_path / task / f"{split}.jsonl").read_bytes()
+        assert rebuilt == committed(task, split).read_bytes(), f"{task}/{split} differs: rerun build_splits"
+
+
+def test_small_builds_are_deterministic_and_seeded(tmp_path):
+    sizes = {"countdown": (30, 5, 5), "arith": (30, 5, 5), "funcs": (20, 4, 4)}
+    first = build_splits(tmp_path / "a", seed=3, sizes=sizes)
+    build_splits(tmp_path / "b", seed=3, sizes=sizes)
+    build_splits(tmp_path / "c", seed=4, sizes=sizes)
+    for task, split in itertools.product(sizes, SPLITS):
+        relative = first[task][split].relative_to(tmp_path / "a")
+        assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes()
+        assert (tmp_path / "a" / relative).read_bytes() != (tmp_path / "c" / relative).read_bytes()
+    assert len(load_problems(first["funcs"]["train"])) == 20
+
+
+def test_unknown_task_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no built-in splits"):
+        build_splits(tmp_path, sizes={"chess": (1, 1, 1)})
+
+
+def test_generators_are_exposed_by_task_name():
+    assert sorted(GENERATORS) == ["arith", "countdown", "funcs"]
+    for task, generate in GENERATORS.items():
+        assert [p.task for p in generate(2, seed=0)] == [task, task]
+
+
+def test_committed_data_is_commit_sized():
+    total = sum(path.stat().st_size for path in DATASETS.rglob("*") if path.is_file())
+    assert total < 5_000_000
+
+
+def test_datasets_folder_holds_no_python():
+    assert [path for path in DATASETS.rglob("*.py")] == []
+    assert not (DATASETS / "__init__.py").exists()
+
+
+def test_import_datasets_from_repo_root_finds_hugging_face():
+    result = subprocess.run([sys.executable, "-c", "import datasets; print(datasets.__file__)"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0 or result.stdout.strip() == "None":
+        pytest.skip("Hugging Face datasets is not installed (import fails or finds only a namespace)")
+    found = Path(result.stdout.strip()).resolve()
+    assert not found.is_relative_to(DATASETS.resolve()), found
+    assert found.parent.name == "datasets" and found.parent.parent.name in ("site-packages", "dist-packages")
+
+
+def test_a_stray_init_in_datasets_would_be_caught(tmp_path):
+    # The check above can fail: a copy of the layout with an __init__.py shadows the package.
+    shutil.copytree(DATASETS / "fixtures", tmp_path / "datasets" / "fixtures")
+    (tmp_path / "datasets" / "__init__.py").write_text("")
+    result = subprocess.run([sys.executable, "-c", "import datasets; print(datasets.__file__)"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert Path(result.stdout.strip()).resolve().is_relative_to(tmp_path.resolve())
