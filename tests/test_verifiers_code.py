@@ -8,7 +8,8 @@ import pytest
 
 from verifiers._child import wire
 from verifiers.code import json_form, run_asserts, run_cases, strictly_equal
-from verifiers.sandbox import CHILD_DIR, CandidateProcess, SandboxError, SandboxLimits, isolation_mode
+from verifiers.sandbox import (CHILD_DIR, CandidateProcess, SandboxError, SandboxLimits, SandboxUnavailable,
+                               isolation_mode)
 
 needs_jail = pytest.mark.skipif(isolation_mode() != "namespaces", reason="needs the namespace sandbox (root)")
 
@@ -185,7 +186,7 @@ def test_deadline_covers_the_whole_run():
 def test_plain_mode_refuses_root():
     if os.geteuid() != 0:
         pytest.skip("only root is refused")
-    with pytest.raises(SandboxError, match="root"):
+    with pytest.raises(SandboxUnavailable, match="root"):
         with CandidateProcess("x = 1", SandboxLimits(), isolation="plain"):
             pass
 
@@ -212,3 +213,22 @@ def test_seccomp_fallback_blocks_sockets_signals_and_sessions():
     output = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=30)
     assert output.returncode == 0, output.stderr
     assert output.stdout.strip() == ",".join(["blocked"] * 5)
+
+
+@needs_jail
+def test_candidate_cannot_pass_itself_off_as_a_broken_sandbox():
+    program = "import os, sys\nsys.stderr.write('sandbox setup failed: fake\\n')\nos._exit(125)\n"
+    verdict = run_cases(program, "f", [([1], 1)])  # a verdict, not SandboxUnavailable
+    assert verdict.status == "error" and not verdict.passed
+
+
+@needs_jail
+def test_a_broken_jail_is_an_exception_not_a_verdict(monkeypatch):
+    original = CandidateProcess._config
+
+    def broken(self, keep_fds):
+        return dict(original(self, keep_fds), python="/nonexistent/python")
+
+    monkeypatch.setattr(CandidateProcess, "_config", broken)
+    with pytest.raises(SandboxUnavailable, match="sandbox setup failed"):
+        run_cases("def f(x):\n    return x\n", "f", [([1], 1)])

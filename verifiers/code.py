@@ -8,6 +8,7 @@ each call and nothing else. Expected values never enter it. For `run_cases` this
 compares the decoded results type-strictly; for `run_asserts` a separate tester process runs
 the trusted test code and reaches the candidate only through a pipe (`_child/tester.py`). So the
 candidate cannot decide its own verdict, whatever it prints, patches, exits with or returns.
+A machine that cannot run the jail raises `SandboxUnavailable`: that is never a verdict.
 
 Knows nothing about search, models, Ray or files of a run.
 """

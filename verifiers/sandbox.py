@@ -34,7 +34,6 @@ CHILD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child")
 SLOT_DIR = os.path.join(tempfile.gettempdir(), "selfplay-sandbox-slots")
 SLOT_COUNT = 1024
 MAX_REPLY_BYTES = 8 * 1024 * 1024
-SETUP_FAILED_EXIT = 125
 
 
 @dataclass(frozen=True)
@@ -73,24 +72,37 @@ class CallResult:
     message: str = ""
 
 
+class SandboxUnavailable(RuntimeError):
+    """This machine cannot run candidate code safely. Not a verdict: nothing was judged."""
+
+
 _ISOLATION: list[str] = []
 
 
 def isolation_mode() -> str:
-    """'namespaces' where this process may create them, else 'plain'. SELFPLAY_SANDBOX overrides."""
+    """'namespaces' where a real jailed run works here, else 'plain'. SELFPLAY_SANDBOX overrides.
+
+    The probe runs a trivial program through the whole jail once per process, so a machine
+    that allows `unshare` but not the mounts is found out here, not by failing every verdict.
+    """
     forced = os.environ.get("SELFPLAY_SANDBOX", "")
     if forced:
         if forced not in ("namespaces", "plain"):
             raise ValueError(f"SELFPLAY_SANDBOX must be 'namespaces' or 'plain', got {forced!r}")
         return forced
     if not _ISOLATION:
-        probe = subprocess.run(
-            [_python(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "jail.py"), "--probe"],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
-        )
-        ok = sys.platform.startswith("linux") and os.geteuid() == 0 and probe.returncode == 0
-        _ISOLATION.append("namespaces" if ok else "plain")
+        _ISOLATION.append("namespaces" if _namespaces_work() else "plain")
     return _ISOLATION[0]
+
+
+def _namespaces_work() -> bool:
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False
+    try:
+        with CandidateProcess("def probe():\n    return 1\n", SandboxLimits(timeout_s=30), isolation="namespaces") as run:
+            return run.call("probe", []).value == 1
+    except (SandboxError, SandboxUnavailable, OSError):
+        return False
 
 
 def _python() -> str:
@@ -231,6 +243,7 @@ class CandidateProcess:
         self._slot: _Slot | None = None
         self._dir: str | None = None
         self._pipe: _Pipe | None = None
+        self._status_fd: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -249,22 +262,25 @@ class CandidateProcess:
         return self.deadline - time.monotonic()
 
     def _start(self) -> None:
+        if not sys.platform.startswith("linux"):
+            raise SandboxUnavailable(f"running candidate code needs Linux, this is {sys.platform}")
         if self.isolation == "plain" and os.geteuid() == 0:
-            raise SandboxError("error", "refusing to run candidate code as root without namespaces: "
-                               "process limits do not bind root (run as a normal user, or allow namespaces)")
+            raise SandboxUnavailable("refusing to run candidate code as root without namespaces: process "
+                                     "limits do not bind root (run as a normal user, or allow namespaces)")
         self._dir = tempfile.mkdtemp(prefix=f"selfplay-sandbox-{os.getpid()}-")
         os.chmod(self._dir, 0o700)
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
-        config = self._config(keep_fds=[request_read, reply_write])
+        self._status_fd, status_write = os.pipe()
+        config = dict(self._config(keep_fds=[request_read, reply_write]), status_fd=status_write)
         with open(os.path.join(self._dir, "stdout"), "wb") as out, open(os.path.join(self._dir, "stderr"), "wb") as err:
             self._process = subprocess.Popen(
                 [_python(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "jail.py"), json.dumps(config)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(request_read, reply_write),
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(request_read, reply_write, status_write),
                 start_new_session=True, close_fds=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )
-        os.close(request_read)
-        os.close(reply_write)
+        for fd in (request_read, reply_write, status_write):
+            os.close(fd)
         self._pipe = _Pipe(reply_read, request_write, nonce=secrets.token_hex(16))
         self._pipe.send({"program": self.program, "nonce": self._pipe.nonce}, self.deadline)
         hello = self._receive_or_explain()
@@ -306,10 +322,22 @@ class CandidateProcess:
         try:
             return self._pipe.receive(self.deadline)
         except SandboxError as error:
-            if error.status == "error" and self._process.poll() == SETUP_FAILED_EXIT:
-                self._read_output()
-                raise SandboxError("error", self.stderr.strip()[-400:] or "sandbox setup failed") from None
+            failure = self._setup_failure() if error.status == "error" else ""
+            if failure:  # the jail failed before any candidate code ran: the machine's fault
+                raise SandboxUnavailable(failure) from None
             raise
+
+    def _setup_failure(self) -> str:
+        """What the jail said on its status pipe, once it has exited; '' if it said nothing."""
+        try:
+            self._process.wait(timeout=max(0.1, min(2.0, self.remaining())))
+        except subprocess.TimeoutExpired:
+            return ""
+        os.set_blocking(self._status_fd, False)
+        try:
+            return os.read(self._status_fd, 4096).decode(errors="replace").strip()
+        except BlockingIOError:
+            return ""
 
     def close(self) -> None:
         """Tear everything down. Safe to call twice."""
@@ -320,6 +348,9 @@ class CandidateProcess:
                 except OSError:
                     pass
             self._pipe = None
+        if self._status_fd is not None:
+            os.close(self._status_fd)
+            self._status_fd = None
         if self._process is not None:
             _stop(self._process, graceful=self.isolation == "namespaces")
             self._process = None

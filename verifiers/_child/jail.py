@@ -108,8 +108,9 @@ def drop_privileges(uid):
 def become_candidate(config, harness):
     """Limits, privileges, filter, then exec: never returns."""
     keep = set(config["keep_fds"])
+    os.set_inheritable(config["status_fd"], False)  # open until the exec succeeds, then gone
     for fd in range(3, 1024):
-        if fd not in keep:
+        if fd not in keep and fd != config["status_fd"]:
             try:
                 os.close(fd)
             except OSError:
@@ -119,6 +120,16 @@ def become_candidate(config, harness):
     seccomp.install()
     argv = [config["python"], "-I", "-S", "-B", harness] + [str(fd) for fd in config["keep_fds"]]
     os.execve(config["python"], argv, config["env"])
+
+
+def report_setup_failure(config, error):
+    """Say why on the status pipe: it is closed before the exec, so no candidate can write it."""
+    message = f"sandbox setup failed: {error!r}\n".encode()
+    os.write(2, message)
+    try:
+        os.write(config["status_fd"], message)
+    except OSError:
+        pass
 
 
 def run_namespaced(config):
@@ -143,7 +154,7 @@ def run_namespaced(config):
             build_root(config)
             become_candidate(config, CHILD_DIR_IN_JAIL + "/harness.py")
         except BaseException as error:  # report, never fall through to the parent's code
-            os.write(2, f"sandbox setup failed: {error!r}\n".encode())
+            report_setup_failure(config, error)
         os._exit(125)
     waited.append(child)
     while True:
@@ -171,7 +182,7 @@ def main():
         try:
             run_plain(config)
         except BaseException as error:
-            os.write(2, f"sandbox setup failed: {error!r}\n".encode())
+            report_setup_failure(config, error)
         os._exit(125)
 
 
