@@ -1,12 +1,13 @@
 """Funcs: the reference source reproduces every case, visible and hidden cases are
-disjoint, values are plain JSON, every family builds problems."""
+disjoint, values are plain JSON, every family builds problems, functions are named and
+enumerated."""
 import json
 
 import pytest
 
 from selfplay.tasks import content_key
-from selfplay.tasks.func_families import FAMILY_NAMES
-from selfplay.tasks.funcs import N_VISIBLE, generate, is_plain_json
+from selfplay.tasks.func_families import BY_NAME, FAMILIES, FAMILY_NAMES
+from selfplay.tasks.funcs import N_VISIBLE, function_key, generate, generate_for, is_plain_json
 
 
 def run_reference(source: str, entry_point: str):
@@ -28,6 +29,7 @@ def check_problem(problem) -> None:
     for args, expected in visible:
         assert f">>> f({', '.join(repr(a) for a in args)})\n{expected!r}" in problem.prompt
     assert json.loads(json.dumps(problem.to_dict())) == problem.to_dict()
+    assert problem.meta["function_key"] == function_key(problem.meta["family"], problem.meta["params"])
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
@@ -94,3 +96,41 @@ def test_smallest_value_ranges_still_build_every_family():
     assert {p.meta["family"] for p in problems} == set(FAMILY_NAMES)
     for problem in problems:
         check_problem(problem)
+
+
+def test_function_key_is_canonical_and_names_parameters():
+    assert function_key("affine", {"b": 2, "a": 3}) == function_key("affine", {"a": 3, "b": 2}) == "affine(a=3,b=2)"
+    assert function_key("count_char", {"c": "a"}) == "count_char(c='a')"
+    assert function_key("span", {}) == "span()"
+    assert function_key("sort_list", {"reverse": True}) != function_key("sort_list", {"reverse": False})
+
+
+def test_families_enumerate_distinct_functions_with_distinct_sources():
+    for family in FAMILIES:
+        keys = [function_key(family.name, params) for params in family.functions]
+        assert len(keys) == len(set(keys)) >= 1, family.name
+        assert len({family.render(params) for params in family.functions}) == len(keys), family.name
+    sizes = {family.name: len(family.functions) for family in FAMILIES}
+    assert sizes["affine"] == 18 * 41 and sizes["span"] == 1 and sizes["sort_list"] == 2
+    assert sum(sizes.values()) > 2000  # room for hundreds of distinct functions per split
+
+
+def test_wide_parameter_ranges_still_reproduce_their_cases():
+    # the corners of the grids: the largest coefficients and the narrowest windows
+    functions = [("affine", {"a": -9, "b": 20}), ("quadratic", {"a": -3, "b": -5, "c": 10}),
+                 ("threshold", {"t": 5, "above": -9, "below": 9}), ("between", {"low": 5, "high": 6}),
+                 ("clamp", {"low": -8, "high": -6}), ("fib_like", {"first": -5, "second": 5}),
+                 ("affix", {"prefix": "", "suffix": "!"}), ("modulo", {"m": 12, "k": -5})]
+    assert all(params in BY_NAME[name].functions for name, params in functions)
+    problems = generate_for(functions, seed=11)
+    assert [p.meta["function_key"] for p in problems] == [function_key(*f) for f in functions]
+    for problem in problems:
+        check_problem(problem)
+        if problem.meta["family"] in ("threshold", "between", "clamp"):
+            assert len({json.dumps(e) for _, e in problem.tests["cases"]}) > 1, problem.meta["function_key"]
+
+
+def test_generate_for_repeats_a_function_with_new_cases():
+    problems = generate_for([("affine", {"a": 2, "b": 1})] * 5, seed=0)
+    assert {p.meta["function_key"] for p in problems} == {"affine(a=2,b=1)"}
+    assert len({content_key(p) for p in problems}) == 5

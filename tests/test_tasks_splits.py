@@ -1,6 +1,7 @@
-"""The committed splits: sizes, no overlap, rebuilt byte for byte; and the datasets/ folder
-never shadows Hugging Face `datasets`."""
+"""The committed splits: sizes, no overlap (and no shared funcs function), rebuilt byte for
+byte; and the datasets/ folder never shadows Hugging Face `datasets`."""
 import itertools
+import json
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from selfplay.tasks import DEFAULT_SIZES, GENERATORS, build_splits, load_problems, split_overlap
-from selfplay.tasks.splits import SPLITS
+from selfplay.tasks.func_families import BY_NAME, FAMILY_NAMES
+from selfplay.tasks.splits import FUNCS_MIN_TO_HOLD_OUT, SPLITS, function_overlap, partition_functions
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / "datasets"
@@ -39,6 +41,45 @@ def test_split_overlap_finds_a_shared_problem(tmp_path):
                                          committed("countdown", "dev").read_text().splitlines()[5] + "\n")
     shared = split_overlap([committed("countdown", "dev"), tmp_path / "leak.jsonl"])
     assert dev[5].id in shared and len(shared) == 2  # its id and its content key
+
+
+def test_committed_funcs_splits_share_no_function():
+    for first, second in itertools.combinations(SPLITS, 2):
+        assert function_overlap([committed("funcs", first), committed("funcs", second)]) == set()
+    keys = {split: [p.meta["function_key"] for p in load_problems(committed("funcs", split))] for split in SPLITS}
+    assert len(set(keys["dev"])) == 100 and len(set(keys["test"])) == 100
+    assert len(set(keys["train"])) >= 600
+
+
+def test_function_overlap_finds_a_shared_function(tmp_path):
+    rows = [json.loads(line) for line in committed("funcs", "dev").read_text().splitlines()[:3]]
+    # same function, other cases: the content key differs but the function leaks
+    leaked = {**rows[0], "id": "funcs-leak", "tests": {**rows[0]["tests"], "cases": rows[0]["tests"]["cases"][:-1]}}
+    (tmp_path / "leak.jsonl").write_text(json.dumps(leaked) + "\n")
+    assert split_overlap([committed("funcs", "dev"), tmp_path / "leak.jsonl"]) == set()
+    assert function_overlap([committed("funcs", "dev"), tmp_path / "leak.jsonl"]) == {rows[0]["meta"]["function_key"]}
+    # a row without function_key (an older file) is keyed by its family and params
+    leaked["meta"] = {key: value for key, value in leaked["meta"].items() if key != "function_key"}
+    (tmp_path / "old.jsonl").write_text(json.dumps(leaked) + "\n")
+    assert function_overlap([committed("funcs", "dev"), tmp_path / "old.jsonl"]) == {rows[0]["meta"]["function_key"]}
+
+
+def test_funcs_partition_gives_each_function_one_split():
+    parts = partition_functions(seed=0, dev=100, test=100)
+    for name in FAMILY_NAMES:
+        keys = [json.dumps(params, sort_keys=True) for split in SPLITS for _, params in parts[name][split]]
+        assert sorted(keys) == sorted(json.dumps(p, sort_keys=True) for p in BY_NAME[name].functions)
+        lent = len(parts[name]["dev"]) + len(parts[name]["test"])
+        assert lent == 0 or len(BY_NAME[name].functions) >= FUNCS_MIN_TO_HOLD_OUT
+    assert sum(len(parts[name]["dev"]) for name in FAMILY_NAMES) == 100
+    assert sum(len(parts[name]["test"]) for name in FAMILY_NAMES) == 100
+    assert parts["span"]["train"] == [("span", {})] and parts["affine"]["dev"]
+    assert partition_functions(seed=1, dev=100, test=100)["affine"]["dev"] != parts["affine"]["dev"]
+
+
+def test_a_family_that_would_lend_too_much_is_refused():
+    with pytest.raises(ValueError, match="cannot lend"):
+        partition_functions(seed=0, dev=600, test=600)
 
 
 def test_countdown_dev_and_test_hold_three_numbers_and_train_mixes():

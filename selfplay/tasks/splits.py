@@ -1,13 +1,24 @@
 """Build the committed train/dev/test splits of the built-in tasks, and check their overlap.
 
 `build_splits("datasets")` writes `datasets/<task>/{train,dev,test}.jsonl` for countdown,
-arith and funcs. Each task draws ONE pool of distinct problems from its generator (distinct
-by content key) and cuts it into splits, so no problem is in two splits; the cut is checked
-again before writing. Seeds for each pool derive from (seed, task, pool name), so a task's
+arith and funcs. Countdown and arith draw ONE pool of distinct problems from their generator
+(distinct by content key) and cut it into splits, so no problem is in two splits; funcs cuts
+its functions instead (below). The cut is checked again before writing (content keys, ids
+and funcs function keys). Seeds for each pool derive from (seed, task, pool name), so a task's
 files do not change when another task's sizes do, and running twice gives the same bytes.
 
 Countdown mixes difficulties: dev and test hold 3-number problems only (a tiny model gets
 some right), train holds half 3-number and half 4-number problems, shuffled.
+
+Funcs splits FUNCTIONS, not problems: every function (family + parameters, named by its
+`meta["function_key"]`) belongs to one split, so dev and test measure inferring an unseen
+function from examples, not recalling one trained on. `partition_functions` shuffles each
+family's functions by seed; families with at least `FUNCS_MIN_TO_HOLD_OUT` functions lend
+the first few to dev, the next few to test (one problem each, quotas spread evenly over
+those families) and keep the rest for train; smaller families, parameter-free ones
+included, are train only. Train draws a family uniformly per problem and cycles through
+that family's train functions, so it holds as many distinct functions as it can and repeats
+a function (with other cases) only when its family runs out.
 
 This module knows the generators and the file writer; it knows nothing about models.
 """
@@ -21,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfplay.tasks import arith, countdown, funcs
+from selfplay.tasks.func_families import FAMILIES, FAMILY_NAMES
 from selfplay.tasks.loader import load_problems, save_problems
 from selfplay.tasks.problem import Problem, content_key
 
@@ -75,9 +87,48 @@ def arith_splits(seed: int, sizes: SplitSizes) -> dict[str, list[Problem]]:
     return _cut(arith.generate(sizes.train + sizes.dev + sizes.test, derive_seed(seed, "arith")), sizes)
 
 
+FUNCS_MIN_TO_HOLD_OUT = 90  # a family lends functions to dev and test only if it has this many
+
+
+def _quotas(names: list[str], total: int) -> dict[str, int]:
+    """`total` spread over `names` as evenly as possible, the earlier names getting the extra."""
+    return {name: total // len(names) + (index < total % len(names)) for index, name in enumerate(names)}
+
+
+def partition_functions(seed: int, dev: int, test: int) -> dict[str, dict[str, list[funcs.Function]]]:
+    """Each family's functions cut into {"dev", "test", "train"} lists; `dev` and `test` are
+    the numbers of distinct held-out functions, spread over the large families."""
+    lenders = [family.name for family in FAMILIES if len(family.functions) >= FUNCS_MIN_TO_HOLD_OUT]
+    random.Random(derive_seed(seed, "funcs", "lenders")).shuffle(lenders)
+    dev_quota, test_quota = _quotas(lenders, dev), _quotas(lenders, test)
+    parts: dict[str, dict[str, list[funcs.Function]]] = {}
+    for family in FAMILIES:
+        functions = [(family.name, params) for params in family.functions]
+        random.Random(derive_seed(seed, "funcs", family.name)).shuffle(functions)
+        n_dev, n_test = dev_quota.get(family.name, 0), test_quota.get(family.name, 0)
+        if n_dev + n_test > len(functions) // 2:
+            raise ValueError(f"family {family.name} cannot lend {n_dev + n_test} of its {len(functions)} functions")
+        parts[family.name] = {"dev": functions[:n_dev], "test": functions[n_dev:n_dev + n_test],
+                              "train": functions[n_dev + n_test:]}
+    return parts
+
+
 def funcs_splits(seed: int, sizes: SplitSizes) -> dict[str, list[Problem]]:
-    """All families in every split, 3 visible and 8 to 12 hidden cases each."""
-    return _cut(funcs.generate(sizes.train + sizes.dev + sizes.test, derive_seed(seed, "funcs")), sizes)
+    """Disjoint by function: dev and test get one problem per held-out function, train
+    cycles through the other functions; 3 visible and 8 to 12 hidden cases each."""
+    parts = partition_functions(seed, sizes.dev, sizes.test)
+    chosen: dict[str, list[funcs.Function]] = {}
+    for split in ("dev", "test"):
+        chosen[split] = [function for family in FAMILY_NAMES for function in parts[family][split]]
+        random.Random(derive_seed(seed, "funcs", split, "order")).shuffle(chosen[split])
+    rng, used = random.Random(derive_seed(seed, "funcs", "train", "order")), dict.fromkeys(FAMILY_NAMES, 0)
+    chosen["train"] = []
+    for _ in range(sizes.train):
+        family = rng.choice(FAMILY_NAMES)
+        own = parts[family]["train"]
+        chosen["train"].append(own[used[family] % len(own)])
+        used[family] += 1
+    return {split: funcs.generate_for(chosen[split], derive_seed(seed, "funcs", split)) for split in SPLITS}
 
 
 SPLIT_BUILDERS = {"countdown": countdown_splits, "arith": arith_splits, "funcs": funcs_splits}
@@ -100,6 +151,34 @@ def split_overlap(paths: Iterable[str | os.PathLike]) -> set[str]:
     return overlapping_keys({str(path): load_problems(path) for path in paths})
 
 
+def _function_key_of(problem: Problem) -> str | None:
+    meta = problem.meta
+    if "function_key" in meta:
+        return meta["function_key"]
+    if problem.task == "funcs" and isinstance(meta.get("family"), str) and isinstance(meta.get("params"), dict):
+        return funcs.function_key(meta["family"], meta["params"])
+    return None
+
+
+def overlapping_functions(groups: Mapping[str, Iterable[Problem]]) -> set[str]:
+    """Funcs function keys found in more than one group. The key is `meta["function_key"]`,
+    else made from `meta["family"]` and `meta["params"]`; problems with neither (other tasks,
+    funcs rows from outside files) are skipped."""
+    owner: dict[str, str] = {}
+    shared: set[str] = set()
+    for name, problems in groups.items():
+        for problem in problems:
+            key = _function_key_of(problem)
+            if key is not None and owner.setdefault(key, name) != name:
+                shared.add(key)
+    return shared
+
+
+def function_overlap(paths: Iterable[str | os.PathLike]) -> set[str]:
+    """Funcs function keys that occur in more than one of the task files at `paths`."""
+    return overlapping_functions({str(path): load_problems(path) for path in paths})
+
+
 def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
                  sizes: Mapping[str, SplitSizes | tuple[int, int, int]] | None = None) -> dict[str, dict[str, Path]]:
     """Write `<out_dir>/<task>/{train,dev,test}.jsonl` for each task in `sizes` (default: all
@@ -112,9 +191,10 @@ def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
         if not isinstance(task_sizes, SplitSizes):
             task_sizes = SplitSizes(*task_sizes)
         splits = SPLIT_BUILDERS[task](seed, task_sizes)
-        shared = overlapping_keys(splits)
-        if shared:
-            raise RuntimeError(f"{task}: {len(shared)} problems fall in more than one split")
+        shared, shared_functions = overlapping_keys(splits), overlapping_functions(splits)
+        if shared or shared_functions:
+            raise RuntimeError(f"{task}: {len(shared)} problems and {len(shared_functions)} functions "
+                               "fall in more than one split")
         written[task] = {name: save_problems(splits[name], Path(out_dir) / task / f"{name}.jsonl")
                          for name in SPLITS}
     return written
