@@ -4,6 +4,7 @@
     lab tasks build [--out datasets]          regenerate the committed splits
     lab tasks show FILE [--limit N]           what a task file holds
     lab verify --tasks FILE --completions F   grade completions ({"id", "completion"} jsonl)
+    lab eval --model DIR --tasks FILE ...     accuracy of a model: greedy or pass@N
 
 Errors in user input end with a one-line message and exit status 2, not a traceback.
 """
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from selfplay import demo
+from selfplay import demo, evaluate
 from selfplay.grading import grade
 from selfplay.tasks import TaskFileError, build_splits, load_problems
 
@@ -110,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--out", help="write one verdict per line here")
     verify.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     verify.set_defaults(run=_verify)
+
+    evaluate.register_cli(commands)
     return parser
 
 

@@ -38,6 +38,15 @@ class PromptFormat:
     kind: str  # "builtin" or "chat"
     step_delimiter: str  # text that ends one reasoning step
 
+    @property
+    def add_special_tokens(self) -> bool:
+        """Whether the tokenizer should add its special tokens (BOS) when encoding a rendered prompt.
+
+        The built-in format relies on the tokenizer's BOS; a chat template writes its own special
+        tokens into the text, and adding them again would double them.
+        """
+        return self.kind == "builtin"
+
     def render(self, prompt: str, task: str | None, tokenizer) -> str:
         if self.kind == "builtin":
             return builtin_prompt(prompt)

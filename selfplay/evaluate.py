@@ -1,0 +1,189 @@
+"""Evaluation: how many problems a policy solves, answering fast or with several samples.
+
+    lab eval --model models/base --tasks datasets/countdown/dev.jsonl --strategy sample --budget 16 --json
+
+- `greedy`: one greedy answer per problem ("System 1"); `--budget` does not apply.
+- `sample`: `budget` answers at temperature 1.0; a problem counts as solved if ANY of them
+  verifies (pass@N against the ground truth, with `selfplay.grading.grade`).
+
+The result also carries the compute spent (all model tokens: prefill + decode, from the policy's
+usage counter) and wall time, so accuracy can be plotted against compute next to the search
+strategies. Sample seeds derive from (seed, problem id), so a problem's answers do not depend
+on batch size or on which other problems are in the file.
+
+`evaluate(...)` is the library entry point (rounds and compare reuse it); `register_cli` adds
+the `eval` subcommand to the `lab` parser.
+
+Knows policies (through `complete`), tasks and grading; nothing about search or training.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+from tqdm import tqdm
+
+from selfplay.grading import grade
+from selfplay.tasks import Problem, TaskFileError, load_problems
+
+STRATEGIES = ("greedy", "sample")
+
+
+@dataclass
+class ProblemOutcome:
+    id: str
+    task: str
+    solved: bool  # at least one answer verified
+    n_samples: int
+    n_passed: int
+    tokens: int  # tokens generated for this problem's answers
+
+
+@dataclass
+class EvalResult:
+    strategy: str
+    budget: int  # as asked; greedy always answers once
+    samples_per_problem: int
+    n: int
+    solved: int
+    accuracy: float  # solved / n (pass@samples_per_problem)
+    sample_accuracy: float  # passed answers / all answers (pass@1 estimate)
+    by_task: dict[str, float]  # accuracy per task
+    tokens: int  # prefill + decode tokens the policy pushed through the model
+    prefill_tokens: int
+    decode_tokens: int
+    forward_calls: int
+    wall_s: float
+    problems: list[ProblemOutcome] = field(default_factory=list)
+
+    def to_dict(self, with_problems: bool = False) -> dict:
+        data = asdict(self)
+        if not with_problems:
+            data.pop("problems")
+        return data
+
+
+def problem_seed(seed: int, problem_id: str) -> int:
+    """A 63-bit seed for one problem's samples, stable across runs and machines."""
+    digest = hashlib.blake2b(f"{seed}:{problem_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1, seed: int = 0, *,
+             max_new_tokens: int = 256, batch_size: int = 8, progress: bool = False,
+             grader: Callable | None = None) -> EvalResult:
+    """Answer every problem with `strategy` and grade the answers (with `grade` unless `grader` is given)."""
+    grader = grader or grade
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    if budget < 1 or batch_size < 1:
+        raise ValueError("budget and batch_size must be at least 1")
+    samples = 1 if strategy == "greedy" else budget
+    temperature = 0.0 if strategy == "greedy" else 1.0
+    start, usage_before = time.perf_counter(), policy.usage.copy()
+    outcomes: list[ProblemOutcome] = []
+    with tqdm(total=len(problems), desc=f"eval {strategy}", unit="problem", disable=not progress) as bar:
+        for first in range(0, len(problems), batch_size):
+            batch = problems[first:first + batch_size]
+            answers = policy.complete([policy.render_prompt(problem) for problem in batch], samples,
+                                      temperature=temperature, max_new_tokens=max_new_tokens,
+                                      seed=[problem_seed(seed, problem.id) for problem in batch])
+            for problem, completions in zip(batch, answers):
+                passed = sum(grader(problem, completion.text).passed for completion in completions)
+                outcomes.append(ProblemOutcome(problem.id, problem.task, passed > 0, len(completions), passed,
+                                               sum(completion.n_tokens for completion in completions)))
+            bar.update(len(batch))
+    used = policy.usage - usage_before
+    return _summarise(outcomes, strategy, budget, samples, used, time.perf_counter() - start)
+
+
+def _summarise(outcomes, strategy, budget, samples, used, wall_s) -> EvalResult:
+    per_task = defaultdict(list)
+    for outcome in outcomes:
+        per_task[outcome.task].append(outcome.solved)
+    n, solved = len(outcomes), sum(outcome.solved for outcome in outcomes)
+    answers = sum(outcome.n_samples for outcome in outcomes)
+    return EvalResult(
+        strategy=strategy, budget=budget, samples_per_problem=samples, n=n, solved=solved,
+        accuracy=solved / n if n else 0.0,
+        sample_accuracy=sum(outcome.n_passed for outcome in outcomes) / answers if answers else 0.0,
+        by_task={task: sum(flags) / len(flags) for task, flags in sorted(per_task.items())},
+        tokens=used.total_tokens, prefill_tokens=used.prefill_tokens, decode_tokens=used.decode_tokens,
+        forward_calls=used.forward_calls, wall_s=round(wall_s, 3), problems=outcomes)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    """Add `eval` to the `lab` command's subparsers; it runs through `args.run(args)`."""
+    parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy or pass@N)")
+    parser.add_argument("--model", required=True, help="local Hugging Face model directory")
+    parser.add_argument("--adapter", help="PEFT LoRA adapter directory to put on the model")
+    parser.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="greedy")
+    parser.add_argument("--budget", type=_positive, default=1, help="samples per problem (sample strategy)")
+    parser.add_argument("--limit", type=_positive, help="evaluate only the first N problems")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-new-tokens", type=_positive, default=256, help="cap on answer length in tokens")
+    parser.add_argument("--batch-size", type=_positive, default=8, help="problems per batched generation")
+    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    parser.add_argument("--threads", type=_positive, help="CPU threads for torch (small models: 1 is fastest)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
+    parser.set_defaults(run=run_cli)
+    return parser
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    from selfplay.model.policy import Policy  # torch/transformers load only when a model is used
+    import torch
+    from transformers.utils import logging
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.json:
+        logging.disable_progress_bar()
+    problems = load_problems(args.tasks)[:args.limit]
+    try:
+        policy = Policy.from_pretrained(args.model, args.adapter, device=args.device)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as error:  # transformers' "cannot load this" errors, in one line
+        raise FileNotFoundError(f"{args.model}: cannot load the model: {str(error).splitlines()[0]}") from None
+    result = evaluate(policy, problems, args.strategy, args.budget, args.seed, max_new_tokens=args.max_new_tokens,
+                      batch_size=args.batch_size, progress=not args.json)
+    summary = {**result.to_dict(), "model": args.model, "adapter": args.adapter, "tasks": args.tasks}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{args.strategy} (budget {args.budget}): accuracy {result.accuracy:.3f} ({result.solved}/{result.n}), "
+              f"{result.tokens} tokens, {result.wall_s:.1f} s")
+        for task, accuracy in result.by_task.items():
+            print(f"  {task:10s} {accuracy:.3f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m selfplay.evaluate eval ...`: the subcommand alone, with `lab`'s error handling."""
+    parser = argparse.ArgumentParser(prog="lab")
+    register_cli(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (TaskFileError, FileNotFoundError, IsADirectoryError) as error:
+        print(f"lab: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
