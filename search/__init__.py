@@ -1,1 +1,30 @@
-"""Tree search over reasoning steps. Pure: no model, file or Ray inside."""
+"""Tree search over reasoning steps. Pure: no model, file or Ray inside.
+
+    from search import STRATEGIES, Budget, SearchConfig
+    result = STRATEGIES["mcts"](policy, prompt_text, SearchConfig(), seed=0,
+                                budget=Budget.from_answers(16, tokens_per_answer=120),
+                                scorer=None, answer_check=check)
+    result.answer_text, result.tokens, result.tree.to_dict()
+
+Every strategy has the same signature, `(policy, prompt_text, config, *, seed, budget=None,
+scorer=None, answer_check=None, answer_key=None) -> SearchResult`, and ignores the arguments
+it has no use for (only `majority` reads `answer_key`, and requires it).
+"""
+from search.beam import beam
+from search.budget import Budget, TokenMeter, expand_cost_bound
+from search.config import SearchConfig
+from search.mcts import choose_answer, mcts
+from search.protocols import AnswerCheck, AnswerKey, PolicyState, PolicyStep, Scorer, StepPolicy, UsageCounter
+from search.run import SearchResult, SearchRun, derive_seed
+from search.sampling import best_of_n, greedy, majority, sample
+from search.selection import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
+from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
+
+STRATEGIES = {"greedy": greedy, "sample": sample, "majority": majority, "best_of_n": best_of_n, "beam": beam,
+              "mcts": mcts}
+
+__all__ = ["STRATEGIES", "AnswerCheck", "AnswerKey", "Budget", "FORMAT", "NO_PARENT", "PolicyState", "PolicyStep",
+           "ROOT_INDEX", "Scorer", "SearchConfig", "SearchResult", "SearchRun", "StepPolicy", "TokenMeter", "Tree",
+           "TreeFormatError", "UsageCounter", "beam", "best_index", "best_of_n", "choose_answer", "derive_seed",
+           "expand_cost_bound", "greedy", "majority", "majority_vote", "mcts", "mean_token_probability",
+           "puct_score", "sample", "sibling_priors"]
