@@ -1,0 +1,367 @@
+"""The outcome reward model: P(correct) for a complete answer, learned from verified pairs in trees.
+
+    pairs = preference_pairs(train_trees, prompts)                      # verifiers.scorer_data
+    reward_model = train_reward_model(pairs, "models/base", "runs/x/round-1/reward_model")
+    reward_model.score(["Use 3 5 8 ...\\n"], ["5+3=8\\n8*3=24"])            # -> [0.93]
+    scorer = RewardModel.load("runs/x/round-1/reward_model").as_scorer()   # search's Scorer
+
+The model is the policy's base as a sequence classifier with one output (a fresh linear `score`
+head on the last token's hidden state) plus a LoRA adapter on every linear layer, trained by
+TRL's `RewardTrainer` (Bradley-Terry: -log sigmoid(r_chosen - r_rejected), with TRL's reward
+centring so that sigmoid(r) stays spread around 0.5). LoRA rather than a head on frozen
+features: a frozen base was trained to predict the next token, not to check arithmetic, so the
+head alone has little to read; LoRA lets the body adapt while the saved artifact stays small
+(adapter + head, like the round's policy adapter) and one recipe also fits a real GPU model.
+
+Text = prompt ids (with the tokenizer's BOS in the built-in format) + completion ids + EOS, cut
+to the last `max_length` tokens; training and scoring share `encode`. Llama-style sequence
+classifiers pool the rightmost token that is not `pad_token_id` (transformers 5 looks at ids,
+not the attention mask), so batches are right-padded as in TRL's collator, positions then start
+at 0 as in training, and the pooled token is the appended EOS.
+
+Also here, shared with `verifiers.value_model`: `SequenceScorer` (batched `score`, token
+`usage`, save / load in PEFT format with a `scorer.json`), `PathScorer` (search's `Scorer`
+protocol), and `main(argv)` (train on a trees file, print held-out diagnostics as JSON).
+
+Knows transformers, PEFT and TRL; nothing about search, the policy or Ray. torch is imported here
+and in `value_model` only, so the math and code verifiers load without it.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import gzip
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from verifiers.scorer_data import PreferencePair, preference_pairs, split_by_problem
+
+FORMAT = "selfplay.scorer/1"
+INFO_FILE = "scorer.json"
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """How a scorer (reward or value model) is trained; shared by both kinds."""
+
+    lora_rank: int = 8  # LoRA rank on every linear layer of the base model
+    lora_alpha: int = 16  # LoRA scale numerator (scale = alpha / rank)
+    lora_dropout: float = 0.0  # dropout on the LoRA path
+    learning_rate: float = 1e-3  # AdamW learning rate (LoRA and head)
+    num_train_epochs: float = 2.0  # passes over the data, unless max_steps > 0
+    max_steps: int = -1  # > 0: stop after this many optimizer steps
+    batch_size: int = 16  # rows (reward: pairs) per optimizer step
+    max_length: int = 512  # tokens kept per scored text (its end: the pooled token is last)
+    seed: int = 0  # head initialisation, data order
+
+    def __post_init__(self) -> None:
+        if self.lora_rank < 1 or self.batch_size < 1 or self.max_length < 2:
+            raise ValueError("lora_rank and batch_size must be >= 1, max_length >= 2")
+        if self.learning_rate <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ValueError("learning_rate must be > 0 and lora_dropout in [0, 1)")
+        if self.max_steps <= 0 and self.num_train_epochs <= 0:
+            raise ValueError("train for num_train_epochs > 0 or max_steps > 0")
+
+
+@dataclass(frozen=True)
+class RewardModelConfig(ScorerConfig):
+    """Reward-model training: the shared knobs plus pair harvesting and reward centring."""
+
+    max_pairs_per_problem: int = 32  # verified (correct, wrong) pairs kept per problem
+    robustness_copies: bool = True  # also prefer each correct answer to its repeated / padded copy
+    center_rewards_coefficient: float = 0.01  # TRL's penalty on mean reward^2, keeps sigmoid(r) near 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_pairs_per_problem < 1 or self.center_rewards_coefficient < 0:
+            raise ValueError("max_pairs_per_problem must be >= 1 and center_rewards_coefficient >= 0")
+
+
+@dataclass
+class ScorerUsage:
+    """Tokens pushed through the scorer model (the `UsageCounter` search reads)."""
+
+    total_tokens: int = 0
+    forward_calls: int = 0
+
+
+def load_base(base_dir: str | os.PathLike, dtype: torch.dtype = torch.float32):
+    """The base checkpoint as a 1-output sequence classifier (a causal LM's head is dropped, `score` is new)."""
+    from transformers import AutoModelForSequenceClassification
+    try:  # TRL silences the expected "score.weight missing / lm_head unexpected" load report
+        from trl.trainer.reward_trainer import suppress_seqcls_warning
+    except ImportError:
+        suppress_seqcls_warning = contextlib.nullcontext
+    with suppress_seqcls_warning():
+        return AutoModelForSequenceClassification.from_pretrained(str(base_dir), num_labels=1, dtype=dtype)
+
+
+def load_tokenizer(directory: str | os.PathLike):
+    from transformers import AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    if tokenizer.pad_token is None:  # as TRL does: sequence classifiers need a pad id to find the last token
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def lora_config(config: ScorerConfig):
+    from peft import LoraConfig, TaskType
+    return LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_rank, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules="all-linear", modules_to_save=["score"])
+
+
+def encode(tokenizer, prompt: str, completion: str, *, append_eos: bool, max_length: int) -> list[int]:
+    """Token ids of prompt + completion (+ EOS), the last `max_length` of them.
+
+    The prompt gets the tokenizer's special tokens unless it is a chat template's rendering (which
+    writes its own); the completion is encoded on its own, as the policy continues a prompt.
+    """
+    add_special = not getattr(tokenizer, "chat_template", None)
+    ids = tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
+    ids = ids + tokenizer(completion, add_special_tokens=False)["input_ids"]
+    if append_eos:
+        ids.append(tokenizer.eos_token_id)
+    if not ids:
+        raise ValueError("prompt and completion encode to no tokens")
+    return ids[-max_length:]
+
+
+def right_padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (B, T), padded on the right as TRL's preference collator does."""
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        input_ids[index, :len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[index, :len(row)] = 1
+    return input_ids, attention_mask
+
+
+def training_arguments(config: ScorerConfig, output_dir: str, arguments_class=None, **extra):
+    """Trainer arguments for a small CPU or single-GPU run: no checkpoints, no reports, fp32."""
+    if arguments_class is None:
+        from transformers import TrainingArguments as arguments_class
+    return arguments_class(output_dir=output_dir, learning_rate=config.learning_rate,
+                           num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
+                           per_device_train_batch_size=config.batch_size, seed=config.seed, data_seed=config.seed,
+                           use_cpu=not torch.cuda.is_available(), bf16=False, fp16=False, save_strategy="no",
+                           report_to="none", logging_steps=1, disable_tqdm=True, dataloader_num_workers=0, **extra)
+
+
+def run_trainer(trainer) -> dict:
+    """Train quietly (no per-step printing); return the loss curve's endpoints and the step count."""
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)
+    result = trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {"steps": trainer.state.global_step, "train_loss": result.training_loss,
+            "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None}
+
+
+class SequenceScorer:
+    """A trained sequence classifier that maps (prompt, completion) to sigmoid(logit) in [0, 1]."""
+
+    kind = "scorer"  # written to scorer.json; `load` refuses a directory of another kind
+    append_eos = True  # whether a scored text ends with EOS (complete answers) or not (prefixes)
+
+    def __init__(self, model, tokenizer, *, base_model: str, max_length: int, batch_size: int = 32,
+                 info: dict | None = None) -> None:
+        self.model = model.eval()
+        self.model.config.pad_token_id = tokenizer.pad_token_id
+        self.tokenizer = tokenizer
+        self.base_model = str(base_model)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.info = dict(info or {})
+        self.usage = ScorerUsage()
+        self._prompt_ids: dict[str, list[int]] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def encode(self, prompt: str, completion: str) -> list[int]:
+        return encode(self.tokenizer, prompt, completion, append_eos=self.append_eos, max_length=self.max_length)
+
+    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+        """sigmoid(logit) per (prompt, completion), batched by length; counts tokens in `usage`."""
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+        rows = [self.encode(prompt, completion) for prompt, completion in zip(prompts, completions)]
+        order = sorted(range(len(rows)), key=lambda index: len(rows[index]))
+        scores = [0.0] * len(rows)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            input_ids, attention_mask = right_padded([rows[index] for index in batch], self.tokenizer.pad_token_id)
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids.to(self.device),
+                                    attention_mask=attention_mask.to(self.device)).logits  # (B, 1)
+            for index, value in zip(batch, torch.sigmoid(logits.float()[:, 0]).tolist()):
+                scores[index] = value
+            self.usage.total_tokens += sum(len(rows[index]) for index in batch)
+            self.usage.forward_calls += 1
+        return scores
+
+    def as_scorer(self) -> PathScorer:
+        """This model behind search's `Scorer` protocol (shares this model's `usage`)."""
+        return PathScorer(self)
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Adapter + head (PEFT format), tokenizer and scorer.json, written to a temp dir then renamed.
+
+        Needs the PEFT model as trained: a loaded scorer is merged and has no adapter to save.
+        """
+        if not hasattr(self.model, "peft_config"):
+            raise TypeError("only a freshly trained (unmerged PEFT) scorer can be saved")
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        self.model.save_pretrained(staging)
+        self.tokenizer.save_pretrained(staging)
+        header = {"format": FORMAT, "kind": self.kind, "base_model": self.base_model,
+                  "max_length": self.max_length, "append_eos": self.append_eos}
+        (staging / INFO_FILE).write_text(json.dumps({**header, **self.info}, indent=2, default=str))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(staging, directory)
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, *, base_model: str | os.PathLike | None = None,
+             device: str | torch.device | None = None, batch_size: int = 32):
+        """Base + saved adapter, merged for speed; `base_model` overrides the path in scorer.json."""
+        from peft import PeftModel
+        info = json.loads((Path(directory) / INFO_FILE).read_text())
+        if info.get("format") != FORMAT or info.get("kind") != cls.kind:
+            raise ValueError(f"{directory}: a {info.get('kind')!r} scorer ({info.get('format')}), not {cls.kind!r}")
+        base = str(base_model or info["base_model"])
+        model = PeftModel.from_pretrained(load_base(base), str(directory)).merge_and_unload()
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        extra = {key: value for key, value in info.items() if key not in ("format", "kind", "base_model",
+                                                                           "max_length", "append_eos")}
+        return cls(model.to(device), load_tokenizer(directory), base_model=base, max_length=info["max_length"],
+                   batch_size=batch_size, info=extra)
+
+
+def add_info(directory: str | os.PathLike, fields: dict) -> None:
+    """Merge `fields` into a saved scorer's scorer.json (written to a temp name, then renamed)."""
+    path = Path(directory) / INFO_FILE
+    staging = path.with_name(f".{INFO_FILE}.tmp")
+    staging.write_text(json.dumps({**json.loads(path.read_text()), **fields}, indent=2, default=str))
+    os.replace(staging, path)
+
+
+class PathScorer:
+    """search's `Scorer`: scores lists of step texts after a prompt through a `SequenceScorer`."""
+
+    def __init__(self, model: SequenceScorer) -> None:
+        self.model = model
+        self.usage = model.usage
+
+    def score(self, prompt_text: str, paths: Sequence[Sequence[str]]) -> list[float]:
+        # Steps carry their delimiter (as in search.Tree.answer_text), so they join with nothing.
+        return self.model.score([prompt_text] * len(paths), ["".join(path) for path in paths])
+
+    def cost_bound(self, prompt_text: str, paths: Sequence[Sequence[str]]) -> int:
+        """Exactly the tokens `score` will count: every path's encoded length."""
+        return sum(len(self.model.encode(prompt_text, "".join(path))) for path in paths)
+
+
+class RewardModel(SequenceScorer):
+    kind = "reward"
+    append_eos = True
+
+
+def train_reward_model(pairs: Sequence[PreferencePair], base_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                       config: RewardModelConfig = RewardModelConfig()) -> RewardModel:
+    """LoRA + head on the base, trained with TRL's RewardTrainer on the pairs; saved to `out_dir`."""
+    from datasets import Dataset
+    from transformers import set_seed
+    from trl import RewardConfig, RewardTrainer
+    if not pairs:
+        raise ValueError("no preference pairs: the trees hold no problem with both a correct and a wrong answer")
+    tokenizer = load_tokenizer(base_dir)
+    rows = [{"chosen_ids": encode(tokenizer, p.prompt, p.chosen, append_eos=True, max_length=config.max_length),
+             "rejected_ids": encode(tokenizer, p.prompt, p.rejected, append_eos=True, max_length=config.max_length)}
+            for p in pairs]
+    set_seed(config.seed)  # the new head's initialisation
+    with tempfile.TemporaryDirectory() as scratch:
+        args = training_arguments(config, scratch, RewardConfig, max_length=None, disable_dropout=True,
+                                  center_rewards_coefficient=config.center_rewards_coefficient or None)
+        trainer = RewardTrainer(model=load_base(base_dir), args=args, train_dataset=Dataset.from_list(rows),
+                                processing_class=tokenizer, peft_config=lora_config(config))
+        training = run_trainer(trainer)
+    kinds = {kind: sum(p.kind == kind for p in pairs) for kind in ("verified", "repeat", "pad")}
+    info = {"config": dataclasses.asdict(config), "training": {**training, "pairs": kinds}}
+    reward_model = RewardModel(trainer.model, tokenizer, base_model=os.path.abspath(base_dir),
+                               max_length=config.max_length, info=info)
+    reward_model.save(out_dir)
+    reward_model.model = trainer.model.merge_and_unload().eval()
+    return reward_model
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def read_trees(path: str | os.PathLike) -> list[dict]:
+    """Tree dicts from a gzip (or plain) jsonl file, one per line."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def builtin_render(row: dict) -> str:
+    """The built-in prompt format (prompt, then a newline), as `selfplay.prompting` renders it."""
+    return str(row["prompt"]).rstrip("\n") + "\n"
+
+
+def read_prompts(path: str | os.PathLike, render: Callable[[dict], str]) -> dict[str, str]:
+    """problem id -> rendered prompt, from a jsonl of problem rows (`id`, `prompt`, ...)."""
+    with open(path, encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    return {row["id"]: render(row) for row in rows}
+
+
+def main(argv: Sequence[str] | None = None, render_prompt: Callable[[dict], str] = builtin_render) -> int:
+    """Train a reward model on a trees file, print held-out diagnostics as one JSON object.
+
+    Prompts come from `--problems` rendered by `render_prompt` (the built-in format by default;
+    a chat model's caller passes its own renderer), or from a `prompt` key in each tree line.
+    """
+    from verifiers.scorer_metrics import diagnose
+    parser = argparse.ArgumentParser(prog="reward_model", description=main.__doc__.splitlines()[0])
+    parser.add_argument("--trees", required=True, action="append", help="trees.jsonl.gz (repeatable)")
+    parser.add_argument("--base", required=True, help="base model directory (Hugging Face format)")
+    parser.add_argument("--out", required=True, help="directory to write the reward model to")
+    parser.add_argument("--problems", help="problem rows (jsonl with id and prompt) for the trees' prompts")
+    parser.add_argument("--held-out", type=float, default=0.2, help="share of problems kept for diagnostics")
+    parser.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (default: by epochs)")
+    parser.add_argument("--epochs", type=float, default=RewardModelConfig.num_train_epochs)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    torch.manual_seed(args.seed)
+    trees = [tree for path in args.trees for tree in read_trees(path)]
+    prompts = read_prompts(args.problems, render_prompt) if args.problems else None
+    config = RewardModelConfig(max_steps=args.max_steps, num_train_epochs=args.epochs, seed=args.seed)
+    train_trees, held_out = split_by_problem(trees, args.held_out, seed=args.seed)
+    pairs = preference_pairs(train_trees, prompts, max_pairs_per_problem=config.max_pairs_per_problem,
+                             robustness_copies=config.robustness_copies, seed=args.seed)
+    reward_model = train_reward_model(pairs, args.base, args.out, config)
+    report = {"out": str(args.out), "training": reward_model.info["training"],
+              "held_out": diagnose(reward_model, held_out, prompts) if held_out else None}
+    add_info(args.out, {"diagnostics": report["held_out"]})
+    print(json.dumps(report, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

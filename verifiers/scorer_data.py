@@ -1,0 +1,217 @@
+"""Training data for the learned scorers, harvested from search trees.
+
+    pairs = preference_pairs(trees, prompts, max_pairs_per_problem=32, seed=0)   # reward model
+    labels = value_labels(trees, prompts)                                        # value model
+
+A tree comes as the plain dict that `search.Tree.to_dict` writes (`"selfplay.tree/1"`: per-node
+lists `parents`, `step_texts`, `terminal`, `verdicts`, ..., and a top-level `problem_id`), or as
+any object with those attributes. Steps carry their own delimiter, so a path's text is its step
+texts joined with nothing, as `Tree.answer_text` does. A tree holds no prompt: `prompts` maps
+`problem_id` to the rendered prompt text the policy continued (a dict with a `"prompt"` key of
+its own is read too).
+
+- `preference_pairs`: per problem, every distinct verified-correct answer against every distinct
+  failed one (`kind="verified"`), shuffled by (seed, problem id) and capped; plus, with
+  `robustness_copies`, each answer against its own repeated and whitespace-padded copies
+  (`kind="repeat"` / `"pad"`, the "chosen" side being the original, whether it passed or not),
+  so a reward model learns that repeating or padding an answer never raises its score.
+- `value_labels`: per distinct (problem, prefix), the Monte-Carlo value: the share of graded
+  answers below that prefix, over every tree of the problem, that were verified correct.
+
+Knows the tree dict's field names and verdicts; nothing about search, models or files.
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+# Trailing whitespace added by the `pad` perturbation: spaces, then newlines.
+PAD_SUFFIXES = ("   ", "\n\n\n")
+
+
+@dataclass(frozen=True)
+class GradedAnswer:
+    """One complete answer in a tree and its verifier's verdict."""
+
+    problem_id: str
+    prompt: str
+    completion: str  # the steps' texts joined
+    passed: bool
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    problem_id: str
+    prompt: str
+    chosen: str  # a verified-correct completion
+    rejected: str  # a failed completion, or a perturbed copy of `chosen`
+    kind: str  # "verified", "repeat" or "pad"
+
+
+@dataclass(frozen=True)
+class ValueLabel:
+    problem_id: str
+    prompt: str
+    completion: str  # the prefix: steps from the root to the node, joined
+    passed: int  # graded answers below the prefix that passed
+    total: int  # graded answers below the prefix
+
+    @property
+    def value(self) -> float:
+        return self.passed / self.total
+
+
+def _field(tree, name: str):
+    return tree[name] if isinstance(tree, Mapping) else getattr(tree, name)
+
+
+def _passed(verdict) -> bool | None:
+    """The verdict's `passed` (dict or object), or None when the node was not graded."""
+    if verdict is None:
+        return None
+    return bool(verdict["passed"] if isinstance(verdict, Mapping) else verdict.passed)
+
+
+def prompt_of(tree, prompts: Mapping[str, str] | None) -> str:
+    """The rendered prompt of a tree's problem: from `prompts`, else the tree's own `prompt` key."""
+    problem_id = _field(tree, "problem_id")
+    if prompts is not None and problem_id in prompts:
+        return prompts[problem_id]
+    if isinstance(tree, Mapping) and isinstance(tree.get("prompt"), str):
+        return tree["prompt"]
+    raise KeyError(f"no prompt for problem {problem_id!r}: pass prompts={{problem_id: rendered prompt}}")
+
+
+def path_text(tree, node: int) -> str:
+    """The text from the root to `node`: the step texts joined (each carries its delimiter).
+
+    >>> path_text({"parents": [-1, 0, 1], "step_texts": ["", "25-5=20\\n", "20+4=24"]}, 2)
+    '25-5=20\\n20+4=24'
+    """
+    parents, step_texts = _field(tree, "parents"), _field(tree, "step_texts")
+    steps = []
+    while node > 0:
+        steps.append(step_texts[node])
+        node = parents[node]
+    return "".join(reversed(steps))
+
+
+def graded_answers(trees: Iterable, prompts: Mapping[str, str] | None = None) -> list[GradedAnswer]:
+    """Every graded terminal node's answer, deduplicated per problem (first verdict of a text wins)."""
+    answers, seen = [], set()
+    for tree in trees:
+        problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
+        for node, (is_terminal, verdict) in enumerate(zip(_field(tree, "terminal"), _field(tree, "verdicts"))):
+            passed = _passed(verdict)
+            if not is_terminal or passed is None:
+                continue
+            completion = path_text(tree, node)
+            if (problem_id, completion) not in seen:
+                seen.add((problem_id, completion))
+                answers.append(GradedAnswer(problem_id, prompt, completion, passed))
+    return answers
+
+
+def repeated(completion: str, step_delimiter: str = "\n") -> str:
+    """The answer written twice, one delimiter between the copies.
+
+    >>> repeated("1+2=3")
+    '1+2=3\\n1+2=3'
+    """
+    separator = "" if completion.endswith(step_delimiter) else step_delimiter
+    return completion + separator + completion
+
+
+def padded(completion: str) -> list[str]:
+    """The answer with trailing whitespace added, one copy per `PAD_SUFFIXES` entry."""
+    return [completion + suffix for suffix in PAD_SUFFIXES]
+
+
+def preference_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *, max_pairs_per_problem: int = 32,
+                     robustness_copies: bool = True, step_delimiter: str = "\n", seed: int = 0) -> list[PreferencePair]:
+    """(correct, incorrect) completion pairs per problem, deduplicated, capped, shuffled by seed.
+
+    The cap applies to the verified pairs; robustness pairs come on top: one repeat and one pad
+    copy per answer, for at most `max_pairs_per_problem` correct and as many wrong answers.
+    """
+    by_problem: dict[str, list[GradedAnswer]] = defaultdict(list)
+    for answer in graded_answers(trees, prompts):
+        by_problem[answer.problem_id].append(answer)
+    pairs = []
+    for problem_id, answers in by_problem.items():
+        rng = random.Random(f"{seed}:{problem_id}")
+        correct = [a for a in answers if a.passed]
+        wrong = [a for a in answers if not a.passed]
+        verified = [PreferencePair(problem_id, c.prompt, c.completion, w.completion, "verified")
+                    for c in correct for w in wrong]
+        rng.shuffle(verified)
+        pairs.extend(verified[:max_pairs_per_problem])
+        if robustness_copies:
+            pairs.extend(_robustness_pairs(answers, step_delimiter, rng, max_pairs_per_problem))
+    return pairs
+
+
+def _robustness_pairs(answers: list[GradedAnswer], step_delimiter: str, rng: random.Random,
+                      cap: int) -> list[PreferencePair]:
+    """Answers preferred to their own repeated copy and to one padded copy (up to `cap` correct + `cap` wrong).
+
+    Correct answers are the point (a repeated correct answer fails the strict verifiers); wrong
+    ones are included too, so that padding cannot lift a wrong answer's score either.
+    """
+    pairs = []
+    for passed in (True, False):
+        group = [a for a in answers if a.passed == passed]
+        rng.shuffle(group)
+        for answer in group[:cap]:
+            copy = repeated(answer.completion, step_delimiter)
+            pairs.append(PreferencePair(answer.problem_id, answer.prompt, answer.completion, copy, "repeat"))
+            pad = rng.choice(padded(answer.completion))
+            pairs.append(PreferencePair(answer.problem_id, answer.prompt, answer.completion, pad, "pad"))
+    return pairs
+
+
+def value_labels(trees: Iterable, prompts: Mapping[str, str] | None = None, *, min_answers: int = 1,
+                 include_terminals: bool = True) -> list[ValueLabel]:
+    """Monte-Carlo values of every prefix (node below the root) with at least `min_answers` graded answers.
+
+    A prefix's counts are summed over all trees of its problem that contain the same text, so
+    MCTS rollouts, beam children and sampled answers all add to one estimate. A terminal node is
+    its own only answer (label 0 or 1) and is kept when `include_terminals`.
+    """
+    counts: dict[tuple[str, str], list] = {}
+    for tree in trees:
+        problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
+        for node, (passed, total) in enumerate(_subtree_counts(tree)):
+            if node == 0 or total == 0 or (_field(tree, "terminal")[node] and not include_terminals):
+                continue
+            key = (problem_id, path_text(tree, node))
+            entry = counts.setdefault(key, [prompt, 0, 0])
+            entry[1] += passed
+            entry[2] += total
+    return [ValueLabel(problem_id, prompt, completion, passed, total)
+            for (problem_id, completion), (prompt, passed, total) in counts.items() if total >= min_answers]
+
+
+def _subtree_counts(tree) -> list[tuple[int, int]]:
+    """(passed, graded) terminal nodes in each node's subtree, the node included."""
+    parents = _field(tree, "parents")
+    passed, total = [0] * len(parents), [0] * len(parents)
+    for node, (is_terminal, verdict) in enumerate(zip(_field(tree, "terminal"), _field(tree, "verdicts"))):
+        outcome = _passed(verdict)
+        if is_terminal and outcome is not None:
+            passed[node], total[node] = int(outcome), 1
+    for node in range(len(parents) - 1, 0, -1):  # parents[i] < i: children are summed before parents
+        passed[parents[node]] += passed[node]
+        total[parents[node]] += total[node]
+    return list(zip(passed, total))
+
+
+def split_by_problem(trees: list, held_out_share: float, seed: int = 0) -> tuple[list, list]:
+    """(train, held-out) trees, split by problem so no problem is on both sides."""
+    problem_ids = sorted({_field(tree, "problem_id") for tree in trees}, key=str)
+    random.Random(seed).shuffle(problem_ids)
+    held_out = set(problem_ids[:round(len(problem_ids) * held_out_share)])
+    return ([t for t in trees if _field(t, "problem_id") not in held_out],
+            [t for t in trees if _field(t, "problem_id") in held_out])
