@@ -4,7 +4,8 @@
     lab tasks build [--out datasets]          regenerate the committed splits
     lab tasks show FILE [--limit N]           what a task file holds
     lab verify --tasks FILE --completions F   grade completions ({"id", "completion"} jsonl)
-    lab eval --model DIR --tasks FILE ...     accuracy of a model: greedy or pass@N
+    lab eval --model DIR --tasks FILE ...     accuracy of a model: greedy, pass@N or a search
+    lab compare --model DIR --tasks FILE ...  fast vs deliberate at several budgets, table + plot
 
 Errors in user input end with a one-line message and exit status 2, not a traceback.
 """
@@ -21,8 +22,9 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from selfplay import demo, evaluate
+from selfplay import compare, demo, evaluate
 from selfplay.grading import grade
+from search import TreeFormatError
 from selfplay.tasks import TaskFileError, build_splits, load_problems
 
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_verify)
 
     evaluate.register_cli(commands)
+    compare.register_cli(commands)
     return parser
 
 
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
-    except (TaskFileError, FileNotFoundError, IsADirectoryError) as error:
+    except (TaskFileError, TreeFormatError, FileNotFoundError, IsADirectoryError) as error:
         print(f"lab: error: {error}", file=sys.stderr)
         return 2
 

@@ -4,7 +4,11 @@
 
 - `greedy`: one greedy answer per problem ("System 1"); `--budget` does not apply.
 - `sample`: `budget` answers at temperature 1.0; a problem counts as solved if ANY of them
-  verifies (pass@N against the ground truth, with `selfplay.grading.grade`).
+  verifies (pass@N against the ground truth, with `selfplay.grading.grade`): a diagnostic of
+  what search could find, not a way of answering.
+- `majority`, `best_of_n`, `beam`, `mcts` ("System 2"): a search under `budget` answers' worth
+  of compute, using only answer-time signals (`selfplay.deliberate`); its one chosen answer is
+  graded against the ground truth.
 
 The result also carries the compute spent (all model tokens: prefill + decode, from the policy's
 usage counter) and wall time, so accuracy can be plotted against compute next to the search
@@ -25,6 +29,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from types import SimpleNamespace
 from typing import Callable, Sequence
 
 from tqdm import tqdm
@@ -32,7 +37,8 @@ from tqdm import tqdm
 from selfplay.grading import grade
 from selfplay.tasks import Problem, TaskFileError, load_problems
 
-STRATEGIES = ("greedy", "sample")
+STRATEGIES = ("greedy", "sample", "majority", "best_of_n", "beam", "mcts")
+SEARCHES = ("majority", "best_of_n", "beam", "mcts")
 
 
 @dataclass
@@ -55,7 +61,7 @@ class EvalResult:
     accuracy: float  # solved / n (pass@samples_per_problem)
     sample_accuracy: float  # passed answers / all answers (pass@1 estimate)
     by_task: dict[str, float]  # accuracy per task
-    tokens: int  # prefill + decode tokens the policy pushed through the model
+    tokens: int  # prefill + decode tokens pushed through the policy (and the scorer, when one is used)
     prefill_tokens: int
     decode_tokens: int
     forward_calls: int
@@ -77,16 +83,22 @@ def problem_seed(seed: int, problem_id: str) -> int:
 
 def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1, seed: int = 0, *,
              max_new_tokens: int = 256, batch_size: int = 8, progress: bool = False,
-             grader: Callable | None = None) -> EvalResult:
-    """Answer every problem with `strategy` and grade the answers (with `grade` unless `grader` is given)."""
+             grader: Callable | None = None, scorer=None, on_tree: Callable | None = None) -> EvalResult:
+    """Answer every problem with `strategy` and grade the answers (with `grade` unless `grader` is given).
+
+    Search strategies may use a learned `scorer`; `on_tree(problem, deliberation)` receives each
+    search's result (tree included) as it finishes, e.g. to write trees to disk.
+    """
     grader = grader or grade
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     if budget < 1 or batch_size < 1:
         raise ValueError("budget and batch_size must be at least 1")
+    if strategy in SEARCHES:
+        return _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree)
     samples = 1 if strategy == "greedy" else budget
     temperature = 0.0 if strategy == "greedy" else 1.0
-    start, usage_before = time.perf_counter(), policy.usage.copy()
+    start, usage_before = time.perf_counter(), _snapshot(policy.usage)
     outcomes: list[ProblemOutcome] = []
     with tqdm(total=len(problems), desc=f"eval {strategy}", unit="problem", disable=not progress) as bar:
         for first in range(0, len(problems), batch_size):
@@ -99,8 +111,36 @@ def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1
                 outcomes.append(ProblemOutcome(problem.id, problem.task, passed > 0, len(completions), passed,
                                                sum(completion.n_tokens for completion in completions)))
             bar.update(len(batch))
-    used = policy.usage - usage_before
+    used = _snapshot(policy.usage, minus=usage_before)
     return _summarise(outcomes, strategy, budget, samples, used, time.perf_counter() - start)
+
+
+def _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree) -> EvalResult:
+    from selfplay.deliberate import deliberate  # search is imported only when a search is asked for
+
+    start, usage_before = time.perf_counter(), _snapshot(policy.usage)
+    scorer_before = scorer.usage.total_tokens if scorer is not None else 0
+    outcomes: list[ProblemOutcome] = []
+    for problem in tqdm(problems, desc=f"eval {strategy} x{budget}", unit="problem", disable=not progress):
+        outcome = deliberate(policy, problem, strategy, budget, seed, scorer=scorer, grader=grader)
+        outcomes.append(ProblemOutcome(problem.id, problem.task, outcome.verdict.passed, 1,
+                                       int(outcome.verdict.passed), outcome.result.tokens))
+        if on_tree is not None:
+            on_tree(problem, outcome)
+    used = _snapshot(policy.usage, minus=usage_before)
+    result = _summarise(outcomes, strategy, budget, 1, used, time.perf_counter() - start)
+    if scorer is not None:
+        result.tokens += scorer.usage.total_tokens - scorer_before
+    return result
+
+
+def _snapshot(usage, minus=None) -> SimpleNamespace:
+    """The counters a search needs from any policy usage (only `total_tokens` is required)."""
+    names = ("total_tokens", "prefill_tokens", "decode_tokens", "forward_calls")
+    values = {name: getattr(usage, name, 0) for name in names}
+    if minus is not None:
+        values = {name: values[name] - getattr(minus, name) for name in names}
+    return SimpleNamespace(**values)
 
 
 def _summarise(outcomes, strategy, budget, samples, used, wall_s) -> EvalResult:

@@ -1,0 +1,153 @@
+"""`lab compare`: fast against deliberate answering on one compute axis.
+
+Runs greedy once and each deliberate strategy at each budget on a task file, prints a table,
+writes `compare.json` (one row per strategy and budget: accuracy, mean tokens per problem,
+wall time) and `compare.png` (accuracy against mean tokens per problem, log scale), and keeps
+every search tree in `trees/<strategy>-<budget>.jsonl.gz` for inspection.
+
+    lab compare --model models/base --tasks datasets/countdown/dev.jsonl --out /tmp/compare
+
+Knows evaluation, the tree files and plotting; nothing about training or Ray.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from selfplay.evaluate import SEARCHES, evaluate
+from selfplay.tasks import load_problems
+from selfplay.treeio import write_trees
+
+DEFAULT_STRATEGIES = ("majority", "best_of_n", "beam", "mcts")
+DEFAULT_BUDGETS = (4, 8, 16, 32)
+
+
+def compare(policy, problems, strategies=DEFAULT_STRATEGIES, budgets=DEFAULT_BUDGETS, *, seed: int = 0,
+            out_dir: str | os.PathLike | None = None, scorer=None, include_sample: bool = True,
+            progress: bool = True, console: Console | None = None) -> list[dict]:
+    """Evaluate greedy, then every (strategy, budget); returns one row per run."""
+    runs = [("greedy", 1)] + [(strategy, budget) for strategy in strategies for budget in budgets]
+    if include_sample:
+        runs += [("sample", budget) for budget in budgets]
+    rows = []
+    for strategy, budget in runs:
+        trees: list[dict] = []
+        on_tree = (lambda problem, outcome: trees.append(outcome.result.tree.to_dict())) if out_dir else None
+        result = evaluate(policy, problems, strategy, budget, seed, progress=progress, scorer=scorer,
+                          on_tree=on_tree if strategy in SEARCHES else None)
+        row = {"strategy": strategy, "budget": budget, "accuracy": result.accuracy, "n": result.n,
+               "tokens": result.tokens, "tokens_per_problem": result.tokens / max(result.n, 1),
+               "wall_s": result.wall_s, "by_task": result.by_task}
+        rows.append(row)
+        if console is not None:
+            console.print(f"{strategy:>9s} x{budget:<3d} accuracy {row['accuracy']:.3f}  "
+                          f"tokens/problem {row['tokens_per_problem']:.0f}  {row['wall_s']:.0f} s")
+        if out_dir and trees:
+            write_trees(Path(out_dir) / "trees" / f"{strategy}-{budget}.jsonl.gz", trees)
+    return rows
+
+
+def table(rows: list[dict]) -> Table:
+    view = Table(title="fast (greedy) and deliberate answering; sample = pass@N, graded with the ground truth")
+    for column in ("strategy", "budget", "accuracy", "tokens / problem", "wall s"):
+        view.add_column(column, justify="right")
+    for row in rows:
+        view.add_row(row["strategy"], str(row["budget"]), f"{row['accuracy']:.3f}",
+                     f"{row['tokens_per_problem']:.0f}", f"{row['wall_s']:.1f}")
+    return view
+
+
+def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
+    """Accuracy against mean tokens per problem: one line per strategy, greedy as a dashed level."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for strategy in dict.fromkeys(row["strategy"] for row in rows):
+        points = sorted((row["tokens_per_problem"], row["accuracy"], row["budget"]) for row in rows
+                        if row["strategy"] == strategy)
+        if strategy == "greedy":
+            axes.axhline(points[0][1], linestyle="--", color="grey", label=f"greedy ({points[0][1]:.2f})")
+            continue
+        style = ":" if strategy == "sample" else "-"
+        label = "pass@N (oracle)" if strategy == "sample" else strategy
+        axes.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", label=label)
+        for tokens, accuracy, budget in points:
+            axes.annotate(str(budget), (tokens, accuracy), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    axes.set_xscale("log")
+    axes.set_xlabel("model tokens per problem (policy + scorer)")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 1)
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("compare", help="fast vs deliberate answering at several budgets, with a plot")
+    parser.add_argument("--model", required=True, help="local Hugging Face model directory")
+    parser.add_argument("--adapter", help="PEFT LoRA adapter directory")
+    parser.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
+    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated search strategies")
+    parser.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), help="comma-separated budgets")
+    parser.add_argument("--scorer", help="a trained reward or value model directory for the searches")
+    parser.add_argument("--limit", type=int, help="only the first N problems")
+    parser.add_argument("--no-sample", action="store_true", help="skip the pass@N reference runs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (small models: 1 is fastest)")
+    parser.add_argument("--out", default=str(Path.home() / "selfplay-runs" / "compare"),
+                        help="folder for compare.json, compare.png and the trees")
+    parser.set_defaults(run=run_cli)
+    return parser
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    import torch
+
+    from selfplay.model.policy import Policy
+
+    torch.set_num_threads(args.threads)
+    strategies = [name for name in args.strategies.split(",") if name]
+    unknown = [name for name in strategies if name not in SEARCHES]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(SEARCHES)}")
+    budgets = [int(value) for value in args.budgets.split(",") if value]
+    problems = load_problems(args.tasks)[:args.limit]
+    policy = Policy.from_pretrained(args.model, args.adapter)
+    scorer = load_scorer(args.scorer) if args.scorer else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console()
+    start = time.perf_counter()
+    rows = compare(policy, problems, strategies, budgets, seed=args.seed, out_dir=out, scorer=scorer,
+                   include_sample=not args.no_sample, console=console)
+    console.print(table(rows))
+    summary = {"model": args.model, "adapter": args.adapter, "tasks": args.tasks, "n": len(problems),
+               "seed": args.seed, "scorer": args.scorer, "wall_s": round(time.perf_counter() - start, 1), "rows": rows}
+    (out / "compare.json").write_text(json.dumps(summary, indent=1))
+    image = plot(rows, out / "compare.png", f"{Path(args.tasks).name}: {len(problems)} problems")
+    console.print(f"wrote {out / 'compare.json'} and {image}")
+    return 0
+
+
+def load_scorer(directory: str):
+    """A reward or value model directory, as the `Scorer` search calls."""
+    info = json.loads((Path(directory) / "scorer.json").read_text())
+    if info.get("kind") == "value":
+        from verifiers.value_model import ValueModel
+        return ValueModel.load(directory).as_scorer()
+    from verifiers.reward_model import RewardModel
+    return RewardModel.load(directory).as_scorer()

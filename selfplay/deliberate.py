@@ -1,0 +1,110 @@
+"""Deliberate answering: run a search strategy on a problem with only what is known at answer time.
+
+Honest deliberation means the search may use signals available without the ground truth:
+- countdown: the rules check needs only the question (numbers and target), so it guides search;
+- funcs: the examples shown in the prompt can be run (the hidden cases only grade);
+- arith and plain question/answer rows: nothing, so majority vote or the learned scorers.
+Accuracy is always graded afterwards against the ground truth (`selfplay.grading.grade`), and
+the grader's verdicts are written into the tree's terminal nodes for inspection and training.
+
+    outcome = deliberate(policy, problem, "mcts", budget=16, seed=0)
+    outcome.verdict.passed, outcome.result.tokens, outcome.result.tree.to_dict()
+
+Knows tasks, verifiers, the policy's surface and search; nothing about files, training or Ray.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Callable, Hashable
+
+from search import STRATEGIES, Budget, SearchConfig, SearchResult
+from selfplay.grading import grade
+from selfplay.tasks import Problem
+from verifiers import code, math
+from verifiers.rewards import extract_program
+from verifiers.verdict import Verdict
+
+# Tokens one complete answer is allowed on top of its prompt, per task: about twice the length
+# of a typical expert answer of the built-in tasks, and roomy for public rows.
+ANSWER_TOKENS = {"countdown": 24, "arith": 64, "funcs": 96, "qa": 256}
+# Step caps and depths for the built-in format (one step per line); chat models get CHAT_CONFIG.
+TASK_CONFIGS = {
+    "countdown": SearchConfig(max_depth=6, max_step_tokens=16),
+    "arith": SearchConfig(max_depth=8, max_step_tokens=24),
+    "funcs": SearchConfig(max_depth=10, max_step_tokens=64),
+    "qa": SearchConfig(max_depth=12, max_step_tokens=64),
+}
+CHAT_CONFIG = SearchConfig(max_depth=12, max_step_tokens=160)
+EXAMPLE_TIMEOUT_S = 2.0
+
+
+@dataclass
+class Deliberation:
+    problem_id: str
+    strategy: str
+    budget: int
+    result: SearchResult
+    verdict: Verdict  # the chosen answer, graded against the ground truth
+
+
+def answer_check_for(problem: Problem) -> Callable[[str], float | None] | None:
+    """The answer-time signal for a problem, or None when its task has none."""
+    if problem.task == "countdown":
+        numbers, target = problem.meta["numbers"], problem.meta["target"]
+        return lambda text: float(math.check_countdown(numbers, target, text).passed)
+    examples = problem.meta.get("examples") if problem.task == "funcs" else None
+    entry_point = (problem.tests or {}).get("entry_point")
+    if examples and entry_point:
+        return lambda text: code.run_cases(extract_program(text), entry_point, examples,
+                                           timeout_s=EXAMPLE_TIMEOUT_S).score
+    return None
+
+
+def answer_key_for(problem: Problem) -> Callable[[str], Hashable | None]:
+    """What makes two answers 'the same' for majority vote."""
+    if problem.task in ("countdown", "funcs"):
+        return lambda text: " ".join(text.split()) or None
+    return lambda text: _final_answer_key(text)
+
+
+def _final_answer_key(text: str) -> Hashable | None:
+    answer = math.extract_answer(text)
+    return None if answer is None else math.answer_key(answer)
+
+
+def search_config(policy, problem: Problem, **overrides) -> SearchConfig:
+    base = TASK_CONFIGS.get(problem.task, TASK_CONFIGS["qa"]) if policy.step_delimiter == "\n" else CHAT_CONFIG
+    return replace(base, **overrides)
+
+
+def tokens_per_answer(policy, prompt_text: str, task: str) -> int:
+    """The price of one complete sampled answer: its prompt plus the task's answer allowance."""
+    return len(policy.encode(prompt_text, prompt=True)) + ANSWER_TOKENS.get(task, ANSWER_TOKENS["qa"])
+
+
+def problem_seed(seed: int, problem_id: str, strategy: str) -> int:
+    digest = hashlib.blake2b(f"{seed}:{problem_id}:{strategy}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int = 0, *, scorer=None,
+               config: SearchConfig | None = None, grader: Callable = grade) -> Deliberation:
+    """Answer `problem` with `strategy` under `budget` answers' worth of compute, then grade it."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    prompt_text = policy.render_prompt(problem)
+    config = config or search_config(policy, problem, num_samples=budget)
+    allowance = Budget.from_answers(budget, tokens_per_answer(policy, prompt_text, problem.task))
+    result = STRATEGIES[strategy](
+        policy, prompt_text, config, seed=problem_seed(seed, problem.id, strategy),
+        budget=None if strategy == "greedy" else allowance, scorer=scorer,
+        answer_check=answer_check_for(problem), answer_key=answer_key_for(problem))
+    for node in result.tree.terminals():
+        verdict = grader(problem, result.tree.answer_text(node))
+        result.tree.set_verdict(node, verdict.passed, verdict.score, verdict.status)
+    if result.answer_text is None:
+        verdict = Verdict.fail("invalid", "the search reached no complete answer")
+    else:
+        verdict = grader(problem, result.answer_text)
+    return Deliberation(problem.id, strategy, budget, result, verdict)
