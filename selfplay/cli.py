@@ -6,6 +6,7 @@
     lab verify --tasks FILE --completions F   grade completions ({"id", "completion"} jsonl)
     lab eval --model DIR --tasks FILE ...     accuracy of a model: greedy, pass@N or a search
     lab compare --model DIR --tasks FILE ...  fast vs deliberate at several budgets, table + plot
+    lab reward-model --trees F --base DIR ... train a reward model on trees, print diagnostics
 
 Errors in user input end with a one-line message and exit status 2, not a traceback.
 """
@@ -116,10 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate.register_cli(commands)
     compare.register_cli(commands)
+    # Its flags belong to verifiers.reward_model.main; `main` hands them over unparsed.
+    commands.add_parser("reward-model", add_help=False,
+                        help="train a reward model on trees and print held-out diagnostics (--help for flags)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["reward-model"]:
+        from verifiers.reward_model import main as train_reward_model
+
+        return train_reward_model(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0

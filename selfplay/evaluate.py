@@ -167,7 +167,7 @@ def _positive(text: str) -> int:
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add `eval` to the `lab` command's subparsers; it runs through `args.run(args)`."""
-    parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy or pass@N)")
+    parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy, pass@N or a search strategy)")
     parser.add_argument("--model", required=True, help="local Hugging Face model directory")
     parser.add_argument("--adapter", help="PEFT LoRA adapter directory to put on the model")
     parser.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
