@@ -7,6 +7,7 @@
     lab eval --model DIR --tasks FILE ...     accuracy of a model: greedy, pass@N or a search
     lab compare --model DIR --tasks FILE ...  fast vs deliberate at several budgets, table + plot
     lab reward-model --trees F --base DIR ... train a reward model on trees, print diagnostics
+    lab improve --preset NAME [--out DIR]     improvement rounds (also: python -m jobs.improve)
 
 Errors in user input end with a one-line message and exit status 2, not a traceback.
 """
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from selfplay import compare, demo, evaluate
+from selfplay import compare, demo, evaluate, improve_cli
 from selfplay.grading import grade
 from search import TreeFormatError
 from selfplay.tasks import TaskFileError, build_splits, load_problems
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate.register_cli(commands)
     compare.register_cli(commands)
+    improve_cli.register_cli(commands)
     # Its flags belong to verifiers.reward_model.main; `main` hands them over unparsed.
     commands.add_parser("reward-model", add_help=False,
                         help="train a reward model on trees and print held-out diagnostics (--help for flags)")

@@ -8,11 +8,16 @@ round writes each result as it arrives, so a crash loses at most the problems in
     executor.run(problems, job, on_result)   # on_result(ProblemTrees) is called once per problem
 
 Executors: `LocalExecutor` here (`--workers 0`), `selfplay.ray_runner.RayExecutor` (N actors).
+Both keep one loaded base model per worker for the whole run and swap LoRA adapters on it
+(`Policy.load_adapter` / `unload_adapter`) when a job names another adapter.
 Knows the policy surface, deliberation and the tree format; nothing about files or training.
 """
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
@@ -51,3 +56,46 @@ class Executor(Protocol):
     def run(self, problems: Sequence[Problem], job: SampleJob, on_result: Callable[[ProblemTrees], None]) -> None:
         """Sample every problem once; call `on_result` exactly once per problem, from this thread."""
         ...
+
+
+def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
+    """Grow one problem's tree with the job's strategy and budget; terminal verdicts set by the grader."""
+    from selfplay.deliberate import deliberate, search_config  # search loads only where work runs
+
+    start = time.perf_counter()
+    config = search_config(policy, problem, **{"num_samples": job.budget, **job.search_overrides})
+    outcome = deliberate(policy, problem, job.strategy, job.budget,
+                         seed=problem_round_seed(job.seed, job.round, problem.id), config=config)
+    tree = outcome.result.tree
+    tree.problem_id, tree.task, tree.round, tree.strategy = problem.id, problem.task, job.round, job.strategy
+    return ProblemTrees(problem.id, [tree.to_dict()], outcome.result.tokens, time.perf_counter() - start,
+                        worker=f"{socket.gethostname()}:{os.getpid()}")
+
+
+class LocalExecutor:
+    """Runs every problem in this process, in order, on one policy loaded once per base model."""
+
+    def __init__(self, threads: int = 1, device: str | None = None) -> None:
+        self.threads, self.device = threads, device
+        self._policy = None
+        self._model_dir: str | None = None
+
+    def policy(self, model_dir: str, adapter_dir: str | None):
+        """The loaded policy carrying `adapter_dir` (None: the bare base); the base loads only once."""
+        import torch
+        from selfplay.model.policy import Policy
+
+        torch.set_num_threads(self.threads)
+        if self._policy is None or self._model_dir != str(model_dir):
+            self._policy, self._model_dir = Policy.from_pretrained(model_dir, device=self.device), str(model_dir)
+        current = self._policy.adapter_dir
+        if adapter_dir is None and current is not None:
+            self._policy.unload_adapter()
+        elif adapter_dir is not None and str(adapter_dir) != current:
+            self._policy.load_adapter(adapter_dir)
+        return self._policy
+
+    def run(self, problems: Sequence[Problem], job: SampleJob, on_result: Callable[[ProblemTrees], None]) -> None:
+        policy = self.policy(job.model_dir, job.adapter_dir)
+        for problem in problems:
+            on_result(sample_problem(policy, problem, job))

@@ -1,0 +1,141 @@
+"""LoRA SFT of the policy on a round's selected traces: TRL `SFTTrainer` + PEFT, nothing hand-rolled.
+
+    result = finetune(rows, "models/base", "runs/x/round-2/adapter", FinetuneConfig(),
+                      previous_adapter="runs/x/round-1/adapter", seed=0)
+    PeftModel.from_pretrained(base_model, "runs/x/round-2/adapter")   # what the next round samples with
+
+Rows are `{"prompt", "completion"}` (extra columns are dropped): TRL's prompt/completion format,
+which masks the prompt out of the loss (`completion_only_loss`), tokenises prompt + completion
+as one text (the built-in tokenizer adds its BOS, exactly as the policy encodes a prompt), and
+appends EOS where the completion does not already end with it (selection already did).
+
+Continuing from the previous round's adapter (`continue_adapter`, the default) rather than a
+fresh LoRA on the base each round: the adapter is the policy that sampled this round's trees, so
+training on from it is ordinary expert iteration (each round a few steps on data the current
+policy found), it costs a round only its own rows, and the replay share guards against drifting
+from what earlier rounds learned. A fresh LoRA (STaR's restart-from-base) would need every
+earlier round's data each time to keep what they taught. Round 1 starts a fresh LoRA either way.
+
+With no rows (nothing verified, nothing to replay) the starting adapter is saved unchanged, so
+`adapter/` always exists and always loads. The adapter directory is built in a temporary
+sibling and renamed; it also holds `training.json` (rows, steps, losses, tokens, wall).
+
+Knows transformers, PEFT and TRL; nothing about search, trees or Ray.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from selfplay.runconfig import FinetuneConfig
+from selfplay.rundir import staging_dir, write_json
+
+TRAINING_INFO = "training.json"
+
+
+@dataclass
+class TrainResult:
+    rows: int  # training rows
+    steps: int  # optimizer steps taken
+    train_loss: float | None  # mean loss over training (None when nothing was trained)
+    first_loss: float | None  # first and last logged losses
+    last_loss: float | None
+    tokens: int  # non-padding tokens seen
+    wall_s: float
+    continued_from: str | None  # the adapter training started from, or None for a fresh LoRA
+    log_history: list = field(default_factory=list)
+
+    def to_dict(self, with_history: bool = False) -> dict:
+        data = asdict(self)
+        if not with_history:
+            data.pop("log_history")
+        return data
+
+
+def lora_config(config: FinetuneConfig):
+    from peft import LoraConfig, TaskType
+    return LoraConfig(task_type=TaskType.CAUSAL_LM, r=config.lora_rank, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, target_modules="all-linear")
+
+
+def starting_model(model_dir: str | os.PathLike, config: FinetuneConfig, previous_adapter: str | None):
+    """The base model with a trainable LoRA: the previous adapter's, or a fresh one."""
+    from peft import PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if config.bf16 else torch.float32
+    base = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+    if previous_adapter is not None and config.continue_adapter:
+        return PeftModel.from_pretrained(base, str(previous_adapter), is_trainable=True)
+    return get_peft_model(base, lora_config(config))
+
+
+def sft_arguments(config: FinetuneConfig, output_dir: str, seed: int):
+    """SFTConfig for a small CPU or single-GPU run: no checkpoints, no reports, TRL's GPU defaults undone."""
+    from trl import SFTConfig
+
+    if config.bf16 and not torch.cuda.is_available():
+        raise ValueError("sft.bf16 needs a GPU; none is visible (set sft.bf16=false)")
+    return SFTConfig(
+        output_dir=output_dir, use_cpu=not torch.cuda.is_available(), bf16=config.bf16, fp16=False,
+        activation_checkpointing=False,  # TRL turns it on by default; small models only get slower
+        learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size, lr_scheduler_type="constant_with_warmup", warmup_steps=0.1,
+        seed=seed, data_seed=seed, max_length=config.max_length, completion_only_loss=True, packing=False,
+        save_strategy="no", report_to="none", logging_steps=1, disable_tqdm=True, dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding")
+
+
+def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.PathLike, config: FinetuneConfig,
+             *, previous_adapter: str | os.PathLike | None = None, seed: int = 0) -> TrainResult:
+    """Train the LoRA on `rows` and save it to `out_dir` (atomically); returns the trainer's numbers."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer, set_seed
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTTrainer
+
+    previous = str(previous_adapter) if previous_adapter is not None and config.continue_adapter else None
+    set_seed(seed)  # a fresh LoRA's initialisation
+    with _quiet_deprecations():
+        model = starting_model(model_dir, config, previous)
+    start, result = time.perf_counter(), None
+    with staging_dir(out_dir) as staging, tempfile.TemporaryDirectory(prefix="sft-") as scratch:
+        if rows:
+            dataset = Dataset.from_list([{"prompt": row["prompt"], "completion": row["completion"]} for row in rows])
+            with _quiet_deprecations():
+                trainer = SFTTrainer(model=model, args=sft_arguments(config, scratch, seed), train_dataset=dataset,
+                                     processing_class=AutoTokenizer.from_pretrained(str(model_dir)))
+                trainer.remove_callback(PrinterCallback)
+                output = trainer.train()
+            losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+            result = TrainResult(len(rows), trainer.state.global_step, output.training_loss,
+                                 losses[0] if losses else None, losses[-1] if losses else None,
+                                 int(trainer.state.num_input_tokens_seen), 0.0, previous,
+                                 list(trainer.state.log_history))
+            model = trainer.model
+        else:
+            result = TrainResult(0, 0, None, None, None, 0, 0.0, previous)
+        result.wall_s = round(time.perf_counter() - start, 3)
+        model.save_pretrained(staging)
+        write_json(staging / TRAINING_INFO, result.to_dict(with_history=True))
+    return result
+
+
+@contextlib.contextmanager
+def _quiet_deprecations():
+    """PEFT and TRL ask transformers for `is_gradient_checkpointing`, deprecated in v5: not ours to fix."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def read_training(adapter_dir: str | os.PathLike) -> dict:
+    """The `training.json` a finished `finetune` left in its adapter directory."""
+    from selfplay.rundir import read_json
+    return read_json(os.path.join(adapter_dir, TRAINING_INFO))

@@ -1,0 +1,148 @@
+"""`python -m jobs.improve` / `lab improve`: run or continue an improvement run from a preset.
+
+    python -m jobs.improve --preset smoke                       # -> ~/selfplay-runs/smoke-<timestamp>
+    python -m jobs.improve --preset default --name cd1 --rounds 3 --workers 4
+    python -m jobs.improve --preset default --out /shared/runs/cd1 --set sft.learning_rate=5e-4
+    ray job submit --working-dir . -- python -m jobs.improve --preset gpu --out /shared/runs/gsm --workers 8
+
+Rerunning the same command with the same `--out` (or `--name`) continues from the last finished
+round; `--rounds` may grow. After every round the table of rounds so far is printed: fast
+(greedy) and deliberate dev accuracy, with what the round selected and trained on.
+
+Knows argparse, rich and how to pick an executor; the round logic is `selfplay.rounds`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from selfplay.runconfig import ConfigError, RunConfig, load_config
+from selfplay.tasks import TaskFileError
+
+
+def make_executor(config: RunConfig):
+    """`LocalExecutor` for `workers == 0`, else `selfplay.ray_runner.RayExecutor` with `workers` actors."""
+    from selfplay.work import LocalExecutor
+
+    if config.workers == 0:
+        return LocalExecutor(threads=config.threads)
+    try:
+        from selfplay.ray_runner import RayExecutor
+    except ImportError as error:
+        raise ConfigError(f"--workers {config.workers} needs the Ray executor (selfplay.ray_runner.RayExecutor), "
+                          f"which cannot be imported here ({error}); use --workers 0 to run in this process") from None
+    return RayExecutor(config.workers, threads_per_worker=config.threads)
+
+
+def _accuracy(result: dict, mode: str) -> str:
+    value = (result.get("eval") or {}).get(mode, {}).get("accuracy")
+    return "-" if value is None else f"{value:.3f}"
+
+
+def rounds_table(results: list[dict], config: RunConfig) -> Table:
+    """One row per round: dev accuracy fast / deliberate, selection and training at a glance."""
+    table = Table(title=f"{config.run_dir()}  (dev: {config.eval.strategy} x{config.eval.budget} for deliberate)")
+    for column in ("round", "fast", "deliberate", "solved", "sft rows", "train loss", "wall s"):
+        table.add_column(column, justify="right")
+    for result in results:
+        selection, train = result.get("selection", {}), result.get("train", {})
+        solved = f"{selection['problems_solved']}/{selection['problems']}" if selection else "-"
+        loss = train.get("train_loss")
+        table.add_row(str(result["round"]), _accuracy(result, "fast"), _accuracy(result, "deliberate"), solved,
+                      str(selection.get("sft_rows", "-")), "-" if loss is None else f"{loss:.3f}",
+                      f"{result.get('wall_s', 0):.0f}")
+    return table
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="default", help="configs/<NAME>.yaml, or a path to a YAML preset")
+    parser.add_argument("--out", help="run directory (absolute; default ~/selfplay-runs/<name or preset-time>)")
+    parser.add_argument("--name", help="run name: the run directory is ~/selfplay-runs/<name> unless --out is given")
+    parser.add_argument("--rounds", type=int, help="improvement rounds in all (a rerun continues up to this)")
+    parser.add_argument("--workers", type=int, help="0: sample in this process; N: N Ray actors")
+    parser.add_argument("--model", help="base model directory (Hugging Face format)")
+    parser.add_argument("--seed", type=int, help="run seed")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config field, dotted for sections: --set sft.max_steps=20 (repeatable)")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    flags = {"out": args.out, "name": args.name, "rounds": args.rounds, "workers": args.workers,
+             "model": args.model, "seed": args.seed}
+    overrides = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
+    return load_config(args.preset, overrides + list(args.overrides))
+
+
+def run(args: argparse.Namespace) -> int:
+    from selfplay.rounds import improve
+
+    config = config_from_args(args)
+    console = Console()
+    if args.print_config:
+        from selfplay.runconfig import to_yaml
+        print(to_yaml(config), end="")
+        return 0
+    _quiet_libraries()
+    import torch
+    torch.set_num_threads(config.threads)
+    console.print(f"run directory: {config.run_dir()}")
+    results: list[dict] = []
+
+    def on_round(result: dict) -> None:
+        results.append(result)
+        console.print(rounds_table(results, config))
+
+    executor = make_executor(config)
+    try:
+        improve(config, executor, progress=not args.quiet, on_round=on_round, log=console.print)
+    finally:
+        close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
+        if close is not None:
+            close()
+    console.rule("rounds")
+    console.print(rounds_table(results, config))
+    return 0
+
+
+def _quiet_libraries() -> None:
+    """Weight-loading and dataset-mapping bars would bury the round's own progress; PEFT's and TRL's
+    use of a name transformers 5 deprecated warns on every adapter load."""
+    import warnings
+
+    from datasets.utils.logging import disable_progress_bar as quiet_datasets
+    from transformers.utils import logging
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    quiet_datasets()
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    """Add `improve` to the `lab` parser; it runs through `args.run(args)`."""
+    parser = subparsers.add_parser("improve", help="run improvement rounds: sample trees, select, finetune, evaluate")
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m jobs.improve", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except (ConfigError, TaskFileError, FileNotFoundError) as error:
+        print(f"improve: error: {error}", file=sys.stderr)
+        return 2

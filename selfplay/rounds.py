@@ -1,0 +1,300 @@
+"""The improvement loop (`jobs.improve`): K rounds of sample -> select -> finetune -> evaluate.
+
+    summaries = improve(load_config("smoke"), LocalExecutor(threads=1))
+
+Round 0 evaluates the base model (`round-0/eval.json`). Round K (see DESIGN.md, "The round"):
+1. sample: the round's training problems go to the executor with round K-1's adapter; each
+   problem's tree is appended to `trees.jsonl.gz` the moment it comes back;
+2. select: `selfplay.selection` picks the training traces (+ replay of earlier rounds), writes
+   `rm.jsonl`, rewrites the trees with their `selected` flags, then writes `sft.jsonl`;
+3. finetune: `selfplay.finetune` trains `adapter/` (optionally also `reward_model/`);
+4. evaluate: fast (greedy) and deliberate (the configured search) on the dev split, then
+   `metrics.json`, then `DONE`.
+
+Resuming: a round with DONE is skipped. Otherwise each phase is skipped when its output exists:
+sampling when `sft.jsonl` exists (selection is its last step), and otherwise only the problems
+whose trees are already in the file are skipped, after a torn tail is cut off; finetuning when
+`adapter/` exists; evaluation when `metrics.json` exists. Sampling refuses to finish a round
+whose trees file does not hold every problem exactly once.
+
+Knows the round's phases, the run directory and the executor protocol; nothing about Ray.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from selfplay import rundir
+from selfplay.evaluate import evaluate
+from selfplay.finetune import finetune, read_training
+from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
+from selfplay.selection import select_round, selection_stats
+from selfplay.tasks import Problem, load_problems
+from selfplay.work import LocalExecutor, ProblemTrees, SampleJob
+
+
+@dataclass
+class Context:
+    """What every phase of a run needs: the config, the run directory, the executor, an evaluator."""
+
+    config: RunConfig
+    run: rundir.RunDir
+    executor: object  # selfplay.work.Executor
+    evaluator: LocalExecutor  # holds the driver's policy for evaluation (the executor's own when local)
+    progress: bool = True
+    log: Callable[[str], None] = print
+
+    @property
+    def model_dir(self) -> str:
+        return str(self.config.path(self.config.model))
+
+
+# --- problems ----------------------------------------------------------------------------------
+
+def split_counts(total: int, shares: dict) -> dict:
+    """`total` split by `shares` with largest remainders (ties: file order).
+
+    >>> split_counts(10, {"a": 2, "b": 1})
+    {'a': 7, 'b': 3}
+    """
+    weight = sum(shares.values())
+    exact = {key: total * share / weight for key, share in shares.items()}
+    counts = {key: int(value) for key, value in exact.items()}
+    by_remainder = sorted(shares, key=lambda key: -(exact[key] - counts[key]))
+    for key in by_remainder[:total - sum(counts.values())]:
+        counts[key] += 1
+    return counts
+
+
+def round_problems(config: RunConfig, round_index: int) -> list[Problem]:
+    """The round's training problems: per file, the next slice of a permutation seeded by (seed, file).
+
+    Rounds take consecutive slices, so they see fresh problems until a file runs out (then it wraps).
+    """
+    chosen: dict[str, Problem] = {}
+    for name, count in split_counts(config.problems_per_round, config.train_files).items():
+        problems = load_problems(config.path(name))
+        order = list(range(len(problems)))
+        random.Random(f"{config.seed}:{name}").shuffle(order)
+        start = (round_index - 1) * count
+        for offset in range(min(count, len(problems))):
+            problem = problems[order[(start + offset) % len(problems)]]
+            chosen.setdefault(problem.id, problem)
+    return list(chosen.values())
+
+
+def dev_problems(config: RunConfig) -> list[Problem]:
+    """The first `eval.limit` problems of each dev file."""
+    return [problem for name in config.dev_files for problem in load_problems(config.path(name))[:config.eval.limit]]
+
+
+def prompt_renderer(model_dir: str):
+    """(render(problem) -> the policy's prompt text, the EOS text), from the tokenizer alone."""
+    from transformers import AutoTokenizer
+
+    from selfplay.prompting import format_for
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    prompt_format = format_for(tokenizer)
+    return (lambda problem: prompt_format.render(problem.prompt, problem.task, tokenizer)), tokenizer.eos_token or ""
+
+
+# --- phases ------------------------------------------------------------------------------------
+
+def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem], job: SampleJob) -> dict:
+    """Trees for every problem not yet in the round's file, appended as they arrive."""
+    dropped = rundir.repair_trees(round_dir.trees)
+    present = {tree["problem_id"] for tree in rundir.read_trees_prefix(round_dir.trees)}
+    wanted = {problem.id for problem in problems}
+    todo = [problem for problem in problems if problem.id not in present]
+    tokens, wall = 0, 0.0
+    bar = tqdm(total=len(problems), initial=len(problems) - len(todo), desc=f"round {job.round} sample",
+               unit="problem", disable=not context.progress)
+
+    def on_result(result: ProblemTrees) -> None:
+        nonlocal tokens, wall
+        if result.problem_id in present or result.problem_id not in wanted:
+            return  # a retried or foreign result: every problem is written once
+        rundir.append_trees(round_dir.trees, result.trees)
+        present.add(result.problem_id)
+        tokens, wall = tokens + result.tokens, wall + result.wall_s
+        bar.update(1)
+
+    start = time.perf_counter()
+    if todo:
+        context.executor.run(todo, job, on_result)
+    bar.close()
+    trees = rundir.read_trees_prefix(round_dir.trees)
+    ids = [tree["problem_id"] for tree in trees]
+    if sorted(ids) != sorted(wanted):
+        raise RuntimeError(f"{round_dir.trees}: holds {len(set(ids))} of {len(wanted)} problems "
+                           f"({len(ids) - len(set(ids))} twice); the executor did not return every problem")
+    return {"strategy": job.strategy, "budget": job.budget, "problems": len(problems),
+            "sampled_now": len(todo), "resumed": len(problems) - len(todo), "torn_bytes_dropped": dropped,
+            "tokens": tokens, "worker_wall_s": round(wall, 3), "wall_s": round(time.perf_counter() - start, 3)}
+
+
+def earlier_rows(run: rundir.RunDir, round_index: int) -> list[dict]:
+    """The sft.jsonl rows of rounds 1..K-1 (their own selections and their replays)."""
+    rows = []
+    for earlier in range(1, round_index):
+        path = run.round(earlier).sft
+        if path.is_file():
+            rows.extend(rundir.read_jsonl(path))
+    return rows
+
+
+def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem]) -> dict:
+    """rm.jsonl, the trees with `selected` flags, then sft.jsonl (its existence marks the phase done)."""
+    from selfplay.treeio import write_trees
+
+    render, eos_text = prompt_renderer(context.model_dir)
+    prompts = {problem.id: render(problem) for problem in problems}
+    trees = rundir.read_trees_prefix(round_dir.trees)
+    selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), context.config.selection,
+                             round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed)
+    rundir.write_jsonl(round_dir.rm, selection.rm_rows)
+    write_trees(round_dir.trees, selection.trees)
+    rundir.write_jsonl(round_dir.sft, selection.rows)
+    return selection.stats
+
+
+def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
+    """adapter/ (and reward_model/ when asked) from the round's sft.jsonl / rm.jsonl."""
+    config = context.config
+    previous = context.run.round(round_dir.index - 1).adapter if round_dir.index > 1 else None
+    if not round_dir.adapter.is_dir():
+        finetune(rundir.read_jsonl(round_dir.sft), context.model_dir, round_dir.adapter, config.sft,
+                 previous_adapter=previous, seed=config.seed + round_dir.index)
+    training = read_training(round_dir.adapter)
+    training.pop("log_history", None)
+    if config.train_reward_model:
+        info = round_dir.reward_model / "scorer.json"  # verifiers.reward_model's record of a finished model
+        training["reward_model"] = rundir.read_json(info).get("training") if info.is_file() \
+            else reward_model_phase(context, round_dir)
+    return training
+
+
+def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
+    from verifiers.reward_model import RewardModelConfig, train_reward_model
+    from verifiers.scorer_data import PreferencePair
+
+    pairs = [PreferencePair(row["problem_id"], row["prompt"], row["chosen"], row["rejected"], row["kind"])
+             for row in rundir.read_jsonl(round_dir.rm)]
+    if not pairs:
+        return {"skipped": "no (verified, failed) pairs in rm.jsonl"}
+    model = train_reward_model(pairs, context.model_dir, round_dir.reward_model,
+                               RewardModelConfig(seed=context.config.seed + round_dir.index))
+    return model.info["training"]
+
+
+def eval_phase(context: Context, adapter_dir: Path | None) -> dict:
+    """Fast (greedy) and deliberate dev accuracy of the base model with `adapter_dir` on it."""
+    config, problems = context.config, dev_problems(context.config)
+    if not problems:
+        return {}
+    policy = context.evaluator.policy(context.model_dir, None if adapter_dir is None else str(adapter_dir))
+    fast = evaluate(policy, problems, "greedy", 1, config.seed, max_new_tokens=config.eval.max_new_tokens,
+                    progress=context.progress)
+    deliberate = evaluate(policy, problems, config.eval.strategy, config.eval.budget, config.seed,
+                          progress=context.progress)
+    return {"fast": fast.to_dict(), "deliberate": deliberate.to_dict()}
+
+
+# --- rounds ------------------------------------------------------------------------------------
+
+def base_round(context: Context) -> dict:
+    """round-0/eval.json: the base model's dev numbers (computed once)."""
+    round_dir = context.run.round(0)
+    if not round_dir.eval.is_file():
+        start = time.perf_counter()
+        result = {"round": 0, "model": context.model_dir, "eval": eval_phase(context, None)}
+        result["wall_s"] = round(time.perf_counter() - start, 3)
+        rundir.write_json(round_dir.eval, result)
+    return rundir.read_json(round_dir.eval)
+
+
+def run_round(context: Context, index: int) -> dict:
+    """Run (or resume) round `index`; returns its metrics."""
+    config, round_dir = context.config, context.run.round(index)
+    if round_dir.is_done():
+        return rundir.read_json(round_dir.metrics)
+    swept = round_dir.sweep_temporaries()
+    if swept:
+        context.log(f"round {index}: removed temporaries of an interrupted run: {', '.join(swept)}")
+    start, problems = time.perf_counter(), round_problems(config, index)
+    previous = context.run.round(index - 1).adapter if index > 1 else None
+    job = SampleJob(round=index, model_dir=context.model_dir, adapter_dir=None if previous is None else str(previous),
+                    strategy=config.sampling.strategy, budget=config.sampling.budget, seed=config.seed,
+                    search_overrides=dict(config.sampling.search))
+    sampling = None
+    if not round_dir.sft.is_file():
+        sampling = sample_phase(context, round_dir, problems, job)
+        select_phase(context, round_dir, problems)
+    trees = rundir.read_trees_prefix(round_dir.trees)
+    selection = selection_stats(trees, rundir.read_jsonl(round_dir.sft), rundir.read_jsonl(round_dir.rm), index)
+    if not round_dir.metrics.is_file():
+        training = train_phase(context, round_dir)
+        evaluation = eval_phase(context, round_dir.adapter)
+        metrics = {"round": index, "adapter": str(round_dir.adapter),
+                   "sampling": sampling or {"resumed_after": "selection"}, "selection": selection, "train": training, "eval": evaluation,
+                   "compute": compute_totals(sampling, training, evaluation, trees),
+                   "wall_s": round(time.perf_counter() - start, 3)}
+        rundir.write_json(round_dir.metrics, metrics)
+    round_dir.mark_done()
+    return rundir.read_json(round_dir.metrics)
+
+
+def compute_totals(sampling: dict | None, training: dict, evaluation: dict, trees: list[dict]) -> dict:
+    """Tokens by phase. Sampling tokens count only problems sampled by this process; the trees'
+    decode tokens (sum of node token counts) cover every problem, resumed ones included."""
+    return {"sample_tokens": (sampling or {}).get("tokens", 0),
+            "tree_decode_tokens": sum(sum(tree["token_counts"]) for tree in trees),
+            "train_tokens": training.get("tokens", 0),
+            "eval_tokens": sum(result.get("tokens", 0) for result in evaluation.values())}
+
+
+def check_inputs(config: RunConfig) -> None:
+    """Fail before any work when the model or a task file is missing."""
+    model = config.path(config.model)
+    if not (model / "config.json").is_file():
+        raise FileNotFoundError(f"{model}: no Hugging Face model directory (config.json) there; set model=...")
+    for name in [*config.train_files, *config.dev_files]:
+        if not config.path(name).is_file():
+            raise FileNotFoundError(f"{config.path(name)}: no such task file")
+
+
+def prepare_run_dir(config: RunConfig) -> rundir.RunDir:
+    """The run directory with config.yaml; a rerun must match the existing config but for execution fields."""
+    run = rundir.RunDir(config.run_dir())
+    if run.config.is_file():
+        import yaml
+        old = from_dict(yaml.safe_load(run.config.read_text(encoding="utf-8")))
+        changed = differences(old, config)
+        if changed:
+            raise ConfigError(f"{run.config} was written with other settings ({', '.join(changed)}); "
+                              f"continue with the same settings or pick a new --out")
+    rundir.write_text(run.config, to_yaml(config))
+    return run
+
+
+def improve(config: RunConfig, executor, *, evaluator: LocalExecutor | None = None, progress: bool = True,
+            on_round: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """Run or continue a run; returns [round-0 summary, metrics of round 1, ..., round K]."""
+    check_inputs(config)
+    run = prepare_run_dir(config)
+    evaluator = evaluator or (executor if isinstance(executor, LocalExecutor) else LocalExecutor(config.threads))
+    context = Context(config, run, executor, evaluator, progress, log)
+    results = [base_round(context)]
+    if on_round is not None:
+        on_round(results[-1])
+    for index in range(1, config.rounds + 1):
+        results.append(run_round(context, index))
+        if on_round is not None:
+            on_round(results[-1])
+    return results

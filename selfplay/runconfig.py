@@ -1,0 +1,282 @@
+"""The configuration of an improvement run (`jobs.improve`): frozen dataclasses, YAML presets, overrides.
+
+    config = load_config("smoke", overrides=["sft.max_steps=4", "rounds=1"])   # configs/smoke.yaml
+    config.sft.learning_rate, config.to_dict()
+
+A preset is `configs/<name>.yaml` (or a path to any YAML file) whose keys are `RunConfig` fields;
+the sections `sampling`, `selection`, `sft` and `eval` are nested mappings. An override is
+`key=value` with a dotted key (`sft.learning_rate=1e-3`) and a YAML value (`[a, b]`, `{x: 1}`,
+`true`, `null`). Unknown keys, in a preset or an override, are errors naming the key.
+
+Relative paths (`model`, `train_files`, `dev_files`) resolve against the repository root, which
+is also where `ray job submit --working-dir .` puts its copy of the repo; `out` must end up
+absolute (the default is under `~/selfplay-runs/`), so results never land in that copy.
+
+Knows YAML and the fields' meaning; nothing about models, search, training or files of a run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from search import STRATEGIES, SearchConfig
+
+REPO = Path(__file__).resolve().parent.parent
+CONFIGS = REPO / "configs"
+RUNS_HOME = Path("~/selfplay-runs")
+# Fields that may change between invocations of one run: how it executes, not what it computes.
+EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset")
+
+
+class ConfigError(ValueError):
+    """A preset or override that cannot be turned into a config (unknown key, bad value)."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How each training problem's tree is grown."""
+
+    strategy: str = "mcts"  # search strategy (search.STRATEGIES) that grows the round's trees
+    budget: int = 8  # compute per problem, in complete sampled answers
+    search: dict = field(default_factory=dict)  # SearchConfig fields to override (num_simulations, ...)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"sampling.strategy: {self.strategy!r} is not one of {sorted(STRATEGIES)}")
+        if self.budget < 1:
+            raise ConfigError(f"sampling.budget must be at least 1, got {self.budget}")
+        known = {f.name for f in dataclasses.fields(SearchConfig)}
+        unknown = sorted(set(self.search) - known)
+        if unknown:
+            raise ConfigError(f"sampling.search: unknown keys {unknown}; expected some of {sorted(known)}")
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Which verified traces become training data."""
+
+    max_per_problem: int = 1  # distinct verified paths kept per problem (best first)
+    replay_share: float = 0.25  # share of the round's SFT rows drawn from earlier rounds' selections
+    rm_pairs_per_problem: int = 8  # (verified, failed) answer pairs per problem in rm.jsonl
+
+    def __post_init__(self) -> None:
+        if self.max_per_problem < 1 or self.rm_pairs_per_problem < 1:
+            raise ConfigError("selection.max_per_problem and selection.rm_pairs_per_problem must be at least 1")
+        if not 0 <= self.replay_share < 1:
+            raise ConfigError(f"selection.replay_share must be in [0, 1), got {self.replay_share}")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """LoRA SFT of the policy on the selected traces (TRL SFTTrainer + PEFT)."""
+
+    continue_adapter: bool = True  # train on from the previous round's adapter (False: a fresh LoRA each round)
+    lora_rank: int = 8  # LoRA rank on every linear layer
+    lora_alpha: int = 16  # LoRA scale numerator (scale = alpha / rank)
+    lora_dropout: float = 0.0  # dropout on the LoRA path
+    learning_rate: float = 1e-3  # AdamW peak learning rate
+    epochs: float = 2.0  # passes over the round's rows, unless max_steps > 0
+    max_steps: int = -1  # > 0: stop after this many optimizer steps
+    batch_size: int = 8  # rows per optimizer step
+    max_length: int = 512  # tokens kept per row (prompt + completion), from the start
+    bf16: bool = False  # bf16 mixed precision (needs a GPU; the CPU trains in fp32)
+
+    def __post_init__(self) -> None:
+        if self.lora_rank < 1 or self.batch_size < 1 or self.max_length < 8:
+            raise ConfigError("sft.lora_rank and sft.batch_size must be >= 1, sft.max_length >= 8")
+        if self.learning_rate <= 0 or not 0 <= self.lora_dropout < 1:
+            raise ConfigError("sft.learning_rate must be > 0 and sft.lora_dropout in [0, 1)")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ConfigError("sft: train for epochs > 0 or max_steps > 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Fast (greedy) and deliberate (search) accuracy on the dev split, every round."""
+
+    strategy: str = "mcts"  # the deliberate strategy ("System 2")
+    budget: int = 8  # its compute per problem, in complete answers
+    limit: int = 50  # dev problems per dev file (the first ones), 0 for none
+    max_new_tokens: int = 256  # answer cap of the fast (greedy) answers
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES or self.strategy == "greedy":
+            raise ConfigError(f"eval.strategy: {self.strategy!r} must be a search strategy other than greedy")
+        if self.budget < 1 or self.limit < 0 or self.max_new_tokens < 1:
+            raise ConfigError("eval.budget and eval.max_new_tokens must be >= 1, eval.limit >= 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One `jobs.improve` run: K rounds of sample -> select -> finetune -> evaluate."""
+
+    preset: str = ""  # the preset it was built from (informational)
+    name: str = ""  # run name; the default out is ~/selfplay-runs/<name>
+    out: str = ""  # run directory (absolute); empty: ~/selfplay-runs/<name or preset-timestamp>
+    model: str = "models/base"  # base model directory (Hugging Face format)
+    rounds: int = 2  # improvement rounds; rerunning with more continues the run
+    seed: int = 0  # every sample's seed derives from (seed, round, problem id)
+    workers: int = 0  # 0: sample in this process; N: N Ray actors (selfplay.ray_runner)
+    threads: int = 1  # torch CPU threads per process (small models run fastest on 1)
+    train_files: dict = field(default_factory=lambda: {"datasets/countdown/train.jsonl": 1.0})  # file -> share
+    dev_files: tuple = ("datasets/countdown/dev.jsonl",)  # held-out files evaluated each round
+    problems_per_round: int = 64  # training problems drawn per round (disjoint across rounds until a file runs out)
+    train_reward_model: bool = False  # also train a reward model on each round's rm.jsonl
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # growing the training trees
+    selection: SelectionConfig = field(default_factory=SelectionConfig)  # picking training traces
+    sft: FinetuneConfig = field(default_factory=FinetuneConfig)  # the LoRA finetune
+    eval: EvalConfig = field(default_factory=EvalConfig)  # dev evaluation
+
+    def __post_init__(self) -> None:
+        if self.rounds < 0 or self.workers < 0 or self.threads < 1 or self.problems_per_round < 1:
+            raise ConfigError("rounds and workers must be >= 0, threads and problems_per_round >= 1")
+        if not self.train_files or any(not isinstance(s, (int, float)) or s <= 0 for s in self.train_files.values()):
+            raise ConfigError(f"train_files: a mapping of file -> positive share, got {self.train_files!r}")
+        if self.out and not Path(self.out).expanduser().is_absolute():
+            raise ConfigError(f"out must be an absolute path (a relative one would land in Ray's copy of the "
+                              f"repo), got {self.out!r}")
+
+    def to_dict(self) -> dict:
+        """Plain YAML/JSON values, sections nested."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def path(self, value: str) -> Path:
+        """A configured path: `~` expanded, relative ones against the repository root."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else REPO / path
+
+    def run_dir(self) -> Path:
+        return Path(self.out).expanduser()
+
+
+SECTIONS = {"sampling": SamplingConfig, "selection": SelectionConfig, "sft": FinetuneConfig, "eval": EvalConfig}
+
+
+def _coerce(value, annotation, key: str):
+    """`value` as the field's declared type (YAML already typed it; ints pass as floats)."""
+    origin = typing.get_origin(annotation)
+    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if annotation is float and isinstance(value, str):
+        try:  # PyYAML (YAML 1.1) reads `3e-4`, without a dot, as a string
+            return float(value)
+        except ValueError:
+            pass
+    if origin is tuple or annotation is tuple:
+        if isinstance(value, (list, tuple)):
+            return tuple(value)
+        raise ConfigError(f"{key}: expected a list, got {value!r}")
+    expected = {bool: bool, int: int, float: float, str: str, dict: dict}.get(origin or annotation)
+    if expected is None:
+        return value
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {expected.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls, values: dict, where: str):
+    """`cls(**values)`, checking keys and types; nested sections built from mappings."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        prefix = f"{where}." if where else ""
+        names = ", ".join(f"'{prefix}{name}'" for name in unknown)
+        raise ConfigError(f"unknown config key {names}; {where or 'the config'} has {sorted(hints)}")
+    built = {}
+    for key, value in values.items():
+        dotted = f"{where}.{key}" if where else key
+        section = SECTIONS.get(key) if cls is RunConfig else None
+        built[key] = _build(section, value or {}, dotted) if section else _coerce(value, hints[key], dotted)
+    try:
+        return cls(**built)
+    except TypeError as error:
+        raise ConfigError(f"{where or 'config'}: {error}") from None
+
+
+def preset_path(preset: str) -> Path:
+    """`configs/<preset>.yaml`, or `preset` itself when it names a YAML file."""
+    candidate = Path(preset).expanduser()
+    if candidate.suffix in (".yaml", ".yml"):
+        if not candidate.is_file():
+            raise ConfigError(f"{preset}: no such preset file")
+        return candidate
+    path = CONFIGS / f"{preset}.yaml"
+    if not path.is_file():
+        names = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+        raise ConfigError(f"unknown preset {preset!r}; presets in {CONFIGS}: {names}")
+    return path
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """`"sft.learning_rate=1e-3"` -> (["sft", "learning_rate"], 0.001)."""
+    key, separator, value = text.partition("=")
+    if not separator or not key.strip():
+        raise ConfigError(f"override {text!r}: expected key=value")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {text!r}: value is not YAML ({error})") from None
+    return key.strip().split("."), parsed
+
+
+def apply_override(values: dict, keys: list[str], value) -> dict:
+    """A copy of the nested `values` with `keys` (a dotted path) set to `value`."""
+    result = dict(values)
+    if len(keys) == 1:
+        result[keys[0]] = value
+    else:
+        inner = result.get(keys[0]) or {}
+        if not isinstance(inner, dict):
+            raise ConfigError(f"{keys[0]} is not a section; cannot set {'.'.join(keys)}")
+        result[keys[0]] = apply_override(inner, keys[1:], value)
+    return result
+
+
+def load_config(preset: str, overrides: list[str] = (), *, now: float | None = None) -> RunConfig:
+    """The preset's values with `overrides` laid over them, validated, `out` filled in."""
+    path = preset_path(preset)
+    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys")
+    values = {**values, "preset": values.get("preset") or Path(preset).stem}
+    for text in overrides:
+        keys, value = parse_override(text)
+        values = apply_override(values, keys, value)
+    config = _build(RunConfig, values, "")
+    if not config.out:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        out = RUNS_HOME.expanduser() / (config.name or f"{config.preset}-{stamp}")
+        config = dataclasses.replace(config, out=str(out))
+    return dataclasses.replace(config, out=str(Path(config.out).expanduser()))
+
+
+def from_dict(values: dict) -> RunConfig:
+    """A config from its `to_dict` form (a run's config.yaml)."""
+    return _build(RunConfig, values, "")
+
+
+def to_yaml(config: RunConfig) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def differences(old: RunConfig, new: RunConfig, ignore=EXECUTION_FIELDS) -> list[str]:
+    """Dotted keys whose values differ between two configs (execution fields left out)."""
+    def flat(values: dict, prefix: str = "") -> dict:
+        items = {}
+        for key, value in values.items():
+            if isinstance(value, dict) and key in SECTIONS:
+                items.update(flat(value, f"{key}."))
+            else:
+                items[prefix + key] = value
+        return items
+    before, after = flat(old.to_dict()), flat(new.to_dict())
+    return sorted(key for key in before.keys() | after.keys()
+                  if key not in ignore and before.get(key) != after.get(key))

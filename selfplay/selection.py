@@ -1,0 +1,191 @@
+"""Selecting a round's training data from its trees: pure functions over tree dicts and rows.
+
+    selection = select_round(trees, prompts, earlier_rows, SelectionConfig(), round_index=2,
+                             eos_text="<eos>", seed=0)
+    selection.rows       # sft.jsonl: {"prompt", "completion", "problem_id", "round", "task"}
+    selection.rm_rows    # rm.jsonl: {"prompt", "chosen", "rejected", "problem_id", "round", "task", "kind"}
+    selection.trees      # the trees again, `selected` flags set on the nodes that became rows
+
+The rules, in order:
+1. Candidates are the terminal nodes whose grader verdict passed (verified-correct root-to-leaf
+   paths); anything unverified or failed is never training data.
+2. Best first: higher node value (the terminal node's mean backed-up value: MCTS visits, the
+   answer check of best-of-N, the vote share of majority; 0 when the strategy kept none), then
+   fewer path tokens, then shorter text, then the earlier node.
+3. Identical path texts count once (the first in that order), then at most `max_per_problem`.
+4. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
+   trees it came from) are drawn, seeded by (seed, round), so that they make `replay_share` of
+   the round's rows; a replayed row keeps its original `round`, and never duplicates a fresh row.
+
+EOS: a step's text leaves special tokens out, so the completion is the path text with the
+tokenizer's EOS text appended (`eos_text`, e.g. `<eos>`, or a chat model's end-of-turn token);
+the tokenizer reads it back as the one EOS token. TRL appends EOS only where it is missing, so
+it is never doubled, and the model learns to stop after a verified answer.
+
+The `selected` flags mark the steps of each chosen path (the root, the prompt, is never trained
+on and stays unflagged); flags from an earlier selection of the same trees are cleared first.
+
+Knows the tree dict format and the row formats; nothing about models, files or training.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from selfplay.runconfig import SelectionConfig
+from verifiers.scorer_data import path_text, preference_pairs
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A verified-correct complete path of one tree."""
+
+    node: int  # the terminal node it ends at
+    text: str  # the steps' texts joined (no EOS)
+    value: float  # the terminal node's mean backed-up value
+    tokens: int  # policy tokens along the path
+
+
+@dataclass
+class Selection:
+    rows: list[dict]  # sft.jsonl rows: fresh ones first (by problem id), then replayed ones
+    rm_rows: list[dict]  # rm.jsonl rows (verified vs failed pairs)
+    trees: list[dict]  # the round's trees, sorted by problem id, `selected` flags set
+    stats: dict = field(default_factory=dict)  # `selection_stats` of the above
+
+
+def _passed(verdict) -> bool:
+    return bool(verdict and verdict.get("passed"))
+
+
+def mean_value(tree: dict, node: int) -> float:
+    visits = tree["visit_counts"][node]
+    return tree["value_sums"][node] / visits if visits else 0.0
+
+
+def path_nodes(tree: dict, node: int) -> list[int]:
+    """Nodes from the root's first step down to `node` (the root left out)."""
+    nodes = []
+    while node > 0:
+        nodes.append(node)
+        node = tree["parents"][node]
+    return nodes[::-1]
+
+
+def verified_candidates(tree: dict) -> list[Candidate]:
+    """Every terminal node with a passed verdict, in creation order."""
+    return [Candidate(node, path_text(tree, node), mean_value(tree, node),
+                      sum(tree["token_counts"][n] for n in path_nodes(tree, node)))
+            for node, (is_terminal, verdict) in enumerate(zip(tree["terminal"], tree["verdicts"]))
+            if is_terminal and _passed(verdict)]
+
+
+def rank_key(candidate: Candidate) -> tuple:
+    """Sort key, best first: higher value, fewer tokens, shorter text, earlier node.
+
+    >>> candidates = [Candidate(3, "ab", 0.5, 2), Candidate(5, "a", 0.5, 1), Candidate(9, "abc", 0.9, 3)]
+    >>> [candidate.node for candidate in sorted(candidates, key=rank_key)]
+    [9, 5, 3]
+    """
+    return (-candidate.value, candidate.tokens, len(candidate.text), candidate.node)
+
+
+def best_paths(tree: dict, cap: int) -> list[Candidate]:
+    """The tree's best verified paths, identical texts once, at most `cap`."""
+    chosen, seen = [], set()
+    for candidate in sorted(verified_candidates(tree), key=rank_key):
+        if candidate.text in seen:
+            continue
+        seen.add(candidate.text)
+        chosen.append(candidate)
+        if len(chosen) == cap:
+            break
+    return chosen
+
+
+def with_selected(tree: dict, nodes: Iterable[int]) -> dict:
+    """A copy of `tree` whose `selected` flags are exactly the steps of the paths to `nodes`."""
+    flags = [False] * len(tree["parents"])
+    for node in nodes:
+        for on_path in path_nodes(tree, node):
+            flags[on_path] = True
+    return {**tree, "selected": flags}
+
+
+def completion_text(path: str, eos_text: str) -> str:
+    """The path text ending in exactly one EOS text.
+
+    >>> completion_text("1+2=3", "<eos>"), completion_text("1+2=3<eos>", "<eos>")
+    ('1+2=3<eos>', '1+2=3<eos>')
+    """
+    return path if not eos_text or path.endswith(eos_text) else path + eos_text
+
+
+def replay_count(fresh: int, share: float, available: int) -> int:
+    """Replay rows so that they are `share` of all rows (at most `available`).
+
+    >>> replay_count(6, 0.25, 100), replay_count(6, 0.25, 1), replay_count(0, 0.5, 9)
+    (2, 1, 0)
+    """
+    if share <= 0 or fresh <= 0:
+        return 0
+    return min(available, int(share * fresh / (1 - share) + 0.5))
+
+
+def replay_rows(earlier_rows: Sequence[dict], fresh_rows: Sequence[dict], share: float, seed: int,
+                round_index: int) -> list[dict]:
+    """Earlier rounds' own selections, drawn to make `share` of the rows, none equal to a fresh row."""
+    taken = {(row["problem_id"], row["completion"]) for row in fresh_rows}
+    pool = []
+    for row in earlier_rows:
+        key = (row["problem_id"], row["completion"])
+        if row["round"] < round_index and key not in taken:
+            taken.add(key)
+            pool.append(row)
+    count = replay_count(len(fresh_rows), share, len(pool))
+    return random.Random(f"{seed}:{round_index}:replay").sample(pool, count)
+
+
+def rm_rows(trees: Sequence[dict], prompts: Mapping[str, str], pairs_per_problem: int, seed: int,
+            round_index: int) -> list[dict]:
+    """Verified-vs-failed preference pairs (`verifiers.scorer_data.preference_pairs`), as rows."""
+    tasks = {tree["problem_id"]: tree["task"] for tree in trees}
+    pairs = preference_pairs(trees, prompts, max_pairs_per_problem=pairs_per_problem, robustness_copies=False,
+                             seed=seed)
+    return [{"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected,
+             "problem_id": pair.problem_id, "round": round_index, "task": tasks[pair.problem_id], "kind": pair.kind}
+            for pair in pairs]
+
+
+def selection_stats(trees: Sequence[dict], rows: Sequence[dict], rm: Sequence[dict], round_index: int) -> dict:
+    """Counts a round reports about its selection (recomputable from the round's files)."""
+    graded = passed = solved = 0
+    distinct = set()
+    for tree in trees:
+        verdicts = [v for t, v in zip(tree["terminal"], tree["verdicts"]) if t and v is not None]
+        wins = [c.text for c in verified_candidates(tree)]
+        graded, passed, solved = graded + len(verdicts), passed + len(wins), solved + bool(wins)
+        distinct.update((tree["problem_id"], text) for text in wins)
+    fresh = sum(row["round"] == round_index for row in rows)
+    return {"problems": len(trees), "problems_solved": solved, "graded_answers": graded,
+            "verified_answers": passed, "distinct_verified": len(distinct),
+            "answer_pass_rate": passed / graded if graded else 0.0,
+            "selected": fresh, "replayed": len(rows) - fresh, "sft_rows": len(rows),
+            "selected_nodes": sum(sum(tree["selected"]) for tree in trees), "rm_pairs": len(rm)}
+
+
+def select_round(trees: Sequence[dict], prompts: Mapping[str, str], earlier_rows: Sequence[dict],
+                 config: SelectionConfig, *, round_index: int, eos_text: str, seed: int) -> Selection:
+    """The round's SFT rows, RM rows and flagged trees (see the module docstring for the rules)."""
+    ordered = sorted(trees, key=lambda tree: tree["problem_id"])
+    fresh, flagged = [], []
+    for tree in ordered:
+        picks = best_paths(tree, config.max_per_problem)
+        flagged.append(with_selected(tree, [pick.node for pick in picks]))
+        fresh.extend({"prompt": prompts[tree["problem_id"]], "completion": completion_text(pick.text, eos_text),
+                      "problem_id": tree["problem_id"], "round": round_index, "task": tree["task"]}
+                     for pick in picks)
+    rows = fresh + replay_rows(earlier_rows, fresh, config.replay_share, seed, round_index)
+    pairs = rm_rows(ordered, prompts, config.rm_pairs_per_problem, seed, round_index)
+    return Selection(rows, pairs, flagged, selection_stats(flagged, rows, pairs, round_index))

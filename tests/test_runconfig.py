@@ -1,0 +1,110 @@
+"""Run configs: presets, overrides, unknown keys and bad values named, the resolved config written and compared."""
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from selfplay import improve_cli, runconfig
+from selfplay.rounds import prepare_run_dir
+from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
+
+PRESETS = ("smoke", "default", "gpu")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_loads_and_round_trips(preset):
+    config = load_config(preset)
+    assert config.preset == preset
+    assert Path(config.out).is_absolute() and Path(config.out).parent == runconfig.RUNS_HOME.expanduser()
+    assert from_dict(yaml.safe_load(runconfig.to_yaml(config))) == config
+
+
+def test_smoke_preset_is_small():
+    config = load_config("smoke")
+    assert config.rounds <= 2 and config.problems_per_round <= 16 and config.sampling.budget <= 4
+    assert 0 < config.sft.max_steps <= 10 and config.eval.limit <= 16
+
+
+def test_yaml_values_then_overrides_in_order(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("rounds: 5\nsft: {learning_rate: 0.01, batch_size: 2}\nsampling: {search: {c_puct: 2.0}}\n")
+    config = load_config(str(preset), ["sft.learning_rate=3e-4", "rounds=1", "rounds=2", "dev_files=[a.jsonl]",
+                                       f"out={tmp_path}/run", "sampling.search={num_simulations: 4}"])
+    assert config.rounds == 2 and config.preset == "mine"
+    assert config.sft.learning_rate == pytest.approx(3e-4) and config.sft.batch_size == 2
+    assert config.sft.lora_rank == RunConfig().sft.lora_rank  # untouched fields keep their defaults
+    assert config.dev_files == ("a.jsonl",)
+    assert config.sampling.search == {"num_simulations": 4}  # a mapping value replaces the mapping
+    assert config.out == f"{tmp_path}/run"
+
+
+def test_ints_are_accepted_for_floats():
+    assert load_config("smoke", ["sft.learning_rate=1"]).sft.learning_rate == 1.0
+
+
+@pytest.mark.parametrize("override, named", [
+    ("bogus=1", "'bogus'"), ("sft.bogus=1", "'sft.bogus'"), ("sampling.search={bogus: 1}", "bogus")])
+def test_unknown_override_keys_are_errors_naming_the_key(override, named):
+    with pytest.raises(ConfigError, match=named):
+        load_config("smoke", [override])
+
+
+def test_unknown_preset_keys_are_errors_naming_the_key(tmp_path):
+    preset = tmp_path / "typo.yaml"
+    preset.write_text("rounds: 1\neval: {limt: 3}\n")
+    with pytest.raises(ConfigError, match="'eval.limt'"):
+        load_config(str(preset))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("rounds=abc", "rounds: expected int"), ("rounds=true", "rounds: expected int"),
+    ("sampling.strategy=dfs", "sampling.strategy"), ("selection.replay_share=1.0", "replay_share"),
+    ("out=relative/dir", "absolute"), ("eval.strategy=greedy", "eval.strategy"), ("sft", "key=value"),
+    ("train_files={a.jsonl: 0}", "train_files"), ("sft=3", "expected a mapping")])
+def test_bad_values_are_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("smoke", [override])
+
+
+def test_default_out_uses_the_name_under_the_runs_home():
+    config = load_config("smoke", ["name=exp7"])
+    assert config.out == str(runconfig.RUNS_HOME.expanduser() / "exp7")
+    stamped = load_config("smoke", now=0.0)
+    assert Path(stamped.out).name.startswith("smoke-19")
+
+
+def test_resolved_config_is_written_and_a_changed_rerun_is_refused(tmp_path):
+    config = load_config("smoke", [f"out={tmp_path / 'run'}", "sft.max_steps=3"])
+    run = prepare_run_dir(config)
+    written = yaml.safe_load(run.config.read_text())
+    assert written["sft"]["max_steps"] == 3 and written["out"] == str(tmp_path / "run")
+    assert from_dict(written) == config
+    more_rounds = load_config("smoke", [f"out={tmp_path / 'run'}", "sft.max_steps=3", "rounds=5"])
+    prepare_run_dir(more_rounds)  # execution fields may change: the run continues
+    assert yaml.safe_load(run.config.read_text())["rounds"] == 5
+    changed = load_config("smoke", [f"out={tmp_path / 'run'}", "sft.max_steps=4", "seed=2"])
+    assert differences(config, changed) == ["seed", "sft.max_steps"]
+    with pytest.raises(ConfigError, match="seed, sft.max_steps"):
+        prepare_run_dir(changed)
+
+
+def test_cli_flags_become_overrides(tmp_path, capsys):
+    code = improve_cli.main(["--preset", "smoke", "--out", str(tmp_path / "r"), "--rounds", "3", "--workers", "0",
+                             "--set", "sft.max_steps=7", "--print-config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert code == 0
+    assert (printed["rounds"], printed["workers"], printed["sft"]["max_steps"]) == (3, 0, 7)
+    assert printed["out"] == str(tmp_path / "r")
+
+
+def test_cli_errors_exit_2_with_one_line(capsys):
+    assert improve_cli.main(["--preset", "smoke", "--set", "sft.nope=1"]) == 2
+    assert "unknown config key 'sft.nope'" in capsys.readouterr().err
+
+
+def test_workers_without_the_ray_executor_fail_clearly(monkeypatch):
+    monkeypatch.setitem(sys.modules, "selfplay.ray_runner", None)  # importing it raises ImportError
+    with pytest.raises(ConfigError, match="--workers 2 needs the Ray executor"):
+        improve_cli.make_executor(load_config("smoke", ["workers=2"]))
+    assert type(improve_cli.make_executor(load_config("smoke"))).__name__ == "LocalExecutor"
