@@ -3,8 +3,9 @@ import json
 from pathlib import Path
 
 import pytest
+
+from tests.tiny_models import tiny_llama
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from selfplay import evaluate as evaluation
 from selfplay.evaluate import evaluate, main, problem_seed
@@ -17,24 +18,14 @@ DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 TASKS = ("countdown", "arith", "funcs")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=1024,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
     path = tmp_path_factory.mktemp("tiny-model")
-    LlamaForCausalLM(config).save_pretrained(path)
+    tiny_llama(tokenizer, hidden=32, heads=2, kv_heads=1, max_positions=1024).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
 

@@ -1,9 +1,11 @@
 """The policy on tiny random Llamas with the built-in tokenizer: cache parity, batching, stops, seeds,
 usage counters, adapters, and complete vs step-wise generation."""
 import pytest
+
+from tests.tiny_models import tiny_llama
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 from selfplay.model.policy import Policy
 from selfplay.model.sampling import StopRule, choose_tokens
@@ -12,15 +14,6 @@ from selfplay.model.tokenizer import build_tokenizer
 PROMPTS = ["Use 3 5 8 to make 24 with + - * /. Each number at most once.\n", "12+30=?\n",
            "Write f(x) returning x*x.\n"]
 TOLERANCE = 1e-4
-
-
-def tiny_llama(tokenizer, seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
-    return LlamaForCausalLM(config).eval()
 
 
 def biased_llama(tokenizer, preferences: dict[str, float]) -> LlamaForCausalLM:
@@ -36,13 +29,7 @@ def biased_llama(tokenizer, preferences: dict[str, float]) -> LlamaForCausalLM:
     return model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a busy 2-core machine are 5x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

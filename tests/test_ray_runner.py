@@ -281,17 +281,13 @@ def test_real_model_samples_countdown_trees(cluster, tmp_path):
     if not hasattr(work, "sample_problem"):
         pytest.skip("selfplay.work.sample_problem is not there yet")
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+
 
     from selfplay.model.tokenizer import build_tokenizer
     tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    from tests.tiny_models import tiny_llama
     model_dir = tmp_path / "tiny-model"
-    LlamaForCausalLM(config).save_pretrained(model_dir)
+    tiny_llama(tokenizer, hidden=32, heads=2, kv_heads=1).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
     items = load_problems(REPO / "datasets" / "countdown" / "train.jsonl")[:4]
     sample_job = SampleJob(round=1, model_dir=str(model_dir), adapter_dir=None, strategy="best_of_n", budget=2,

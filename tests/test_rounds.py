@@ -14,10 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.tiny_models import tiny_llama
 import torch
 from peft import PeftModel
 from safetensors.torch import load_file
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoTokenizer, LlamaForCausalLM
 
 from selfplay import improve_cli, rundir
 from selfplay.finetune import finetune, read_training
@@ -30,12 +32,7 @@ from search import Tree
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +44,7 @@ def model_dir(tmp_path_factory):
     from selfplay.model.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
-    model = LlamaForCausalLM(config)
+    model = tiny_llama(tokenizer).train()
     smoke = load_config("smoke", ["problems_per_round=16"])
     problems = round_problems(smoke, 1)
     encoded = [tokenizer(builtin_prompt(p.prompt) + p.meta["solution"])["input_ids"] + [tokenizer.eos_token_id]

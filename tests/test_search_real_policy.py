@@ -13,12 +13,7 @@ CONFIG = SearchConfig(max_depth=3, max_step_tokens=4, num_samples=3, beam_width=
                       num_simulations=4, expansions_per_node=2, widening_visits=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,151 @@
+"""The imitation corpus, the pretraining recipe and the committed base model."""
+import doctest
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from selfplay.grading import grade
+from selfplay.model import card, corpus
+from selfplay.model.corpus import CorpusConfig, build_corpus, load_train_problems
+from selfplay.model.pretrain import ModelShape, PretrainConfig, config_from_dict, load_config, main, pretrain
+from selfplay.tasks import load_problems
+from verifiers.countdown import parse_step, step_error
+
+REPO = Path(__file__).resolve().parent.parent
+DATASETS = REPO / "datasets"
+BASE = REPO / "models" / "base"
+MIX = {"countdown": 0.6, "arith": 0.2, "funcs": 0.2}
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    return build_corpus(CorpusConfig(traces=300, task_mix=MIX, mistake_share=0.3), seed=0)
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return {p.id: p for task in MIX for p in load_problems(DATASETS / task / "train.jsonl")}
+
+
+def test_corpus_doctests():
+    assert doctest.testmod(corpus).failed == 0
+
+
+def test_corpus_is_deterministic_in_the_seed(mixed):
+    config = CorpusConfig(traces=300, task_mix=MIX, mistake_share=0.3)
+    assert build_corpus(config, seed=0) == mixed
+    assert build_corpus(config, seed=1) != mixed
+
+
+def test_corpus_uses_train_problems_only(mixed, problems):
+    held_out = {p.id for task in MIX for split in ("dev", "test") for p in load_problems(DATASETS / task / f"{split}.jsonl")}
+    assert {t.problem_id for t in mixed} <= set(problems)
+    assert not {t.problem_id for t in mixed} & held_out
+    assert all(t.prompt == problems[t.problem_id].prompt + "\n" for t in mixed)
+
+
+def test_corpus_refuses_dev_and_test_files_and_leaks(tmp_path):
+    with pytest.raises(ValueError, match="train splits only"):
+        load_train_problems(DATASETS / "countdown" / "dev.jsonl")
+    shutil.copy(DATASETS / "countdown" / "dev.jsonl", tmp_path / "dev.jsonl")
+    lines = (DATASETS / "countdown" / "train.jsonl").read_text().splitlines()[:50]
+    leaked = (DATASETS / "countdown" / "dev.jsonl").read_text().splitlines()[:1]
+    (tmp_path / "train.jsonl").write_text("\n".join(lines + leaked) + "\n")
+    with pytest.raises(ValueError, match="also in dev/test"):
+        load_train_problems(tmp_path / "train.jsonl")
+
+
+def test_mistake_share_is_met_and_every_flawed_trace_fails(mixed, problems):
+    counts = corpus.split_counts(300, MIX)
+    for task, count in counts.items():
+        traces = [t for t in mixed if t.task == task]
+        verdicts = [grade(problems[t.problem_id], t.completion).passed for t in traces]
+        assert len(traces) == count
+        assert sum(not passed for passed in verdicts) == round(0.3 * count), task
+        assert all(passed == (t.kind == "expert") for t, passed in zip(traces, verdicts)), task
+        assert {t.kind for t in traces} == {"expert", *corpus.MISTAKES[task]}, task
+
+
+def test_dead_ends_are_true_steps_that_miss_the_target(problems):
+    traces = build_corpus(CorpusConfig(traces=200, task_mix={"countdown": 1.0}, mistake_share=0.5), seed=3)
+    dead_ends = [t for t in traces if t.kind == "dead_end"]
+    assert len(dead_ends) >= 10
+    for trace in dead_ends:
+        steps = [parse_step(line) for line in trace.completion.split("\n")]
+        assert all(step is not None and step_error(step) is None for step in steps)
+        assert steps[-1].result != problems[trace.problem_id].meta["target"]
+
+
+def test_countdown_expert_traces_vary(problems):
+    traces = build_corpus(CorpusConfig(traces=2000, task_mix={"countdown": 1.0}, mistake_share=0.0), seed=0)
+    by_problem: dict[str, set[str]] = {}
+    for trace in traces:
+        by_problem.setdefault(trace.problem_id, set()).add(trace.completion)
+    assert sum(len(solutions) > 1 for solutions in by_problem.values()) >= 20
+    assert all(grade(problems[t.problem_id], t.completion).passed for t in traces[:300])
+
+
+def test_config_validation_and_the_default_preset():
+    with pytest.raises(ValueError, match="unknown keys"):
+        config_from_dict({"corpus": {"mistake_rate": 0.2}})
+    with pytest.raises(ValueError, match="mistake_share"):
+        CorpusConfig(mistake_share=1.5)
+    with pytest.raises(ValueError, match="divide"):
+        ModelShape(hidden_size=130, heads=4)
+    preset = load_config(REPO / "configs" / "pretrain.yaml")
+    assert preset.corpus.task_mix["countdown"] == max(preset.corpus.task_mix.values())
+    assert preset.threads == 1 and 0 < preset.corpus.mistake_share < 1
+
+
+TINY = {"seed": 0, "max_steps": 40, "minutes": 2.0, "batch_size": 8, "learning_rate": 0.003, "logging_steps": 5,
+        "evaluate": False, "corpus": {"traces": 200, "task_mix": {"countdown": 1.0}},
+        "model": {"hidden_size": 32, "layers": 2, "heads": 2, "intermediate_size": 64, "max_positions": 128}}
+
+
+@pytest.mark.slow
+def test_tiny_pretraining_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
+    import yaml
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    assert main(["--config", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "model")]) == 0
+    out = tmp_path / "model"
+    assert "parameters" in (out / "README.md").read_text()
+    assert load_config(out / "pretrain.yaml") == config_from_dict({**TINY, "out": str(out)})
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
+    batch = tokenizer(["Use 3 5 8 to make 13 with + - * /. Each number at most once.\n"], return_tensors="pt")
+    generated = model.generate(**batch, max_new_tokens=6, do_sample=False)
+    assert generated.shape[1] > batch["input_ids"].shape[1]
+    problems = load_problems(DATASETS / "countdown" / "dev.jsonl")[:2]
+    result = card.evaluate_model(out, problems, samples=2)
+    assert result.n_greedy == 2 and result.n_sampled == 2 and 0 <= result.pass_at_samples <= 1
+
+
+@pytest.mark.slow
+def test_pretraining_lowers_the_loss_and_is_deterministic(tmp_path):
+    config = config_from_dict({**TINY, "out": str(tmp_path / "a")})
+    first = pretrain(config)
+    losses = [entry["loss"] for entry in first.log_history if "loss" in entry]
+    assert len(losses) >= 5 and losses[-1] < 0.8 * losses[0]
+    assert first.tokens > 0 and all("tokens_per_s" in e for e in first.log_history if "loss" in e)
+    second = pretrain(config_from_dict({**TINY, "max_steps": 10, "out": str(tmp_path / "b")}))
+    third = pretrain(config_from_dict({**TINY, "max_steps": 10, "out": str(tmp_path / "c")}))
+    weights_b = AutoModelForCausalLM.from_pretrained(second.out).state_dict()
+    weights_c = AutoModelForCausalLM.from_pretrained(third.out).state_dict()
+    assert all(torch.equal(weights_b[name], weights_c[name]) for name in weights_b)
+
+
+def test_the_committed_base_model_loads_and_meets_its_targets():
+    model = AutoModelForCausalLM.from_pretrained(BASE)
+    tokenizer = AutoTokenizer.from_pretrained(BASE)
+    assert 1_000_000 <= model.num_parameters() <= 10_000_000
+    assert model.config.eos_token_id == tokenizer.eos_token_id
+    record = json.loads((BASE / "eval.json").read_text())
+    countdown = record["tasks"]["countdown"]
+    assert countdown["n_greedy"] == 200 and countdown["samples"] == 32
+    assert 0.10 <= countdown["greedy"] <= 0.50 and countdown["pass_at_samples"] >= 2 * countdown["greedy"]
+    assert f"{record['training']['parameters']:,}" in (BASE / "README.md").read_text()
