@@ -8,6 +8,7 @@
     lab compare --model DIR --tasks FILE ...  fast vs deliberate at several budgets, table + plot
     lab reward-model --trees F --base DIR ... train a reward model on trees, print diagnostics
     lab improve --preset NAME [--out DIR]     improvement rounds (also: python -m jobs.improve)
+    lab pretrain [--config FILE] [--out DIR]  pretrain the built-in base model (also: python -m jobs.pretrain)
 
 Errors in user input end with a one-line message and exit status 2, not a traceback.
 """
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from selfplay import compare, demo, evaluate, improve_cli
 from selfplay.grading import grade
+from selfplay.model.pretrain import register_cli as pretrain_cli
 from search import TreeFormatError
 from selfplay.tasks import TaskFileError, build_splits, load_problems
 
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register_cli(commands)
     compare.register_cli(commands)
     improve_cli.register_cli(commands)
+    pretrain_cli(commands)
     # Its flags belong to verifiers.reward_model.main; `main` hands them over unparsed.
     commands.add_parser("reward-model", add_help=False,
                         help="train a reward model on trees and print held-out diagnostics (--help for flags)")

@@ -81,7 +81,8 @@ def test_dead_ends_are_true_steps_that_miss_the_target(problems):
 
 
 def test_countdown_expert_traces_vary(problems):
-    traces = build_corpus(CorpusConfig(traces=2000, task_mix={"countdown": 1.0}, mistake_share=0.0), seed=0)
+    # 12,000 traces over the 4,000 train problems: most problems come up several times.
+    traces = build_corpus(CorpusConfig(traces=12000, task_mix={"countdown": 1.0}, mistake_share=0.0), seed=0)
     by_problem: dict[str, set[str]] = {}
     for trace in traces:
         by_problem.setdefault(trace.problem_id, set()).add(trace.completion)
@@ -147,5 +148,8 @@ def test_the_committed_base_model_loads_and_meets_its_targets():
     record = json.loads((BASE / "eval.json").read_text())
     countdown = record["tasks"]["countdown"]
     assert countdown["n_greedy"] == 200 and countdown["samples"] == 32
-    assert 0.10 <= countdown["greedy"] <= 0.50 and countdown["pass_at_samples"] >= 2 * countdown["greedy"]
+    assert 0.10 <= countdown["greedy"] <= 0.50
+    measured = record["lab_eval"]["countdown"]  # the targets, as `lab eval` measured them
+    assert measured["n"] == 200 and 0.10 <= measured["greedy"] <= 0.50
+    assert measured["pass_at_32"] >= 2 * measured["greedy"]
     assert f"{record['training']['parameters']:,}" in (BASE / "README.md").read_text()

@@ -1,0 +1,202 @@
+"""The base model's card: its dev numbers, measured by a small sampler here, and the README.
+
+`evaluate_model` loads a model directory with the plain `AutoModelForCausalLM` /
+`AutoTokenizer`, answers problems in the built-in format greedily and by sampling (temperature 1,
+no top-k or top-p), and grades every answer with `selfplay.grading.grade`. It is deliberately
+simple and isolated: `lab eval` (the policy and search modules) is the lab's evaluator of record,
+and its numbers may later replace these.
+
+    python -m selfplay.model.card --model models/base      # re-measure; prints the eval.json object
+
+`finish` writes `eval.json`, `pretrain.yaml` (the resolved config) and `README.md` into the model
+directory after `pretrain`. Knows models, the grader and the dev splits; nothing about training.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from selfplay.grading import grade
+from selfplay.prompting import builtin_prompt
+from selfplay.tasks import Problem, load_problems
+from selfplay.tasks.splits import derive_seed
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_NEW_TOKENS = {"countdown": 64, "arith": 96, "funcs": 192}  # well above the longest train solution
+DEV_TASKS = ("countdown", "arith", "funcs")
+
+
+@dataclass(frozen=True)
+class TaskEval:
+    task: str  # the task of the problems
+    n_greedy: int  # problems answered greedily
+    greedy: float  # share solved by the greedy answer
+    n_sampled: int  # problems answered by sampling (may be a prefix of the greedy ones)
+    samples: int  # samples per problem at temperature 1
+    pass_at_samples: float  # share solved by at least one of the samples
+    sample_accuracy: float  # share of all samples that are correct (pass@1 at temperature 1)
+    wall_s: float  # generation and grading time
+
+
+def _generate(model, tokenizer, prompts: list[str], copies: int, max_new_tokens: int, seed: int) -> list[str]:
+    """`copies` completions per prompt (greedy when copies == 0 gives one), special tokens dropped."""
+    batch = tokenizer(prompts, return_tensors="pt", padding=True)  # left padded
+    sampling = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, num_return_sequences=copies) \
+        if copies else dict(do_sample=False)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        output = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
+                                eos_token_id=tokenizer.eos_token_id, **sampling)  # (B * copies, T)
+    return tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def _solved(problems: list[Problem], answers: list[list[str]]) -> list[list[bool]]:
+    """Grades every answer; identical answers to one problem are graded once (funcs runs code)."""
+    results = []
+    for problem, mine in zip(problems, answers):
+        verdicts = {text: grade(problem, text).passed for text in set(mine)}
+        results.append([verdicts[text] for text in mine])
+    return results
+
+
+def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int = 32, sampled: int | None = None,
+                   batch_size: int = 256, seed: int = 0, threads: int = 1) -> TaskEval:
+    """Greedy accuracy on `problems` and pass@`samples` on the first `sampled` of them (all by
+    default). Problems must share one task. Deterministic in `seed` on one machine."""
+    tasks = {problem.task for problem in problems}
+    if len(tasks) != 1:
+        raise ValueError(f"evaluate one task at a time, got {sorted(tasks)}")
+    task, start = tasks.pop(), time.monotonic()
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    max_new = MAX_NEW_TOKENS.get(task, 128)
+    prompts = [builtin_prompt(problem.prompt) for problem in problems]
+    greedy = []
+    for i in range(0, len(prompts), batch_size):
+        greedy += _generate(model, tokenizer, prompts[i:i + batch_size], 0, max_new, seed)
+    greedy_solved = _solved(problems, [[text] for text in greedy])
+    chosen = problems[:len(problems) if sampled is None else sampled] if samples else []
+    per_batch = max(1, batch_size // max(samples, 1))
+    sample_solved = []
+    for i in range(0, len(chosen), per_batch):
+        group = chosen[i:i + per_batch]
+        texts = _generate(model, tokenizer, [builtin_prompt(p.prompt) for p in group], samples, max_new,
+                          derive_seed(seed, "card-eval", group[0].id))
+        sample_solved += _solved(group, [texts[j * samples:(j + 1) * samples] for j in range(len(group))])
+    n_samples = max(len(sample_solved) * samples, 1)
+    return TaskEval(task=task, n_greedy=len(problems), greedy=round(sum(s[0] for s in greedy_solved) / max(len(problems), 1), 4),
+                    n_sampled=len(chosen), samples=samples if chosen else 0,
+                    pass_at_samples=round(sum(any(s) for s in sample_solved) / max(len(chosen), 1), 4),
+                    sample_accuracy=round(sum(map(sum, sample_solved)) / n_samples, 4),
+                    wall_s=round(time.monotonic() - start, 1))
+
+
+def measure_dev(model_dir: str | Path, samples: int = 32, funcs_limit: int = 50, seed: int = 0,
+                datasets: str | Path = REPO / "datasets") -> dict[str, dict]:
+    """The card's numbers: every dev problem greedily, pass@`samples` on every countdown and arith
+    dev problem and on the first `funcs_limit` funcs dev problems."""
+    results = {}
+    for task in DEV_TASKS:
+        problems = load_problems(Path(datasets) / task / "dev.jsonl")
+        sampled = min(funcs_limit, len(problems)) if task == "funcs" else None
+        results[task] = asdict(evaluate_model(model_dir, problems, samples, sampled=sampled, seed=seed))
+        print(json.dumps(results[task]), flush=True)
+    return results
+
+
+def _eval_table(results: dict[str, dict]) -> str:
+    rows = ["| task (dev) | greedy | pass@k | k | problems sampled | accuracy per sample |", "|---|---|---|---|---|---|"]
+    for task, r in results.items():
+        rows.append(f"| {task} | {r['greedy']:.1%} (n={r['n_greedy']}) | {r['pass_at_samples']:.1%} | {r['samples']} "
+                    f"| {r['n_sampled']} | {r['sample_accuracy']:.1%} |")
+    return "\n".join(rows)
+
+
+def render_card(result, config, command: str, results: dict[str, dict] | None, eval_command: str) -> str:
+    """The README.md of a pretrained model directory."""
+    corpus = result.corpus
+    mix = ", ".join(f"{task} {c['traces']} ({', '.join(f'{k} {n}' for k, n in c['kinds'].items())})"
+                    for task, c in corpus["tasks"].items())
+    losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
+    speed = [entry["tokens_per_s"] for entry in result.log_history if "tokens_per_s" in entry]
+    shape = config.model
+    evaluation = (f"Measured with `{eval_command}` (greedy = one greedy answer; pass@k = solved by at least one of "
+                  f"k samples at temperature 1.0, no top-k/top-p; funcs pass@k on the first {config.eval_funcs_limit} "
+                  f"dev problems only, since its grader runs code):\n\n{_eval_table(results)}"
+                  if results else "Not measured (`evaluate: false`).")
+    return f"""# selfplay base model
+
+A small `LlamaForCausalLM` pretrained from scratch on CPU by the selfplay lab, for its built-in tasks
+(countdown, arith, funcs). It answers in the built-in format: the problem prompt and a newline, then
+the solution one step per line, then EOS. It is meant to be *imperfect*: often wrong greedily, often
+right somewhere among many samples, which is what search and self-improvement need.
+
+Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)`
+(a character-level tokenizer that prepends `<bos>`).
+
+## How it was made
+
+- Command: `{command}`
+- Seed: {config.seed}; resolved config in `pretrain.yaml`.
+- Architecture: {shape.layers} layers, hidden {shape.hidden_size}, {shape.heads} heads, MLP {shape.intermediate_size},
+  tied embeddings, max {shape.max_positions} positions; **{result.parameters:,} parameters**.
+- Corpus: {corpus['traces']:,} traces from the TRAIN splits only (checked against dev and test);
+  {mix}. Deliberate-mistake share: {corpus['mistake_share']:.0%} (each flawed trace fails the grader).
+  Countdown problems with {' or '.join(map(str, config.corpus.countdown_numbers))} numbers; expert traces draw among up to
+  {config.corpus.countdown_solutions} distinct solutions per problem.
+- Training: HF `Trainer`, loss on the completion only, padding-free batches, AdamW lr {config.learning_rate} cosine,
+  warmup {config.warmup:.0%}, batch {config.batch_size}, fp32, {config.threads} CPU thread(s).
+  {result.steps} steps{' (stopped by the time budget)' if result.stopped_by_budget else ''},
+  {result.tokens:,} training tokens (non-padding), {result.wall_s:.0f} s wall
+  ({speed[-1] if speed else 0:,.0f} tokens/s); loss {losses[0] if losses else float('nan'):.3f} (first log) to
+  {losses[-1] if losses else float('nan'):.3f} (last).
+
+## Dev numbers
+
+{evaluation}
+"""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    staging.replace(path)
+
+
+def finish(result, config, command: str) -> dict[str, dict] | None:
+    """Measure (if the config says so) and write eval.json, pretrain.yaml and README.md."""
+    out = Path(result.out)
+    eval_command = f"python -m selfplay.model.card --model {out} --samples {config.eval_samples} " \
+                   f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
+    results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed) if config.evaluate else None
+    write_atomic(out / "pretrain.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    if results is not None:
+        record = {"command": eval_command, "tasks": results,
+                  "training": {"parameters": result.parameters, "steps": result.steps, "tokens": result.tokens,
+                               "wall_s": result.wall_s, "stopped_by_budget": result.stopped_by_budget}}
+        write_atomic(out / "eval.json", json.dumps(record, indent=2) + "\n")
+    write_atomic(out / "README.md", render_card(result, config, command, results, eval_command))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m selfplay.model.card", description="measure a base model on dev")
+    parser.add_argument("--model", default=str(REPO / "models" / "base"), help="model directory")
+    parser.add_argument("--samples", type=int, default=32, help="samples per problem for pass@k")
+    parser.add_argument("--funcs-limit", type=int, default=50, help="funcs dev problems sampled")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    args = parser.parse_args(argv)
+    print(json.dumps(measure_dev(args.model, args.samples, args.funcs_limit, args.seed)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
