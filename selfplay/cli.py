@@ -27,7 +27,6 @@ from tqdm import tqdm
 
 from selfplay import compare, demo, evaluate, improve_cli
 from selfplay.grading import grade
-from selfplay.model.pretrain import register_cli as pretrain_cli
 from search import TreeFormatError
 from selfplay.tasks import TaskFileError, build_splits, load_problems
 
@@ -121,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register_cli(commands)
     compare.register_cli(commands)
     improve_cli.register_cli(commands)
-    pretrain_cli(commands)
-    # Its flags belong to verifiers.reward_model.main; `main` hands them over unparsed.
+    # These two load torch and transformers: `main` hands their flags over unparsed, so that
+    # the other subcommands start without them.
+    commands.add_parser("pretrain", add_help=False, help="pretrain the built-in base model (--help for flags)")
     commands.add_parser("reward-model", add_help=False,
                         help="train a reward model on trees and print held-out diagnostics (--help for flags)")
     return parser
@@ -134,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         from verifiers.reward_model import main as train_reward_model
 
         return train_reward_model(argv[1:])
+    if argv[:1] == ["pretrain"]:
+        from selfplay.model.pretrain import main as pretrain
+
+        return pretrain(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
