@@ -78,6 +78,19 @@ def search_config(policy, problem: Problem, **overrides) -> SearchConfig:
     return replace(base, **overrides)
 
 
+def scaled_knobs(budget: int) -> dict:
+    """Search sizes that grow with the budget, so every strategy can use what it is allowed.
+
+    The token allowance is the binding limit; these only keep a strategy from stopping short
+    of it (a fixed beam of 4 would spend the same at budget 4 and 32).
+
+    >>> scaled_knobs(32)["beam_width"], scaled_knobs(32)["num_simulations"]
+    (16, 1024)
+    """
+    return {"num_samples": budget, "beam_width": max(2, budget // 2), "expansions_per_beam": 4,
+            "num_simulations": 32 * budget}
+
+
 def tokens_per_answer(policy, prompt_text: str, task: str) -> int:
     """The price of one complete sampled answer: its prompt plus the task's answer allowance."""
     return len(policy.encode(prompt_text, prompt=True)) + ANSWER_TOKENS.get(task, ANSWER_TOKENS["qa"])
@@ -94,7 +107,7 @@ def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int =
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     prompt_text = policy.render_prompt(problem)
-    config = config or search_config(policy, problem, num_samples=budget)
+    config = config or search_config(policy, problem, **scaled_knobs(budget))
     allowance = Budget.from_answers(budget, tokens_per_answer(policy, prompt_text, problem.task))
     result = STRATEGIES[strategy](
         policy, prompt_text, config, seed=problem_seed(seed, problem.id, strategy),
