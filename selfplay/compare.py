@@ -20,7 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from selfplay.evaluate import SEARCHES, evaluate
+from selfplay.evaluate import SEARCHES, add_model_arguments, evaluate
 from selfplay.tasks import load_problems
 from selfplay.treeio import write_trees
 
@@ -98,9 +98,7 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("compare", help="fast vs deliberate answering at several budgets, with a plot")
-    parser.add_argument("--model", required=True, help="local Hugging Face model directory")
-    parser.add_argument("--adapter", help="PEFT LoRA adapter directory")
-    parser.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
+    add_model_arguments(parser)
     parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated search strategies")
     parser.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), help="comma-separated budgets")
     parser.add_argument("--scorer", help="a trained reward or value model directory for the searches")

@@ -165,14 +165,20 @@ def _positive(text: str) -> int:
     return value
 
 
-def register_cli(subparsers) -> argparse.ArgumentParser:
-    """Add `eval` to the `lab` command's subparsers; it runs through `args.run(args)`."""
-    parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy, pass@N or a search strategy)")
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --adapter and --tasks, as every model-running subcommand takes them."""
     parser.add_argument("--model", required=True, help="local Hugging Face model directory")
     parser.add_argument("--adapter", help="PEFT LoRA adapter directory to put on the model")
     parser.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    """Add `eval` to the `lab` command's subparsers; it runs through `args.run(args)`."""
+    parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy, pass@N or a search strategy)")
+    add_model_arguments(parser)
     parser.add_argument("--strategy", choices=STRATEGIES, default="greedy")
-    parser.add_argument("--budget", type=_positive, default=1, help="samples per problem (sample strategy)")
+    parser.add_argument("--budget", type=_positive, default=1,
+                        help="compute per problem in complete sampled answers (sample: the N of pass@N)")
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N problems")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-new-tokens", type=_positive, default=256, help="cap on answer length in tokens")
