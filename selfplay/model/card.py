@@ -128,6 +128,9 @@ def render_card(result, config, command: str, results: dict[str, dict] | None, e
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
     speed = [entry["tokens_per_s"] for entry in result.log_history if "tokens_per_s" in entry]
     shape = config.model
+    budget = " (stopped by the time budget)" if result.stopped_by_budget else ""
+    speed = speed[-1] if speed else 0.0
+    first_loss, last_loss = (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
     evaluation = (f"Measured with `{eval_command}` (greedy = one greedy answer; pass@k = solved by at least one of "
                   f"k samples at temperature 1.0, no top-k/top-p; funcs pass@k on the first {config.eval_funcs_limit} "
                   f"dev problems only, since its grader runs code):\n\n{_eval_table(results)}"
@@ -145,19 +148,17 @@ Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from
 ## How it was made
 
 - Command: `{command}`
-- Seed: {config.seed}; resolved config in `pretrain.yaml`.
-- Architecture: {shape.layers} layers, hidden {shape.hidden_size}, {shape.heads} heads, MLP {shape.intermediate_size},
-  tied embeddings, max {shape.max_positions} positions; **{result.parameters:,} parameters**.
-- Corpus: {corpus['traces']:,} traces from the TRAIN splits only (checked against dev and test);
-  {mix}. Deliberate-mistake share: {corpus['mistake_share']:.0%} (each flawed trace fails the grader).
-  Countdown problems with {' or '.join(map(str, config.corpus.countdown_numbers))} numbers; expert traces draw among up to
-  {config.corpus.countdown_solutions} distinct solutions per problem.
-- Training: HF `Trainer`, loss on the completion only, padding-free batches, AdamW lr {config.learning_rate} cosine,
-  warmup {config.warmup:.0%}, batch {config.batch_size}, fp32, {config.threads} CPU thread(s).
-  {result.steps} steps{' (stopped by the time budget)' if result.stopped_by_budget else ''},
-  {result.tokens:,} training tokens (non-padding), {result.wall_s:.0f} s wall
-  ({speed[-1] if speed else 0:,.0f} tokens/s); loss {losses[0] if losses else float('nan'):.3f} (first log) to
-  {losses[-1] if losses else float('nan'):.3f} (last).
+- Seed: {config.seed}; the resolved config is in `pretrain.yaml`.
+- Architecture: {shape.layers} layers, hidden {shape.hidden_size}, {shape.heads} heads, MLP {shape.intermediate_size}, tied embeddings,
+  {shape.max_positions} positions: **{result.parameters:,} parameters**.
+- Corpus: {corpus['traces']:,} traces from the TRAIN splits only (ids and content checked against dev and test):
+  {mix}. Deliberate-mistake share {corpus['mistake_share']:.0%}; every flawed trace fails the grader.
+  Countdown problems with {' or '.join(map(str, config.corpus.countdown_numbers))} numbers; an expert countdown trace is one of up to
+  {config.corpus.countdown_solutions} distinct solutions of its problem.
+- Training: HF `Trainer`, loss on the completion only, AdamW at lr {config.learning_rate} (cosine, {config.warmup:.0%} warmup),
+  weight decay {config.weight_decay}, batch {config.batch_size}, fp32, {config.threads} CPU thread(s): {result.steps} steps{budget},
+  {result.tokens:,} training tokens (non-padding), {result.wall_s:.0f} s ({speed:,.0f} tokens/s),
+  loss {first_loss:.3f} at the first log, {last_loss:.3f} at the last.
 
 ## Dev numbers
 

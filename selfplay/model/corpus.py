@@ -19,7 +19,7 @@ variety. Everything is deterministic in the seed.
 
     >>> traces = build_corpus(CorpusConfig(traces=20, task_mix={"countdown": 1.0}), seed=0)
     >>> traces[0].prompt.startswith("Use "), sum(t.kind != "expert" for t in traces)
-    (True, 6)
+    (True, 4)
 
 Knows tasks, the built-in prompt format and the grader; nothing about models or training.
 """
@@ -49,6 +49,7 @@ MISTAKES = {"countdown": ("wrong_step", "wrong_answer", "dead_end"),
             "arith": ("wrong_step", "wrong_answer"),
             "funcs": ("wrong_body",)}
 HELD_OUT_SPLITS = ("dev", "test")
+DEFAULT_MIX = {"countdown": 0.85, "arith": 0.075, "funcs": 0.075}  # countdown is the main target
 MAX_SLIP = 3  # a slipped result is off by 1 to this much
 MUTANT_CHECK_S = 0.5  # in-process time limit for running one funcs mutant on its cases
 
@@ -64,9 +65,9 @@ class Trace:
 
 @dataclass(frozen=True)
 class CorpusConfig:
-    traces: int = 60000  # traces in the corpus, all tasks together
-    task_mix: Mapping[str, float] = field(default_factory=lambda: {"countdown": 0.8, "arith": 0.1, "funcs": 0.1})  # share of traces per task (normalised)
-    mistake_share: float = 0.3  # share of each task's traces that carry one deliberate mistake
+    traces: int = 40000  # traces in the corpus, all tasks together
+    task_mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))  # share of traces per task (normalised)
+    mistake_share: float = 0.2  # share of each task's traces that carry one deliberate mistake
     countdown_solutions: int = 8  # an expert countdown trace is one of up to this many distinct solutions
     countdown_numbers: tuple[int, ...] = (3, 4)  # countdown train problems with these many numbers are used
     datasets: str = "datasets"  # folder with <task>/train.jsonl; relative paths start at the repo root

@@ -7,11 +7,12 @@ with a trace and EOS. Choices, and why (measured on 3-number countdown, 1200 ste
 expert completions):
 - Loss on the completion (and its EOS) only: prompts are random numbers or templated text the
   model is never asked to write; loss on all tokens gave dev loss 0.80 against 0.70.
-- Padded batches of ONE task each, in random order (`batch_order`): countdown traces run 80 to
-  100 characters, arith and funcs ones up to 330, and mixed batches padded to their longest
-  wasted half the compute. Sorting batches by length (HF `group_by_length`) learned far slower
-  (dev loss 1.46), and padding-free flattening (one row per batch, attention masked per trace)
-  ran slower on CPU than padding.
+- Random batches that mix tasks, right-padded, each forwarded in two groups of rows of similar
+  length (`LengthSplitTrainer`): countdown traces run 80 to 100 characters, arith and funcs ones
+  up to 330, and one padded forward wasted half the compute. The loss is the same mean over
+  completion tokens as one forward. Batches of similar traces learned far slower: sorted by
+  length (HF `group_by_length`, dev loss 1.46) or one task per batch. Padding-free flattening (one
+  row per batch, attention masked per trace) ran slower on CPU.
 - fp32 on CPU, `threads` torch threads (1 by default), deterministic in the seed. `max_steps`
   sets the cosine schedule; `minutes` is a wall-clock cap that stops training early.
 The output is a plain HF model directory (model, tokenizer, generation config) plus a model card,
@@ -24,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import random
 import shlex
 import shutil
 import sys
@@ -39,6 +39,7 @@ from datasets import Dataset
 from transformers import (DataCollatorForSeq2Seq, GenerationConfig, LlamaConfig, LlamaForCausalLM,
                           ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed)
 
+from selfplay.model import card
 from selfplay.model.corpus import REPO, CorpusConfig, Trace, build_corpus, summarize
 from selfplay.model.tokenizer import build_tokenizer
 
@@ -73,11 +74,11 @@ class ModelShape:
 class PretrainConfig:
     out: str = "models/base"  # model directory to write; relative paths start at the working directory
     seed: int = 0  # seeds the corpus, the initial weights, the data order and the dev samples
-    max_steps: int = 3000  # optimizer steps; the learning-rate schedule spans them
-    minutes: float = 10.0  # wall-clock cap on training; training stops early when it is reached
-    batch_size: int = 32  # traces per optimizer step
-    learning_rate: float = 2e-3  # peak AdamW learning rate
-    warmup: float = 0.05  # share of max_steps spent warming up the learning rate
+    max_steps: int = 2200  # optimizer steps; the learning-rate schedule spans them
+    minutes: float = 15.0  # wall-clock cap on training; training stops early (schedule unfinished) at it
+    batch_size: int = 16  # traces per optimizer step; corpus traces should cover max_steps * batch_size
+    learning_rate: float = 3e-3  # peak AdamW learning rate
+    warmup: float = 0.03  # share of max_steps spent warming up the learning rate
     weight_decay: float = 0.1  # AdamW weight decay
     threads: int = 1  # torch CPU threads
     logging_steps: int = 50  # steps between logged losses
@@ -123,22 +124,6 @@ def load_config(path: str | Path) -> PretrainConfig:
     return config_from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
 
-def batch_order(traces: list[Trace], batch_size: int, seed: int) -> list[Trace]:
-    """`traces` reordered so that each run of `batch_size` holds one task (a task's last, short
-    batch excepted), the batches in random order; the trainer reads them in this order.
-
-    >>> [t.task for t in batch_order([Trace("", t, "", "", "expert") for t in "aabab"], 2, 0)]
-    ['a', 'a', 'b', 'b', 'a']
-    """
-    rng = random.Random(seed)
-    batches = []
-    for task in sorted({trace.task for trace in traces}):
-        own = [trace for trace in traces if trace.task == task]
-        batches += [own[i:i + batch_size] for i in range(0, len(own), batch_size)]
-    rng.shuffle(batches)
-    return [trace for batch in batches for trace in batch]
-
-
 def tokenize_traces(traces: list[Trace], tokenizer, max_positions: int) -> Dataset:
     """input_ids = BOS prompt completion EOS; labels hide the prompt (IGNORE_INDEX)."""
     prompts = tokenizer([t.prompt for t in traces])["input_ids"]
@@ -149,6 +134,39 @@ def tokenize_traces(traces: list[Trace], tokenizer, max_positions: int) -> Datas
         rows["input_ids"].append(ids)
         rows["labels"].append(([IGNORE_INDEX] * len(prompt) + completion + [tokenizer.eos_token_id])[:max_positions])
     return Dataset.from_dict(rows)
+
+
+def best_split(lengths: list[int]) -> int:
+    """For lengths sorted ascending, the k where rows [:k] and [k:] padded to their own longest
+    cost the fewest token slots (0 = one group).
+
+    >>> best_split([80, 82, 90, 300, 310])
+    3
+    """
+    costs = [k * lengths[k - 1] + (len(lengths) - k) * lengths[-1] if k else len(lengths) * lengths[-1]
+             for k in range(len(lengths))]
+    return min(range(len(lengths)), key=costs.__getitem__)
+
+
+class LengthSplitTrainer(Trainer):
+    """A Trainer whose loss forwards a right-padded batch as two groups of rows of similar length,
+    each cut to its longest row: the mean over all completion tokens, with less padding computed."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        lengths = inputs["attention_mask"].sum(dim=1)  # (B,)
+        order = lengths.argsort()
+        split = best_split(lengths[order].tolist())
+        total = torch.zeros((), device=lengths.device)
+        for rows in (order[:split], order[split:]):
+            if len(rows) == 0:
+                continue
+            width = int(lengths[rows].max())
+            logits = model(input_ids=inputs["input_ids"][rows, :width],
+                           attention_mask=inputs["attention_mask"][rows, :width]).logits  # (b, T, V)
+            labels = inputs["labels"][rows, 1:width]  # (b, T-1): token t+1 is predicted at t
+            total = total + torch.nn.functional.cross_entropy(
+                logits[:, :-1].flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+        return total / (inputs["labels"][:, 1:] != IGNORE_INDEX).sum().clamp(min=1)
 
 
 class BudgetAndThroughput(TrainerCallback):
@@ -184,8 +202,7 @@ def training_arguments(config: PretrainConfig, output_dir: str) -> TrainingArgum
         learning_rate=config.learning_rate, lr_scheduler_type="cosine", warmup_steps=config.warmup,
         weight_decay=config.weight_decay, adam_beta2=0.98, max_grad_norm=1.0,
         logging_strategy="steps", logging_steps=config.logging_steps, save_strategy="no", report_to="none",
-        dataloader_num_workers=0, train_sampling_strategy="sequential",  # the order is batch_order's
-        include_num_input_tokens_seen="non_padding")
+        dataloader_num_workers=0, include_num_input_tokens_seen="non_padding")
 
 
 def save_model_dir(model, tokenizer, out: Path) -> None:
@@ -225,12 +242,14 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     torch.set_num_threads(config.threads)
     tokenizer = build_tokenizer()
     traces = build_corpus(config.corpus, seed=config.seed)
-    dataset = tokenize_traces(batch_order(traces, config.batch_size, config.seed), tokenizer, config.model.max_positions)
+    dataset = tokenize_traces(traces, tokenizer, config.model.max_positions)
     set_seed(config.seed)
     model = LlamaForCausalLM(config.model.llama_config(tokenizer))
     with tempfile.TemporaryDirectory(prefix="pretrain-") as scratch:
-        trainer = Trainer(model=model, args=training_arguments(config, scratch), train_dataset=dataset,
-                          data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX))
+        right_padding = build_tokenizer()
+        right_padding.padding_side = "right"  # so that a group of rows is cut to its longest with one slice
+        trainer = LengthSplitTrainer(model=model, args=training_arguments(config, scratch), train_dataset=dataset,
+                                     data_collator=DataCollatorForSeq2Seq(right_padding, label_pad_token_id=IGNORE_INDEX))
         progress = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressCallback)), None)
         budget = BudgetAndThroughput(60.0 * config.minutes, progress)
         trainer.add_callback(budget)
@@ -272,12 +291,10 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from selfplay.model import card  # card imports evaluation code that training does not need
-
     config = config_from_args(args)
     result = pretrain(config)
-    command = "python -m jobs.pretrain " + shlex.join(args.argv) if getattr(args, "argv", None) is not None \
-        else shlex.join(["lab", *sys.argv[1:]])
+    argv = getattr(args, "argv", None)
+    command = shlex.join(["python", "-m", "jobs.pretrain", *argv] if argv is not None else ["lab", *sys.argv[1:]])
     card.finish(result, config, command)
     print(f"saved {result.out} ({result.parameters:,} parameters, {result.steps} steps, "
           f"{result.tokens:,} tokens, {result.wall_s:.0f} s)")
