@@ -92,7 +92,8 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
                           derive_seed(seed, "card-eval", group[0].id))
         sample_solved += _solved(group, [texts[j * samples:(j + 1) * samples] for j in range(len(group))])
     n_samples = max(len(sample_solved) * samples, 1)
-    return TaskEval(task=task, n_greedy=len(problems), greedy=round(sum(s[0] for s in greedy_solved) / max(len(problems), 1), 4),
+    greedy_share = sum(solved[0] for solved in greedy_solved) / max(len(problems), 1)
+    return TaskEval(task=task, n_greedy=len(problems), greedy=round(greedy_share, 4),
                     n_sampled=len(chosen), samples=samples if chosen else 0,
                     pass_at_samples=round(sum(any(s) for s in sample_solved) / max(len(chosen), 1), 4),
                     sample_accuracy=round(sum(map(sum, sample_solved)) / n_samples, 4),
@@ -113,7 +114,8 @@ def measure_dev(model_dir: str | Path, samples: int = 32, funcs_limit: int = 50,
 
 
 def _eval_table(results: dict[str, dict]) -> str:
-    rows = ["| task (dev) | greedy | pass@k | k | problems sampled | accuracy per sample |", "|---|---|---|---|---|---|"]
+    rows = ["| task (dev) | greedy | pass@k | k | problems sampled | accuracy per sample |",
+            "|---|---|---|---|---|---|"]
     for task, r in results.items():
         rows.append(f"| {task} | {r['greedy']:.1%} (n={r['n_greedy']}) | {r['pass_at_samples']:.1%} | {r['samples']} "
                     f"| {r['n_sampled']} | {r['sample_accuracy']:.1%} |")

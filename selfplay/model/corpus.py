@@ -66,7 +66,7 @@ class Trace:
 @dataclass(frozen=True)
 class CorpusConfig:
     traces: int = 40000  # traces in the corpus, all tasks together
-    task_mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))  # share of traces per task (normalised)
+    task_mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))  # traces per task, as shares
     mistake_share: float = 0.2  # share of each task's traces that carry one deliberate mistake
     countdown_solutions: int = 8  # an expert countdown trace is one of up to this many distinct solutions
     countdown_numbers: tuple[int, ...] = (3, 4)  # countdown train problems with these many numbers are used

@@ -248,8 +248,9 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     with tempfile.TemporaryDirectory(prefix="pretrain-") as scratch:
         right_padding = build_tokenizer()
         right_padding.padding_side = "right"  # so that a group of rows is cut to its longest with one slice
+        collator = DataCollatorForSeq2Seq(right_padding, label_pad_token_id=IGNORE_INDEX)
         trainer = LengthSplitTrainer(model=model, args=training_arguments(config, scratch), train_dataset=dataset,
-                                     data_collator=DataCollatorForSeq2Seq(right_padding, label_pad_token_id=IGNORE_INDEX))
+                                     data_collator=collator)
         progress = next((cb for cb in trainer.callback_handler.callbacks if isinstance(cb, ProgressCallback)), None)
         budget = BudgetAndThroughput(60.0 * config.minutes, progress)
         trainer.add_callback(budget)
