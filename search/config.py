@@ -22,6 +22,7 @@ class SearchConfig:
     prior_temperature: float = 1.0  # mcts: softmax temperature over sibling step log-probs
     widening_visits: int = 16  # mcts: visits before a node's 2nd expansion, (k-1)**2 times it for its k-th; 0: once
     rollouts: bool = False  # mcts: value a new non-terminal node by sampling it to an answer
+    stop_at_pass: bool = True  # best_of_n / beam / mcts: stop once an answer passes the answer check
 
     def __post_init__(self) -> None:
         positive = ("max_depth", "max_step_tokens", "num_samples", "beam_width", "expansions_per_beam",

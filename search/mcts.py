@@ -9,7 +9,10 @@ One simulation:
    due an expansion, or one that cannot grow (a finished answer, or the depth cap). A node is
    due its first expansion when it has none, and another (progressive widening: the policy's
    step space is open, so more samples can find steps the first ones missed) each time its
-   visits pass (k-1)**2 * `widening_visits` for its k-th (`expansions_due`).
+   visits pass (k-1)**2 * `widening_visits` for its k-th (`expansions_due`), or when all its
+   children are settled (`settled`: ruled out by the answer check's prefix test, or finished
+   answers the check has valued), which are never selected, since revisiting them costs a
+   simulation and tells nothing new.
 2. expand: sample `expansions_per_node` next steps of that node in ONE policy call; a step text
    it already has as a child makes no new child. Priors of all its children are the softmax of
    their step log-probs at `prior_temperature`.
@@ -19,13 +22,15 @@ One simulation:
    new unfinished child is instead sampled on to an answer (all rollouts advance together, one
    policy call per step) and is worth that answer's value.
 4. backup: each new child gets one visit with its value; every node on the selected path gets
-   one visit per new child and the sum of their values.
+   one visit per new child and the sum of their values. An expansion of a node whose children
+   are all settled that brings no new step is fruitless: the path gets one visit of value 0, so
+   the search turns to other branches.
 
 A selected node that cannot grow is not expanded: its mean value is backed up once more.
 
 Visit counts, exactly: for every in-tree node n, visit_counts[n] = sum of its in-tree children's
 visit_counts + the number of times n's own value was backed up (once when it was created, plus
-once per selection of n as a node that cannot grow). The root is never valued itself, so its
+once per selection of n as a node that cannot grow, plus a 0 per fruitless expansion of n). The root is never valued itself, so its
 visits are its children's sum. Rollout nodes (flag `rollout`) sit outside the search: they are
 never selected; a rollout's final node records one visit with the value it gave.
 
@@ -34,7 +39,8 @@ the check passed any (ties: more visits, then earlier); otherwise follow the mos
 from the root (ties: higher mean value, then earlier) to a finished answer; if that walk stops
 short of one, the finished answer of highest mean value; else none.
 
-The search stops after `num_simulations`, or as soon as a model call does not fit the budget.
+The search stops after `num_simulations`, as soon as a model call does not fit the budget, or
+(with `stop_at_pass`) once a finished answer passes the answer check.
 
 Knows the protocols, `SearchRun` and the selection math; nothing about models or tasks.
 """
@@ -68,12 +74,18 @@ def expansions_due(visit_count: int, widening_visits: int) -> int:
     return 1 + math.isqrt(visit_count // widening_visits)
 
 
-def select_child(tree: Tree, node: int, c_puct: float) -> int:
-    """The in-tree child of highest PUCT score (ties: the earliest created)."""
-    children = search_children(tree, node)
+def select_child(tree: Tree, node: int, c_puct: float, children: list[int] | None = None) -> int:
+    """The in-tree child (among `children`, default all) of highest PUCT score (ties: the earliest created)."""
+    children = search_children(tree, node) if children is None else children
     scores = [(puct_score(tree.priors[child], tree.visit_counts[child], tree.value_sums[child],
                           tree.visit_counts[node], c_puct),) for child in children]
     return children[best_index(scores)]
+
+
+def settled(run: SearchRun, node: int) -> bool:
+    """Whether revisiting `node` can teach the search nothing: ruled out by the prefix check,
+    or a finished answer the answer check has valued."""
+    return node in run.dead or (run.tree.terminal[node] and run.tree.answer_checks[node] is not None)
 
 
 def select_path(run: SearchRun, expansion_counts: dict[int, int]) -> list[int]:
@@ -135,6 +147,9 @@ def simulate(run: SearchRun, expansion_counts: dict[int, int]) -> bool:
         return False
     expansion_counts[leaf] = done + 1
     children = grown[0]
+    if not children and all(settled(run, child) for child in search_children(tree, leaf)):
+        backup(tree, path, [0.0])  # fruitless: new samples only repeated settled steps
+        return True
     set_priors(tree, leaf, config.prior_temperature)
     values = rollout_values(run, children) if config.rollouts else run.evaluate(children)
     if values is None:
@@ -170,6 +185,6 @@ def mcts(policy: StepPolicy, prompt_text: str, config: SearchConfig, *, seed: in
                     answer_check=answer_check)
     expansion_counts: dict[int, int] = {}  # policy calls made on each node
     for _ in range(config.num_simulations):
-        if not simulate(run, expansion_counts):
+        if not simulate(run, expansion_counts) or (config.stop_at_pass and run.passed()):
             break
     return run.finish(choose_answer(run.tree), run.tree.terminals())

@@ -69,7 +69,13 @@ class Scorer(Protocol):
 
 
 class AnswerCheck(Protocol):
-    """`check(answer_text) -> float | None`: 1.0 passes, 0.0 fails, None when the task has no check."""
+    """`check(answer_text) -> float | None`: 1.0 passes, 0.0 fails, None when the task has no check.
+
+    A check may also have a `prefix(partial_text) -> float | None` method, for the text of an
+    unfinished path (whole steps): 0.0 when no answer starting with it can pass (for example a
+    countdown step that breaks the rules), None otherwise. Search then values that node 0 and
+    grows it no further (`SearchRun.dead`); its `answer_checks` entry records the 0.
+    """
 
     def __call__(self, answer_text: str) -> float | None: ...
 

@@ -77,12 +77,21 @@ class SearchRun:
         self.prompt_tokens = len(self.states[ROOT_INDEX])
         self.prefix_tokens = [self.prompt_tokens]  # per node: prompt + steps up to it
         self.policy_calls = self.scorer_calls = 0
+        self.prefix_check = getattr(answer_check, "prefix", None)
+        self.dead: set[int] = set()  # unfinished nodes the prefix check ruled out
+        self.pass_found = False  # some finished answer passed the answer check
+        self.checked: set[int] = set()  # finished nodes the answer check has seen (it runs once per node)
 
     # --- the policy ----------------------------------------------------------------------------
 
     def can_grow(self, node: int) -> bool:
-        """Whether a path may continue from `node`: not an answer yet and under the depth cap."""
-        return not self.tree.terminal[node] and self.tree.depths[node] < self.config.max_depth
+        """Whether a path may continue from `node`: not an answer, not ruled out, under the depth cap."""
+        return (not self.tree.terminal[node] and node not in self.dead
+                and self.tree.depths[node] < self.config.max_depth)
+
+    def passed(self) -> bool:
+        """Whether some finished answer has passed the answer check (value 1)."""
+        return self.pass_found
 
     def cost_bound(self, node: int, num_samples: int) -> int:
         """Worst-case tokens of sampling `num_samples` next steps of `node`."""
@@ -125,7 +134,16 @@ class SearchRun:
             self.states.append(step.state)
             self.prefix_tokens.append(self.prefix_tokens[node] + step.n_tokens)
             children.append(child)
+            if self.prefix_check is not None and not step.terminal:
+                self._check_prefix(child)
         return children
+
+    def _check_prefix(self, node: int) -> None:
+        """Rule out an unfinished node whose path no passing answer can start with (value 0)."""
+        value = self.prefix_check(self.tree.answer_text(node))
+        if value is not None and float(value) <= 0.0:
+            self.tree.answer_checks[node] = 0.0
+            self.dead.add(node)
 
     # --- values --------------------------------------------------------------------------------
 
@@ -133,8 +151,13 @@ class SearchRun:
         """The answer check of a terminal node (None without a check); recorded in the tree."""
         if self.answer_check is None or not self.tree.terminal[node]:
             return None
+        if node in self.checked:
+            return self.tree.answer_checks[node]
+        self.checked.add(node)
         value = self.answer_check(self.tree.answer_text(node))
         self.tree.answer_checks[node] = None if value is None else float(value)
+        if value is not None and value >= 1.0:
+            self.pass_found = True
         return self.tree.answer_checks[node]
 
     def score(self, nodes: Sequence[int]) -> list[float] | None:
@@ -159,10 +182,11 @@ class SearchRun:
     def evaluate(self, nodes: Sequence[int]) -> list[float] | None:
         """A value in [0, 1] per node; None when the scorer call does not fit the budget.
 
-        A terminal node with an answer check gets the check's value; the rest get the scorer's
+        A terminal node with an answer check gets the check's value, a node the prefix check
+        ruled out 0; the rest get the scorer's
         (one call for all), or the fallback (mean token probability) when there is no scorer.
         """
-        values: list[float | None] = [self.check(node) for node in nodes]
+        values: list[float | None] = [0.0 if node in self.dead else self.check(node) for node in nodes]
         unvalued = [index for index, value in enumerate(values) if value is None]
         if self.scorer is not None:
             scored = self.score([nodes[index] for index in unvalued])

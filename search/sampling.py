@@ -35,8 +35,12 @@ def greedy(policy: StepPolicy, prompt_text: str, config: SearchConfig, *, seed: 
     return run.finish(None if node == ROOT_INDEX else node, [node] if run.tree.terminal[node] else [])
 
 
-def draw_answers(run: SearchRun, num_answers: int) -> list[int]:
-    """Sample up to `num_answers` independent chains to their ends; the complete answers' nodes."""
+def draw_answers(run: SearchRun, num_answers: int, *, stop_at_pass: bool = False) -> list[int]:
+    """Sample up to `num_answers` independent chains to their ends; the complete answers' nodes.
+
+    With `stop_at_pass`, answers are checked as they finish and drawing stops (the other chains
+    left unfinished) once one passes the answer check.
+    """
     affordable = run.meter.budget.answers_within(run.meter.remaining)
     if affordable is not None:
         num_answers = min(num_answers, max(affordable, 1))
@@ -49,6 +53,11 @@ def draw_answers(run: SearchRun, num_answers: int) -> list[int]:
         return []
     chain_ends = run.expand([ROOT_INDEX], first_steps)[0]
     while True:
+        if stop_at_pass:
+            for node in chain_ends:
+                run.check(node)  # once per finished node; None for the rest
+            if run.passed():
+                break
         live = [index for index, node in enumerate(chain_ends) if run.can_grow(node)]
         grown = run.expand([chain_ends[index] for index in live], 1)
         if not grown:
@@ -104,7 +113,7 @@ def best_of_n(policy: StepPolicy, prompt_text: str, config: SearchConfig, *, see
     """
     run = SearchRun("best_of_n", policy, prompt_text, config, seed=seed, budget=budget, scorer=scorer,
                     answer_check=answer_check)
-    answers = draw_answers(run, config.num_samples)
+    answers = draw_answers(run, config.num_samples, stop_at_pass=config.stop_at_pass and answer_check is not None)
     if not answers:
         return run.finish(None, answers)
     checks = [run.check(node) for node in answers]

@@ -99,8 +99,10 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
 def register_cli(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("compare", help="fast vs deliberate answering at several budgets, with a plot")
     add_model_arguments(parser)
-    parser.add_argument("--strategies", default=",".join(DEFAULT_STRATEGIES), help="comma-separated search strategies")
-    parser.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)), help="comma-separated budgets")
+    parser.add_argument("--strategies", type=strategy_list, default=list(DEFAULT_STRATEGIES),
+                        help=f"comma-separated deliberate strategies ({', '.join(SEARCHES)}); greedy is always run")
+    parser.add_argument("--budgets", type=budget_list, default=list(DEFAULT_BUDGETS),
+                        help="comma-separated budgets (answers' worth of compute), each at least 1")
     parser.add_argument("--scorer", help="a trained reward or value model directory for the searches")
     parser.add_argument("--limit", type=int, help="only the first N problems")
     parser.add_argument("--no-sample", action="store_true", help="skip the pass@N reference runs")
@@ -112,17 +114,33 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def strategy_list(text: str) -> list[str]:
+    """`--strategies`: known deliberate strategies, comma-separated (greedy, the baseline, is dropped)."""
+    names = [name.strip() for name in text.split(",") if name.strip() and name.strip() != "greedy"]
+    unknown = [name for name in names if name not in SEARCHES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown or no strategies in {text!r}; choose from {', '.join(SEARCHES)}")
+    return names
+
+
+def budget_list(text: str) -> list[int]:
+    """`--budgets`: positive integers, comma-separated."""
+    try:
+        budgets = [int(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        budgets = []
+    if not budgets or min(budgets) < 1:
+        raise argparse.ArgumentTypeError(f"budgets must be comma-separated integers >= 1, got {text!r}")
+    return budgets
+
+
 def run_cli(args: argparse.Namespace) -> int:
     import torch
 
     from selfplay.model.policy import Policy
 
     torch.set_num_threads(args.threads)
-    strategies = [name for name in args.strategies.split(",") if name]
-    unknown = [name for name in strategies if name not in SEARCHES]
-    if unknown:
-        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(SEARCHES)}")
-    budgets = [int(value) for value in args.budgets.split(",") if value]
+    strategies, budgets = args.strategies, args.budgets
     problems = load_problems(args.tasks)[:args.limit]
     policy = Policy.from_pretrained(args.model, args.adapter)
     scorer = load_scorer(args.scorer) if args.scorer else None

@@ -22,6 +22,7 @@ from search import STRATEGIES, Budget, SearchConfig, SearchResult
 from selfplay.grading import grade
 from selfplay.tasks import Problem
 from verifiers import code, math
+from verifiers.countdown import prefix_error
 from verifiers.rewards import extract_program
 from verifiers.verdict import Verdict
 
@@ -48,11 +49,25 @@ class Deliberation:
     verdict: Verdict  # the chosen answer, graded against the ground truth
 
 
+@dataclass(frozen=True)
+class CountdownCheck:
+    """Countdown's rules, from the question alone: a whole answer passes or fails, and an
+    unfinished path is ruled out (`prefix` 0.0) once a step breaks the rules or no step is left."""
+
+    numbers: tuple[int, ...]
+    target: int
+
+    def __call__(self, text: str) -> float:
+        return float(math.check_countdown(list(self.numbers), self.target, text).passed)
+
+    def prefix(self, text: str) -> float | None:
+        return 0.0 if prefix_error(list(self.numbers), self.target, text) else None
+
+
 def answer_check_for(problem: Problem) -> Callable[[str], float | None] | None:
     """The answer-time signal for a problem, or None when its task has none."""
     if problem.task == "countdown":
-        numbers, target = problem.meta["numbers"], problem.meta["target"]
-        return lambda text: float(math.check_countdown(numbers, target, text).passed)
+        return CountdownCheck(tuple(problem.meta["numbers"]), problem.meta["target"])
     examples = problem.meta.get("examples") if problem.task == "funcs" else None
     entry_point = (problem.tests or {}).get("entry_point")
     if examples and entry_point:
@@ -85,10 +100,10 @@ def scaled_knobs(budget: int) -> dict:
     of it (a fixed beam of 4 would spend the same at budget 4 and 32).
 
     >>> scaled_knobs(32)["beam_width"], scaled_knobs(32)["num_simulations"]
-    (16, 1024)
+    (16, 4096)
     """
     return {"num_samples": budget, "beam_width": max(2, budget // 2), "expansions_per_beam": 4,
-            "num_simulations": 32 * budget}
+            "num_simulations": 128 * budget}
 
 
 def tokens_per_answer(policy, prompt_text: str, task: str) -> int:

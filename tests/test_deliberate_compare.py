@@ -134,3 +134,26 @@ def test_funcs_answer_check_runs_only_the_visible_examples():
     # Passes the visible examples, fails the hidden cases: the check must not see the hidden ones.
     assert check("def f(x):\n    return {1: 2, 2: 4}[x]\n") == 1.0
     assert check("def f(x):\n    return x\n") == 0.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--strategies", "bogus"], "unknown or no strategies"),
+    (["--strategies", "greedy"], "unknown or no strategies"),
+    (["--budgets", "4,x"], "budgets must be"),
+    (["--budgets", "0"], "budgets must be"),
+])
+def test_lab_compare_refuses_bad_strategies_and_budgets(argv, message, capsys):
+    from selfplay.cli import main
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--model", "m", "--tasks", "t.jsonl", *argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_countdown_check_rules_out_broken_prefixes_from_the_question_alone():
+    check = answer_check_for(COUNTDOWN)
+    numbers, target = COUNTDOWN.meta["numbers"], COUNTDOWN.meta["target"]
+    first = f"{numbers[0]}+{numbers[1]}={numbers[0] + numbers[1]}\n"
+    assert check.prefix(first) is None
+    assert check.prefix(f"{numbers[0]}+{numbers[1]}={numbers[0] + numbers[1] + 1}\n") == 0.0
+    assert check.prefix("I think the answer is\n") == 0.0
+    assert check(COUNTDOWN.meta["solution"]) == 1.0 and check(first) == float(numbers[0] + numbers[1] == target)

@@ -8,7 +8,7 @@ from search import Budget, SearchConfig, beam, greedy, mcts, sample
 from search.mcts import choose_answer, search_children
 from search.selection import sibling_priors
 from search.tree import ROOT_INDEX, Tree
-from tests.test_search_fakes import (FakeScorer, ScriptedPolicy, all_paths, bandit_options, bandit_policy,
+from tests.test_search_fakes import (FakeScorer, Option, ScriptedPolicy, all_paths, bandit_options, bandit_policy,
                                      subtree_value, uniform_policy)
 
 TWO_BY_TWO = {"a\na\n": 0.1, "a\nb\n": 0.6, "b\na\n": 0.9, "b\nb\n": 0.3}
@@ -44,39 +44,60 @@ def test_golden_beam_tree():
                   SearchConfig(beam_width=2, expansions_per_beam=2, max_step_tokens=2), seed=0,
                   scorer=FakeScorer(subtree_value(values)))
     tree = result.tree.to_dict()
-    assert tree["parents"] == [-1, 0, 0, 1, 1, 2, 2, 4, 4, 6, 6]
-    assert tree["step_texts"] == [""] + ["a\n", "b\n"] * 5
-    assert tree["visit_counts"] == [0] + [1] * 10
-    assert tree["value_sums"] == pytest.approx([0.0, 0.4667, 0.4333, 0.3667, 0.4667, 0.3333, 0.4333, 0.1, 0.8,
-                                                0.4, 0.1], abs=1e-4)
-    assert tree["chosen"] == [True, True, False, False, True, False, False, False, True, False, False]
+    # Round 1 draws 2*2 steps from the root (a b c a: the second a merges); a and b are kept and
+    # draw 2 each; ab and bb are kept and draw 2 each, all finished: 4 >= beam_width answers.
+    assert tree["parents"] == [-1, 0, 0, 0, 1, 1, 2, 2, 5, 5, 7, 7]
+    assert tree["step_texts"] == ["", "a\n", "b\n", "c\n"] + ["a\n", "b\n"] * 4
+    assert tree["visit_counts"] == [0] + [1] * 11
+    assert tree["value_sums"] == pytest.approx([0.0, 0.4667, 0.4333, 0.4, 0.3667, 0.4667, 0.3333, 0.4333, 0.1,
+                                                0.8, 0.4, 0.1], abs=1e-4)
+    assert tree["chosen"] == [True, True, False, False, False, True, False, False, False, True, False, False]
+    assert result.answer_text == "a\nb\nb\n"
 
 
-def run_bandit_mcts(seed: int, budget: Budget | None = None, **overrides):
+THREE_BY_THREE = {path: (index % 5) / 5 for index, path in enumerate(all_paths(3, 3))}
+
+
+def run_bandit_mcts(seed: int, budget: Budget | None = None, check=rare_check, scorer=None, **overrides):
     config = SearchConfig(**{"num_simulations": 60, "expansions_per_node": 3, "max_step_tokens": 2, **overrides})
     policy = bandit_policy(3, 3, [0.6, 0.3, 0.1])
-    return policy, mcts(policy, "q", config, seed=seed, budget=budget, answer_check=rare_check)
+    return policy, mcts(policy, "q", config, seed=seed, budget=budget, answer_check=check, scorer=scorer)
 
 
 @pytest.mark.parametrize("seed", range(4))
 def test_visit_counts_add_up(seed):
-    """visits[n] = sum of in-tree children's visits + own evaluations (1 at creation, +1 per revisit)."""
-    policy, result = run_bandit_mcts(seed)
+    """visits[n] = sum of in-tree children's visits + own backups (1 at creation, +1 per revisit of a
+    node that cannot grow, +1 per fruitless expansion); the root is never valued itself."""
+    policy, result = run_bandit_mcts(seed, check=None, scorer=FakeScorer(subtree_value(THREE_BY_THREE)))
     tree = result.tree
     in_tree = [n for n in range(1, len(tree)) if not tree.rollout[n]]
+    owns = {}
     for node in [ROOT_INDEX] + in_tree:
         below = sum(tree.visit_counts[c] for c in search_children(tree, node))
-        own = tree.visit_counts[node] - below
+        owns[node] = tree.visit_counts[node] - below
         if node == ROOT_INDEX:
-            assert own == 0
+            assert owns[node] == 0
         elif tree.terminal[node]:
-            assert own >= 1  # created, then revisited
+            assert owns[node] >= 1  # created, then revisited
         else:
-            assert own == 1  # valued once, when created
+            assert owns[node] == 1  # valued once, when created: no check, so nothing is settled
     expansions = len(policy.calls)
     revisits = 60 - expansions
-    assert tree.visit_counts[ROOT_INDEX] == len(in_tree) + revisits
+    assert tree.visit_counts[ROOT_INDEX] == len(in_tree) + revisits == sum(owns.values())
     assert tree.value_sums[ROOT_INDEX] == pytest.approx(sum(tree.value_sums[c] for c in tree.children(ROOT_INDEX)))
+
+
+def test_a_fruitless_expansion_backs_up_a_zero():
+    """A root whose only step is a checked, failing answer: every re-expansion repeats it (no new
+    child) and backs up one 0, so visits still add up and the tree keeps one child."""
+    policy = ScriptedPolicy({(): [Option("x", -0.1, terminal=True)]})
+    config = SearchConfig(num_simulations=12, expansions_per_node=2, max_step_tokens=2, widening_visits=1)
+    result = mcts(policy, "q", config, seed=0, answer_check=lambda text: 0.0)
+    tree = result.tree
+    assert len(tree) == 2 and tree.answer_checks[1] == 0.0 and tree.value_sums == [0.0, 0.0]
+    fruitless = len(policy.calls) - 1
+    assert fruitless >= 2 and tree.visit_counts[ROOT_INDEX] == 12
+    assert tree.visit_counts[1] == 12 - fruitless  # created once, then revisited by the other simulations
 
 
 def test_priors_are_the_softmax_of_sibling_log_probs():

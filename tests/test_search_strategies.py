@@ -145,7 +145,7 @@ def test_beam_keeps_the_best_width_paths_at_every_depth():
     expanded_at_1 = sorted({tree.answer_text(tree.parents[n]) for n in by_depth[2]})
     expanded_at_2 = sorted({tree.answer_text(tree.parents[n]) for n in by_depth[3]})
     assert expanded_at_1 == ["b\n", "c\n"] and expanded_at_2 == ["b\nb\n", "c\na\n"]
-    assert policy.calls == [(1, 3), (2, 3), (2, 3)]  # all kept paths in one call per depth
+    assert policy.calls == [(1, 6), (2, 3), (2, 3)]  # width x expansions draws per round, one call each
     assert result.answer_text == "b\nb\nc\n" and tree.chosen_node() == result.answer_node
     assert len(result.candidates) == 6 and all(tree.terminal[n] for n in result.candidates)
     assert all(tree.visit_counts[n] == 1 and tree.value_sums[n] == tree.scores[n] for n in range(1, len(tree)))
@@ -166,3 +166,66 @@ def test_beam_values_finished_answers_by_the_check_and_merges_repeated_steps():
 def test_beam_without_scorer_follows_the_policys_confidence():
     result = beam(bandit_policy(3, 3, [0.6, 0.3, 0.1]), "q", SearchConfig(beam_width=2, max_step_tokens=2), seed=0)
     assert result.answer_text == "a\na\na\n"
+
+
+# --- answer-time pruning and stopping ------------------------------------------------------------
+
+
+class PrefixCheck:
+    """Passes 'b\\nb\\n'; any path through a 'c' step is ruled out as soon as it is written."""
+
+    def __call__(self, text: str) -> float:
+        return 1.0 if text == "b\nb\n" else 0.0
+
+    def prefix(self, text: str) -> float | None:
+        return 0.0 if "c" in text else None
+
+
+@pytest.mark.parametrize("strategy", ["best_of_n", "beam", "mcts"])
+def test_ruled_out_paths_are_valued_zero_and_never_grown(strategy):
+    policy = uniform_policy(3, 2)
+    config = SearchConfig(max_step_tokens=2, num_samples=12, beam_width=3, num_simulations=40, stop_at_pass=False)
+    result = STRATEGIES[strategy](policy, "q", config, seed=3, answer_check=PrefixCheck())
+    tree = result.tree
+    dead = [n for n in range(1, len(tree)) if not tree.terminal[n] and tree.step_texts[n] == "c\n"]
+    assert dead, "the uniform policy writes 'c' first some of the time"
+    for node in dead:
+        assert tree.answer_checks[node] == 0.0 and tree.children(node) == []
+        if tree.visit_counts[node]:
+            assert tree.mean_value(node) == 0.0
+    assert result.answer_text == "b\nb\n"
+
+
+@pytest.mark.parametrize("strategy", ["beam", "mcts"])
+def test_search_stops_once_an_answer_passes_the_check(strategy):
+    def run(stop: bool):
+        config = SearchConfig(max_step_tokens=2, num_samples=16, beam_width=8, num_simulations=200,
+                              stop_at_pass=stop)
+        return STRATEGIES[strategy](uniform_policy(3, 2), "q", config, seed=1, answer_check=PrefixCheck())
+    stopping, exhaustive = run(True), run(False)
+    assert stopping.answer_text == exhaustive.answer_text == "b\nb\n"
+    assert stopping.tokens < exhaustive.tokens
+    passed = [n for n in stopping.tree.terminals() if stopping.tree.answer_checks[n] == 1.0]
+    assert len(passed) == 1
+
+
+def test_best_of_n_stops_drawing_once_a_finished_answer_passes():
+    def run(stop: bool):
+        script = {(): [Option("a\n", -1.0, terminal=True), Option("b\n", -1.0)], ("b\n",): [Option("b\n", -1.0)],
+                  ("b\n", "b\n"): [Option("b\n", -1.0, terminal=True)]}
+        config = SearchConfig(max_step_tokens=2, num_samples=2, stop_at_pass=stop)
+        return best_of_n(ScriptedPolicy(script), "q", config, seed=0, answer_check=lambda t: float(t == "a\n"))
+    stopping, exhaustive = run(True), run(False)
+    assert stopping.answer_text == exhaustive.answer_text == "a\n"
+    assert stopping.policy_calls == 1 and exhaustive.policy_calls == 3 and stopping.tokens < exhaustive.tokens
+
+
+def test_beam_starts_again_from_the_prompt_when_every_path_dies():
+    # The first draws from the root are all ruled out ('c'); the restart draws again and finds b-b.
+    script = {(): [Option("c\n", -0.1)] * 4 + [Option("b\n", -2.0)],
+              ("b\n",): [Option("b\n", -0.1, terminal=True)]}
+    policy = ScriptedPolicy(script)
+    config = SearchConfig(max_step_tokens=2, beam_width=1, expansions_per_beam=4)
+    result = beam(policy, "q", config, seed=0, answer_check=PrefixCheck())
+    assert result.answer_text == "b\nb\n"
+    assert policy.calls[0] == (1, 4) and policy.calls[1] == (1, 4)  # round 2 redraws at the root

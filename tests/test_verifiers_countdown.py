@@ -193,3 +193,39 @@ def test_hostile_inputs_are_rejected_fast():
     ]
     assert time.perf_counter() - start < 1.0
     assert [verdict.status for verdict in verdicts] == ["invalid"] * 3
+
+
+# --- prefix_error: may an unfinished solution still pass? (search prunes on it) -------------------
+
+
+@pytest.mark.parametrize("partial", ["", "25-5=20\n", "25 - 5 = 20\n\n", "25*4=100\n", "4+5=9\n"])
+def test_a_rule_abiding_prefix_stays_open(partial):
+    assert countdown.prefix_error([25, 5, 4], 80, partial) is None
+
+
+@pytest.mark.parametrize("partial, reason", [
+    ("25-5=21\n", "25-5 is 20, not 21"),
+    ("25-6=19\n", "6 is not available"),
+    ("25-5=20\n25+4=29\n", "25 is not available"),
+    ("7/2=3\n", "not exact"),
+    ("Let me think\n", "not a step"),
+    ("25-5=20\n20*4=80\n", "fewer than two numbers"),  # every number used: no step can follow
+    ("5-25=-20\n", "not a positive integer"),
+])
+def test_a_prefix_that_breaks_a_rule_is_dead(partial, reason):
+    assert reason in countdown.prefix_error([25, 5, 4], 80, partial)
+
+
+def test_every_prefix_of_a_passing_solution_stays_open():
+    numbers, target, solution = [3, 7, 25, 50], 71, "50+25=75\n7-3=4\n75-4=71"
+    assert check_countdown(numbers, target, solution).passed
+    lines = solution.splitlines(keepends=True)
+    for cut in range(len(lines)):
+        assert countdown.prefix_error(numbers, target, "".join(lines[:cut])) is None
+
+
+@pytest.mark.parametrize("solution", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_prefixes_are_answered_fast(solution):
+    start = time.perf_counter()
+    countdown.prefix_error([25, 5, 4], 80, solution)
+    assert time.perf_counter() - start < 1.0

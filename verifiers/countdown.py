@@ -112,6 +112,35 @@ def _input_problem(numbers: object, target: object, solution: object) -> str | N
     return None
 
 
+def prefix_error(numbers: list[int], target: int, partial: str) -> str | None:
+    """Why no solution that starts with `partial` can pass, or None while one still might.
+
+    `partial` is the start of a solution whose every line is finished (a search path that has
+    not ended yet). It is dead when a line is not a step or breaks a rule, or when fewer than
+    two numbers are left, so no further step can be written. Uses only the question: search may
+    prune on it at answer time.
+
+    >>> prefix_error([25, 5, 4], 80, "25-5=20\\n"), prefix_error([25, 5, 4], 80, "25-5=21\\n")
+    (None, 'line 1: 25-5 is 20, not 21')
+    """
+    problem = _input_problem(numbers, target, partial)
+    if problem:
+        return problem
+    available = Counter(numbers)
+    for line_number, line in enumerate(partial.split("\n"), start=1):
+        if not line.strip():
+            continue
+        step = parse_step(line)
+        if step is None:
+            return f"line {line_number} is not a step: {line.strip()[:40]!r}"
+        error = step_error(step) or _consume(available, step)
+        if error:
+            return f"line {line_number}: {error}"
+    if sum(available.values()) < 2:
+        return "fewer than two numbers are left for another step"
+    return None
+
+
 def check_countdown(numbers: list[int], target: int, solution: str) -> Verdict:
     """Passed when the steps are well-formed, true, use available numbers and end on target.
 
