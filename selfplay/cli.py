@@ -8,6 +8,8 @@
     lab compare --model DIR --tasks FILE ...  fast vs deliberate at several budgets, table + plot
     lab reward-model --trees F --base DIR ... train a reward model on trees, print diagnostics
     lab improve --preset NAME [--out DIR]     improvement rounds (also: python -m jobs.improve)
+    lab tree list|show|serve|export RUN ...   inspect a run's search trees (terminal, browser, files)
+    lab export RUN --kind sft|preference|steps --out FILE   a run's synthetic data as jsonl / parquet
     lab pretrain [--config FILE] [--out DIR]  pretrain the built-in base model (also: python -m jobs.pretrain)
 
 Errors in user input end with a one-line message and exit status 2, not a traceback.
@@ -25,7 +27,9 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from selfplay import compare, demo, evaluate, improve_cli
+from selfplay import compare, demo, evaluate, export, improve_cli
+from selfplay.runread import RunError
+from selfplay.treeview import cli as tree_cli
 from selfplay.grading import grade
 from search import TreeFormatError
 from selfplay.tasks import TaskFileError, build_splits, load_problems
@@ -120,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.register_cli(commands)
     compare.register_cli(commands)
     improve_cli.register_cli(commands)
+    tree_cli.register_cli(commands)
+    export.register_cli(commands)
     # These two load torch and transformers: `main` hands their flags over unparsed, so that
     # the other subcommands start without them.
     commands.add_parser("pretrain", add_help=False, help="pretrain the built-in base model (--help for flags)")
@@ -141,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
-    except (TaskFileError, TreeFormatError, FileNotFoundError, IsADirectoryError) as error:
+    except (TaskFileError, TreeFormatError, RunError, FileNotFoundError, IsADirectoryError) as error:
         print(f"lab: error: {error}", file=sys.stderr)
         return 2
 

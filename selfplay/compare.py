@@ -38,7 +38,7 @@ def compare(policy, problems, strategies=DEFAULT_STRATEGIES, budgets=DEFAULT_BUD
     rows = []
     for strategy, budget in runs:
         trees: list[dict] = []
-        on_tree = (lambda problem, outcome: trees.append(outcome.result.tree.to_dict())) if out_dir else None
+        on_tree = (lambda problem, outcome: trees.append(labelled_tree(problem, outcome))) if out_dir else None
         result = evaluate(policy, problems, strategy, budget, seed, progress=progress, scorer=scorer,
                           on_tree=on_tree if strategy in SEARCHES else None)
         row = {"strategy": strategy, "budget": budget, "accuracy": result.accuracy, "n": result.n,
@@ -51,6 +51,14 @@ def compare(policy, problems, strategies=DEFAULT_STRATEGIES, budgets=DEFAULT_BUD
         if out_dir and trees:
             write_trees(Path(out_dir) / "trees" / f"{strategy}-{budget}.jsonl.gz", trees)
     return rows
+
+
+def labelled_tree(problem, outcome) -> dict:
+    """A search's tree as written to disk: labelled with its problem, so trees files stand alone
+    (the reward-model trainer, the viewer and the exporter look prompts up by problem id)."""
+    tree = outcome.result.tree
+    tree.problem_id, tree.task = problem.id, problem.task
+    return tree.to_dict()
 
 
 def table(rows: list[dict]) -> Table:

@@ -60,10 +60,10 @@ class Executor(Protocol):
 
 def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
     """Grow one problem's tree with the job's strategy and budget; terminal verdicts set by the grader."""
-    from selfplay.deliberate import deliberate, search_config  # search loads only where work runs
+    from selfplay.deliberate import deliberate, scaled_knobs, search_config  # search loads only where work runs
 
     start = time.perf_counter()
-    config = search_config(policy, problem, **{"num_samples": job.budget, **job.search_overrides})
+    config = search_config(policy, problem, **{**scaled_knobs(job.budget), **job.search_overrides})
     outcome = deliberate(policy, problem, job.strategy, job.budget,
                          seed=problem_round_seed(job.seed, job.round, problem.id), config=config)
     tree = outcome.result.tree

@@ -114,6 +114,7 @@ def test_compare_rows_plot_and_trees(tmp_path):
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     trees = list(read_trees(tmp_path / "trees" / "mcts-8.jsonl.gz"))
     assert len(trees) == 1 and trees[0]["format"] == "selfplay.tree/1" and trees[0]["strategy"] == "mcts"
+    assert (trees[0]["problem_id"], trees[0]["task"]) == (COUNTDOWN.id, "countdown")
 
 
 def test_tree_files_round_trip_and_refuse_other_versions(tmp_path):

@@ -123,6 +123,27 @@ def test_sample_problem_labels_the_tree_and_the_executor_keeps_one_base(model_di
     assert executor.policy(str(model_dir), None).model is base  # unloading gives the very same base back
 
 
+def test_sampling_searches_as_deliberate_answering_does(model_dir, monkeypatch):
+    """A round's search gets the sizes `lab eval` gives the same strategy and budget (the knobs
+    scale with the budget), with the job's overrides on top."""
+    import selfplay.deliberate as deliberate_module
+
+    seen = {}
+    real = deliberate_module.deliberate
+    monkeypatch.setattr(deliberate_module, "deliberate",
+                        lambda policy, problem, strategy, budget, **kw: seen.setdefault("config", kw["config"])
+                        and real(policy, problem, strategy, budget, **kw))
+    problem = round_problems(load_config("smoke"), 1)[0]
+    job = SampleJob(round=1, model_dir=str(model_dir), adapter_dir=None, strategy="mcts", budget=4, seed=0,
+                    search_overrides={"c_puct": 2.0})
+    sample_problem(LocalExecutor().policy(str(model_dir), None), problem, job)
+    expected = deliberate_module.scaled_knobs(4)
+    config = seen["config"]
+    assert (config.num_simulations, config.beam_width, config.num_samples) == (
+        expected["num_simulations"], expected["beam_width"], expected["num_samples"])
+    assert config.c_puct == 2.0
+
+
 def lora_weights(adapter_dir) -> dict:
     return load_file(str(Path(adapter_dir) / "adapter_model.safetensors"))
 

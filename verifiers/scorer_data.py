@@ -2,6 +2,7 @@
 
     pairs = preference_pairs(trees, prompts, max_pairs_per_problem=32, seed=0)   # reward model
     labels = value_labels(trees, prompts)                                        # value model
+    branches = branch_pairs(trees, prompts)                                      # step-level pairs (export)
 
 A tree comes as the plain dict that `search.Tree.to_dict` writes (`"selfplay.tree/1"`: per-node
 lists `parents`, `step_texts`, `terminal`, `verdicts`, ..., and a top-level `problem_id`), or as
@@ -17,6 +18,9 @@ its own is read too).
   so a reward model learns that repeating or padding an answer never raises its score.
 - `value_labels`: per distinct (problem, prefix), the Monte-Carlo value: the share of graded
   answers below that prefix, over every tree of the problem, that were verified correct.
+- `branch_pairs`: step-level pairs from sibling subtrees: after a shared prefix, the
+  continuation through a child below which an answer verified is preferred to the continuation
+  through a sibling below which answers were graded and none verified.
 
 Knows the tree dict's field names and verdicts; nothing about search, models or files.
 """
@@ -48,6 +52,15 @@ class PreferencePair:
     chosen: str  # a verified-correct completion
     rejected: str  # a failed completion, or a perturbed copy of `chosen`
     kind: str  # "verified", "repeat" or "pad"
+
+
+@dataclass(frozen=True)
+class BranchPair:
+    problem_id: str
+    prompt: str  # the problem's prompt followed by the shared steps (the branch point's path)
+    chosen: str  # from the branch point through one child to a verified answer
+    rejected: str  # from the branch point through a sibling, below which no graded answer passed
+    depth: int  # steps shared before the branch (0: the two differ from the first step)
 
 
 @dataclass(frozen=True)
@@ -183,7 +196,7 @@ def value_labels(trees: Iterable, prompts: Mapping[str, str] | None = None, *, m
     counts: dict[tuple[str, str], list] = {}
     for tree in trees:
         problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
-        for node, (passed, total) in enumerate(_subtree_counts(tree)):
+        for node, (passed, total) in enumerate(subtree_counts(tree)):
             if node == 0 or total == 0 or (_field(tree, "terminal")[node] and not include_terminals):
                 continue
             key = (problem_id, path_text(tree, node))
@@ -194,8 +207,13 @@ def value_labels(trees: Iterable, prompts: Mapping[str, str] | None = None, *, m
             for (problem_id, completion), (prompt, passed, total) in counts.items() if total >= min_answers]
 
 
-def _subtree_counts(tree) -> list[tuple[int, int]]:
-    """(passed, graded) terminal nodes in each node's subtree, the node included."""
+def subtree_counts(tree) -> list[tuple[int, int]]:
+    """(passed, graded) terminal nodes in each node's subtree, the node included.
+
+    >>> subtree_counts({"parents": [-1, 0, 1, 1], "terminal": [False, False, True, True],
+    ...                 "verdicts": [None, None, {"passed": True}, {"passed": False}]})
+    [(1, 2), (1, 2), (1, 1), (0, 1)]
+    """
     parents = _field(tree, "parents")
     passed, total = [0] * len(parents), [0] * len(parents)
     for node, (is_terminal, verdict) in enumerate(zip(_field(tree, "terminal"), _field(tree, "verdicts"))):
@@ -206,6 +224,76 @@ def _subtree_counts(tree) -> list[tuple[int, int]]:
         passed[parents[node]] += passed[node]
         total[parents[node]] += total[node]
     return list(zip(passed, total))
+
+
+def _best_answers(tree) -> tuple[list, list]:
+    """Per node, the shortest (then earliest) passed and failed graded answer in its subtree, or None."""
+    parents, step_texts = _field(tree, "parents"), _field(tree, "step_texts")
+    lengths = [0] * len(parents)
+    for node in range(1, len(parents)):
+        lengths[node] = lengths[parents[node]] + len(step_texts[node])
+    best: dict[bool, list] = {True: [None] * len(parents), False: [None] * len(parents)}
+    for node, (is_terminal, verdict) in enumerate(zip(_field(tree, "terminal"), _field(tree, "verdicts"))):
+        outcome = _passed(verdict)
+        if is_terminal and outcome is not None:
+            best[outcome][node] = (lengths[node], node)
+    for node in range(len(parents) - 1, 0, -1):  # children before parents, as in subtree_counts
+        for outcome in (True, False):
+            mine, parent = best[outcome][node], parents[node]
+            if mine is not None and (best[outcome][parent] is None or mine < best[outcome][parent]):
+                best[outcome][parent] = mine
+    return ([None if b is None else b[1] for b in best[True]], [None if b is None else b[1] for b in best[False]])
+
+
+def _depth(parents, node: int) -> int:
+    depth = 0
+    while node > 0:
+        node, depth = parents[node], depth + 1
+    return depth
+
+
+def branch_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *,
+                 max_pairs_per_problem: int | None = None, seed: int = 0) -> list[BranchPair]:
+    """(verified, failed) continuations of the same prefix, from sibling subtrees.
+
+    At every node with children A and B where A's subtree holds a passed answer and B's holds
+    graded answers none of which passed, one pair: prompt + path to the node, then A's side
+    (its subtree's shortest passed answer, the earliest on ties) over B's (its shortest failed
+    answer). The root's children give whole-answer pairs, deeper nodes step-level ones. Pairs
+    are distinct per problem (over all its trees), in tree and node order; with a cap they are
+    shuffled by (seed, problem id) first.
+    """
+    by_problem: dict[str, list[BranchPair]] = defaultdict(list)
+    seen = set()
+    for tree in trees:
+        problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
+        parents = _field(tree, "parents")
+        counts, (best_passed, best_failed) = subtree_counts(tree), _best_answers(tree)
+        children: list[list[int]] = [[] for _ in parents]
+        for node in range(1, len(parents)):
+            children[parents[node]].append(node)
+        for node, below in enumerate(children):
+            winners = [child for child in below if counts[child][0] > 0]
+            losers = [child for child in below if counts[child][1] > 0 and counts[child][0] == 0]
+            if not winners or not losers:
+                continue
+            prefix = path_text(tree, node)
+            for winner in winners:
+                chosen = path_text(tree, best_passed[winner])[len(prefix):]
+                for loser in losers:
+                    rejected = path_text(tree, best_failed[loser])[len(prefix):]
+                    key = (problem_id, prefix, chosen, rejected)
+                    if chosen != rejected and key not in seen:
+                        seen.add(key)
+                        by_problem[problem_id].append(
+                            BranchPair(problem_id, prompt + prefix, chosen, rejected, _depth(parents, node)))
+    pairs = []
+    for problem_id, found in by_problem.items():
+        if max_pairs_per_problem is not None:
+            random.Random(f"{seed}:{problem_id}:branch").shuffle(found)
+            found = found[:max_pairs_per_problem]
+        pairs.extend(found)
+    return pairs
 
 
 def split_by_problem(trees: list, held_out_share: float, seed: int = 0) -> tuple[list, list]:

@@ -1,0 +1,180 @@
+"""The learning benchmark: does the closed loop distil search into the policy?
+
+Runs (or continues) an improvement run of a preset, measures the base model's deliberate dev
+accuracy at a reference budget (default: the preset's deliberate strategy at 32 answers' worth)
+on the same dev problems, and reports per round: fast (greedy) and deliberate dev accuracy, wall
+time and tokens, against two goals:
+
+1. fast accuracy rises every round;
+2. after round 3, fast accuracy reaches the base model's deliberate accuracy at the reference
+   budget (the search has been distilled into the policy), within 30 minutes in all.
+
+    python benchmarks/learning.py                               # default preset, 2 workers
+    python benchmarks/learning.py --preset smoke --out /tmp/learn-smoke --workers 0
+
+Rerunning with the same --out continues the run (finished rounds are read back, not redone) and
+reuses the cached reference. Writes OUT/learning.json and OUT/learning.png (accuracy per round,
+the reference as a line) and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from selfplay import rundir  # noqa: E402
+from selfplay.improve_cli import make_executor  # noqa: E402
+from selfplay.runconfig import load_config  # noqa: E402
+
+GOAL_ROUNDS = 3
+GOAL_MINUTES = 30
+
+
+def reference(config, out: Path, strategy: str, budget: int, console: Console) -> dict:
+    """The base model's deliberate dev accuracy at `budget` (cached in OUT/reference.json)."""
+    path = out / "reference.json"
+    if path.is_file():
+        cached = rundir.read_json(path)
+        if (cached.get("strategy"), cached.get("budget"), cached.get("n")) == (strategy, budget, config.eval.limit):
+            return cached
+    from selfplay.evaluate import evaluate
+    from selfplay.model.policy import Policy
+    from selfplay.rounds import dev_problems
+
+    problems = dev_problems(config)
+    policy = Policy.from_pretrained(str(config.path(config.model)))
+    console.print(f"reference: base model, {strategy} x{budget} on {len(problems)} dev problems")
+    result = evaluate(policy, problems, strategy, budget, config.seed, progress=True)
+    data = {"strategy": strategy, "budget": budget, "n": config.eval.limit, "accuracy": result.accuracy,
+            "tokens": result.tokens, "wall_s": round(result.wall_s, 1)}
+    rundir.write_json(path, data)
+    return data
+
+
+def rows_of(results: list[dict]) -> list[dict]:
+    rows, elapsed = [], 0.0
+    for result in results:
+        elapsed += result.get("wall_s", 0.0)
+        evaluation, compute = result.get("eval") or {}, result.get("compute") or {}
+        rows.append({"round": result["round"],
+                     "fast": evaluation.get("fast", {}).get("accuracy"),
+                     "deliberate": evaluation.get("deliberate", {}).get("accuracy"),
+                     "wall_s": round(result.get("wall_s", 0.0), 1), "elapsed_min": round(elapsed / 60, 2),
+                     "sample_tokens": compute.get("sample_tokens", 0), "train_tokens": compute.get("train_tokens", 0),
+                     "eval_tokens": compute.get("eval_tokens", sum(v.get("tokens", 0) for v in evaluation.values())),
+                     "solved": (result.get("selection") or {}).get("problems_solved"),
+                     "sft_rows": (result.get("selection") or {}).get("sft_rows")})
+    return rows
+
+
+def verdicts(rows: list[dict], ref: dict) -> dict:
+    fast = [row["fast"] for row in rows]
+    rises = all(later > earlier for earlier, later in zip(fast, fast[1:]))
+    at_goal = next((row for row in rows if row["round"] == GOAL_ROUNDS), None)
+    return {"fast_rises_every_round": rises,
+            "fast_after_3_rounds": None if at_goal is None else at_goal["fast"],
+            "reference_accuracy": ref["accuracy"],
+            "reaches_reference": None if at_goal is None else at_goal["fast"] >= ref["accuracy"],
+            "minutes_to_round_3": None if at_goal is None else at_goal["elapsed_min"],
+            "within_30_minutes": None if at_goal is None else at_goal["elapsed_min"] <= GOAL_MINUTES}
+
+
+def plot(rows: list[dict], ref: dict, path: Path, title: str) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [row["round"] for row in rows]
+    figure, axis = plt.subplots(figsize=(6, 4))
+    axis.plot(rounds, [row["fast"] for row in rows], "o-", label="fast (greedy)")
+    axis.plot(rounds, [row["deliberate"] for row in rows], "s-", label="deliberate (round's eval search)")
+    axis.axhline(ref["accuracy"], color="gray", linestyle="--",
+                 label=f"base model, {ref['strategy']} x{ref['budget']}")
+    axis.set_xlabel("round (0 = base model)")
+    axis.set_ylabel("dev accuracy")
+    axis.set_xticks(rounds)
+    axis.set_ylim(0, 1)
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="best", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def table(rows: list[dict], ref: dict) -> Table:
+    out = Table(title=f"dev accuracy per round (reference: base model {ref['strategy']} x{ref['budget']} = "
+                      f"{ref['accuracy']:.3f})")
+    for column in ("round", "fast", "deliberate", "solved", "sft rows", "round wall s", "elapsed min",
+                   "sample tokens", "train tokens", "eval tokens"):
+        out.add_column(column, justify="right")
+    for row in rows:
+        out.add_row(str(row["round"]), f"{row['fast']:.3f}", f"{row['deliberate']:.3f}",
+                    "-" if row["solved"] is None else str(row["solved"]),
+                    "-" if row["sft_rows"] is None else str(row["sft_rows"]), f"{row['wall_s']:.0f}",
+                    f"{row['elapsed_min']:.1f}", str(row["sample_tokens"]), str(row["train_tokens"]),
+                    str(row["eval_tokens"]))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--out", default=str(Path.home() / "selfplay-runs" / "learning-benchmark"))
+    parser.add_argument("--workers", type=int, default=2, help="Ray actors for sampling (0: in this process)")
+    parser.add_argument("--rounds", type=int, help="rounds (default: the preset's)")
+    parser.add_argument("--reference-budget", type=int, default=32)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+
+    import torch
+    torch.set_num_threads(1)
+    from selfplay.improve_cli import _quiet_libraries, rounds_table
+    from selfplay.rounds import improve
+
+    _quiet_libraries()
+    out = Path(args.out).resolve()
+    overrides = [f"out={json.dumps(str(out))}", f"workers={args.workers}", *args.overrides]
+    if args.rounds is not None:
+        overrides.append(f"rounds={args.rounds}")
+    config = load_config(args.preset, overrides)
+    console = Console()
+    start = time.perf_counter()
+    executor = make_executor(config)
+    results: list[dict] = []
+    try:
+        improve(config, executor, on_round=lambda result: (results.append(result),
+                                                            console.print(rounds_table(results, config))),
+                log=console.print)
+    finally:
+        close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
+        if close is not None:
+            close()
+    run_wall = time.perf_counter() - start
+    ref = reference(config, out, config.eval.strategy, args.reference_budget, console)
+    rows = rows_of(results)
+    summary = {"preset": args.preset, "workers": args.workers, "out": str(out), "dev_problems": config.eval.limit,
+               "sampling": {"strategy": config.sampling.strategy, "budget": config.sampling.budget,
+                            "problems_per_round": config.problems_per_round},
+               "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget},
+               "reference": ref, "rounds": rows, "goals": verdicts(rows, ref),
+               "this_invocation_wall_s": round(run_wall, 1)}
+    rundir.write_json(out / "learning.json", summary)
+    image = plot(rows, ref, out / "learning.png", f"{args.preset}: {config.eval.limit} countdown dev problems")
+    console.print(table(rows, ref))
+    console.print_json(json.dumps(summary["goals"]))
+    console.print(f"wrote {out / 'learning.json'} and {image}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Reading a run directory for people and for export: its rounds, their trees, the problems behind them.
+
+    run = open_run("~/selfplay-runs/cd1")       # RunError if it is not a run directory
+    run.round_indices()                         # [1, 2]: rounds that have a trees file
+    run.trees(2)                                # round 2's tree dicts (a torn last member left out)
+    run.tree(2, "countdown-4c48")               # one tree dict, by problem id or a unique prefix of one
+    run.summaries(2)                            # per problem: answers, verified, solved, newly solved, ...
+    run.problems()                              # problem id -> Problem, from the run's training files
+
+A run that is still being written is read as it is: every call looks at the files again and
+re-reads a trees file when its size or modification time changed, so a viewer of a running
+job sees trees as they are appended. The trees file is read with `rundir.read_trees_prefix`,
+which leaves a torn last gzip member out.
+
+"Solved" means at least one terminal answer of the tree passed the grader (the selection's
+rule for training data). "Newly solved" in round K means solved in K after the problem was
+sampled in an earlier round and not solved in any of them: rounds draw fresh problems until
+the training files wrap, so only problems that came back can be newly solved.
+
+Knows the run layout (`selfplay.rundir`), the run's config.yaml and the tree dict; nothing
+about models or search.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from selfplay import rundir
+from selfplay.runconfig import REPO
+from selfplay.tasks import Problem, TaskFileError, load_problems
+from verifiers.scorer_data import subtree_counts
+
+
+class RunError(ValueError):
+    """A run, round or problem that is not there (or not readable): a message for the user."""
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    size: int
+    mtime_ns: int
+
+
+def _stamp(path: Path) -> _Stamp | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return _Stamp(stat.st_size, stat.st_mtime_ns)
+
+
+def tree_summary(tree: dict) -> dict:
+    """What a listing shows of one tree dict (the `new` flag is the run's to set)."""
+    graded = [verdict for is_terminal, verdict in zip(tree["terminal"], tree["verdicts"])
+              if is_terminal and verdict is not None]
+    passed = sum(bool(verdict.get("passed")) for verdict in graded)
+    chosen = [node for node, on_path in enumerate(tree["chosen"]) if on_path]
+    chosen_verdict = tree["verdicts"][chosen[-1]] if chosen else None
+    return {"problem_id": tree["problem_id"], "task": tree["task"], "round": tree["round"],
+            "strategy": tree["strategy"], "nodes": len(tree["parents"]), "depth": max(tree["depths"]),
+            "answers": len(graded), "passed": passed, "solved": passed > 0,
+            "chosen_status": chosen_verdict["status"] if chosen_verdict else None,
+            "selected": sum(tree["selected"]), "tokens": sum(tree["token_counts"])}
+
+
+def mean_values(tree: dict) -> list[float | None]:
+    """value_sum / visits per node (None where a node was never visited)."""
+    return [total / visits if visits else None for total, visits in zip(tree["value_sums"], tree["visit_counts"])]
+
+
+def node_annotations(tree: dict) -> dict:
+    """Per-node facts the views show beside the stored arrays.
+
+    `children`: child indices; `value`: mean backed-up value; `verified_below` / `graded_below`:
+    passed and graded answers in the node's subtree (the Monte-Carlo evidence); `estimate`:
+    the scorer's score, else the mean value; `disagree`: the estimate and the verified share
+    below are at least 0.5 apart (the verifier and the value model tell different stories).
+    """
+    parents = tree["parents"]
+    children: list[list[int]] = [[] for _ in parents]
+    for node in range(1, len(parents)):
+        children[parents[node]].append(node)
+    counts = subtree_counts(tree)
+    values = mean_values(tree)
+    estimates = [score if score is not None else value for score, value in zip(tree["scores"], values)]
+    disagree = [estimate is not None and graded > 0 and abs(estimate - passed / graded) >= 0.5
+                for estimate, (passed, graded) in zip(estimates, counts)]
+    return {"children": children, "value": values, "verified_below": [passed for passed, _ in counts],
+            "graded_below": [graded for _, graded in counts], "estimate": estimates, "disagree": disagree}
+
+
+class RunView:
+    """A run directory, read on demand; safe to share between the threads of a server."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path).expanduser()
+        self.run = rundir.RunDir(self.path)
+        self._lock = threading.Lock()
+        self._trees: dict[Path, tuple[_Stamp, list[dict]]] = {}
+        self._problems: tuple[tuple, dict[str, Problem]] | None = None
+
+    # --- rounds and trees -------------------------------------------------------------------------
+
+    def round_indices(self) -> list[int]:
+        """Rounds K >= 1 whose folder holds a trees file, ascending."""
+        found = []
+        for child in self.path.glob("round-*"):
+            suffix = child.name.removeprefix("round-")
+            if suffix.isdigit() and int(suffix) > 0 and (child / "trees.jsonl.gz").is_file():
+                found.append(int(suffix))
+        return sorted(found)
+
+    def _round_dir(self, index: int) -> rundir.RoundDir:
+        round_dir = self.run.round(index)
+        if index < 1 or not round_dir.trees.is_file():
+            have = ", ".join(map(str, self.round_indices())) or "none yet"
+            raise RunError(f"{self.path}: no trees for round {index} (rounds with trees: {have})")
+        return round_dir
+
+    def trees(self, index: int) -> list[dict]:
+        """Round `index`'s tree dicts, re-read when the file changed."""
+        path = self._round_dir(index).trees
+        stamp = _stamp(path)
+        with self._lock:
+            cached = self._trees.get(path)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        trees = rundir.read_trees_prefix(path)
+        with self._lock:
+            self._trees[path] = (stamp, trees)
+        return trees
+
+    def resolve(self, index: int, problem: str) -> str:
+        """The full problem id in round `index` that `problem` names (exactly, or as a unique prefix)."""
+        ids = [tree["problem_id"] for tree in self.trees(index)]
+        if problem in ids:
+            return problem
+        matches = sorted({problem_id for problem_id in ids if problem_id.startswith(problem)})
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise RunError(f"{problem!r} matches {len(matches)} problems in round {index}: "
+                           f"{', '.join(matches[:5])}{', ...' if len(matches) > 5 else ''}")
+        elsewhere = self.rounds_of(problem)
+        hint = f"; it is in round {', '.join(map(str, elsewhere))}" if elsewhere else ""
+        raise RunError(f"no problem {problem!r} in round {index} of {self.path} ({len(ids)} problems){hint}")
+
+    def tree(self, index: int, problem: str) -> dict:
+        """The tree dict of `problem` (id or unique prefix) in round `index`."""
+        problem_id = self.resolve(index, problem)
+        return next(tree for tree in self.trees(index) if tree["problem_id"] == problem_id)
+
+    def rounds_of(self, problem: str) -> list[int]:
+        """Rounds holding a tree of `problem` (id or unique prefix of one)."""
+        return [index for index in self.round_indices()
+                if any(tree["problem_id"].startswith(problem) for tree in self.trees(index))]
+
+    def summaries(self, index: int) -> list[dict]:
+        """`tree_summary` of each tree in round `index`, sorted by problem id, with `new` set."""
+        solved_before: dict[str, bool] = {}
+        for earlier in self.round_indices():
+            if earlier >= index:
+                break
+            for tree in self.trees(earlier):
+                solved = tree_summary(tree)["solved"]
+                solved_before[tree["problem_id"]] = solved_before.get(tree["problem_id"], False) or solved
+        rows = []
+        for tree in sorted(self.trees(index), key=lambda tree: tree["problem_id"]):
+            row = tree_summary(tree)
+            seen = tree["problem_id"] in solved_before
+            row["new"] = row["solved"] and seen and not solved_before[tree["problem_id"]]
+            rows.append(row)
+        return rows
+
+    # --- round results ----------------------------------------------------------------------------
+
+    def evaluation(self, index: int) -> dict | None:
+        """The round's dev evaluation ({"fast", "deliberate"}); round 0 is the base model. None if not yet there."""
+        round_dir = self.run.round(index)
+        path = round_dir.eval if index == 0 else round_dir.metrics
+        try:
+            return rundir.read_json(path).get("eval") or None
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def is_done(self, index: int) -> bool:
+        return self.run.round(index).is_done()
+
+    # --- problems ---------------------------------------------------------------------------------
+
+    def config(self) -> dict:
+        """The run's config.yaml as a plain mapping ({} when there is none)."""
+        try:
+            values = yaml.safe_load(self.run.config.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except yaml.YAMLError as error:
+            raise RunError(f"{self.run.config}: not YAML ({error})") from None
+        return values if isinstance(values, dict) else {}
+
+    def task_files(self) -> list[Path]:
+        """The run's training files, resolved as the run resolved them (relative to the repository)."""
+        return [resolve_path(name) for name in (self.config().get("train_files") or {})]
+
+    def problems(self) -> dict[str, Problem]:
+        """Problem id -> Problem from the run's training files that exist ({} when none does)."""
+        paths = [path for path in self.task_files() if path.is_file()]
+        key = tuple((path, _stamp(path)) for path in paths)
+        with self._lock:
+            if self._problems is not None and self._problems[0] == key:
+                return self._problems[1]
+        problems = {}
+        for path in paths:
+            try:
+                problems.update((problem.id, problem) for problem in load_problems(path))
+            except TaskFileError as error:
+                raise RunError(f"the run's training file cannot be read: {error}") from None
+        with self._lock:
+            self._problems = (key, problems)
+        return problems
+
+
+def resolve_path(name: str | os.PathLike) -> Path:
+    """A path from a run's config: absolute as it is, relative to the repository otherwise."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else REPO / path
+
+
+def open_run(path: str | os.PathLike) -> RunView:
+    """A `RunView` of `path`; RunError when it is missing or not a run directory."""
+    run_path = Path(path).expanduser()
+    if not run_path.exists():
+        raise RunError(f"{run_path}: no such run directory")
+    if not run_path.is_dir():
+        raise RunError(f"{run_path}: not a directory (a run directory holds config.yaml and round-K/)")
+    if not (run_path / "config.yaml").is_file() and not any(run_path.glob("round-*")):
+        raise RunError(f"{run_path}: not a run directory (no config.yaml, no round-K folders)")
+    return RunView(run_path)
