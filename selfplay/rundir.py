@@ -76,14 +76,18 @@ class RunDir:
     def round(self, index: int) -> RoundDir:
         return RoundDir(self.path / f"round-{index}", index)
 
-    def finished_rounds(self) -> list[int]:
-        """Indices K >= 1 of rounds with DONE, ascending."""
+    def rounds_holding(self, name: str) -> list[int]:
+        """Indices K >= 1 of rounds whose folder holds the file `name`, ascending."""
         found = []
         for child in self.path.glob("round-*"):
             suffix = child.name.removeprefix("round-")
-            if suffix.isdigit() and int(suffix) > 0 and (child / "DONE").is_file():
+            if suffix.isdigit() and int(suffix) > 0 and (child / name).is_file():
                 found.append(int(suffix))
         return sorted(found)
+
+    def finished_rounds(self) -> list[int]:
+        """Indices K >= 1 of rounds with DONE, ascending."""
+        return self.rounds_holding("DONE")
 
 
 # --- whole files -------------------------------------------------------------------------------

@@ -107,12 +107,7 @@ class RunView:
 
     def round_indices(self) -> list[int]:
         """Rounds K >= 1 whose folder holds a trees file, ascending."""
-        found = []
-        for child in self.path.glob("round-*"):
-            suffix = child.name.removeprefix("round-")
-            if suffix.isdigit() and int(suffix) > 0 and (child / "trees.jsonl.gz").is_file():
-                found.append(int(suffix))
-        return sorted(found)
+        return self.run.rounds_holding("trees.jsonl.gz")
 
     def _round_dir(self, index: int) -> rundir.RoundDir:
         round_dir = self.run.round(index)

@@ -97,6 +97,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _one_tree_parser(actions, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A subcommand about one problem's tree: RUN, --problem, --round."""
+    parser = actions.add_parser(name, help=help_text)
+    parser.add_argument("run_dir", metavar="RUN", help="the run directory")
+    parser.add_argument("--problem", required=True, help="problem id (or a unique prefix)")
+    parser.add_argument("--round", type=int, help="round (default: the latest holding the problem)")
+    return parser
+
+
 def register_cli(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("tree", help="inspect a run's search trees: list, show, serve, export")
     actions = parser.add_subparsers(dest="action", required=True)
@@ -110,10 +119,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="one JSON object per problem")
     listing.set_defaults(run=list_cli)
 
-    show = actions.add_parser("show", help="one problem's tree in the terminal")
-    show.add_argument("run_dir", metavar="RUN", help="the run directory")
-    show.add_argument("--problem", required=True, help="problem id (or a unique prefix)")
-    show.add_argument("--round", type=int, help="round (default: the latest holding the problem)")
+    show = _one_tree_parser(actions, "show", "one problem's tree in the terminal")
     show.add_argument("--depth", type=int, help="show this many steps below the root, count the rest")
     show.add_argument("--top", type=_positive, help="per node, show the N most visited children (+ chosen, selected)")
     show.add_argument("--width", type=_positive, default=60, help="characters of step text per node")
@@ -126,10 +132,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=serve_cli)
 
-    export = actions.add_parser("export", help="one tree to a self-contained .html or a Graphviz .dot file")
-    export.add_argument("run_dir", metavar="RUN", help="the run directory")
-    export.add_argument("--problem", required=True, help="problem id (or a unique prefix)")
-    export.add_argument("--round", type=int, help="round (default: the latest holding the problem)")
+    export = _one_tree_parser(actions, "export", "one tree to a self-contained .html or a Graphviz .dot file")
     export.add_argument("--out", required=True, help="FILE.html or FILE.dot")
     export.add_argument("--depth", type=int, help="DOT: leave out nodes deeper than this")
     export.add_argument("--no-plot", dest="plot", action="store_false",
