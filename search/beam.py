@@ -73,7 +73,7 @@ def beam(policy: StepPolicy, prompt_text: str, config: SearchConfig, *, seed: in
             tree.visit_counts[child] = 1
             tree.value_sums[child] = value
         finished += [child for child in children if tree.terminal[child]]
-        if len(finished) >= config.beam_width or (config.stop_at_pass and run.passed()):
+        if len(finished) >= config.beam_width or (config.stop_at_pass and run.pass_found):
             break
         kept = keep_best(tree, [child for child in children if run.can_grow(child)], config.beam_width)
     if not finished:

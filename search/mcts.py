@@ -185,6 +185,6 @@ def mcts(policy: StepPolicy, prompt_text: str, config: SearchConfig, *, seed: in
                     answer_check=answer_check)
     expansion_counts: dict[int, int] = {}  # policy calls made on each node
     for _ in range(config.num_simulations):
-        if not simulate(run, expansion_counts) or (config.stop_at_pass and run.passed()):
+        if not simulate(run, expansion_counts) or (config.stop_at_pass and run.pass_found):
             break
     return run.finish(choose_answer(run.tree), run.tree.terminals())

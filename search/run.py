@@ -79,7 +79,7 @@ class SearchRun:
         self.policy_calls = self.scorer_calls = 0
         self.prefix_check = getattr(answer_check, "prefix", None)
         self.dead: set[int] = set()  # unfinished nodes the prefix check ruled out
-        self.pass_found = False  # some finished answer passed the answer check
+        self.pass_found = False  # some finished answer passed the answer check (value >= 1)
         self.checked: set[int] = set()  # finished nodes the answer check has seen (it runs once per node)
 
     # --- the policy ----------------------------------------------------------------------------
@@ -88,10 +88,6 @@ class SearchRun:
         """Whether a path may continue from `node`: not an answer, not ruled out, under the depth cap."""
         return (not self.tree.terminal[node] and node not in self.dead
                 and self.tree.depths[node] < self.config.max_depth)
-
-    def passed(self) -> bool:
-        """Whether some finished answer has passed the answer check (value 1)."""
-        return self.pass_found
 
     def cost_bound(self, node: int, num_samples: int) -> int:
         """Worst-case tokens of sampling `num_samples` next steps of `node`."""

@@ -56,7 +56,7 @@ def draw_answers(run: SearchRun, num_answers: int, *, stop_at_pass: bool = False
         if stop_at_pass:
             for node in chain_ends:
                 run.check(node)  # once per finished node; None for the rest
-            if run.passed():
+            if run.pass_found:
                 break
         live = [index for index, node in enumerate(chain_ends) if run.can_grow(node)]
         grown = run.expand([chain_ends[index] for index in live], 1)
