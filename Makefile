@@ -1,10 +1,11 @@
-# Quick start: `make demo` (set up, then run the main job) and `make test` (set up, then test).
+# Quick start: `make improve` (set up, then run the main job: the default improvement run) and
+# `make test` (set up, then test). `make demo` shows tasks and verifiers at work without a model.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup improve demo test test-fast clean
 
 setup: $(STAMP)
 
@@ -16,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# The default improvement run (configs/default.yaml) in ~/selfplay-runs/default; rerunning continues
+# it (finished rounds are read back) and prints the round table again.
+improve: setup
+	$(VENV)/bin/lab improve --preset default --name default
 
 demo: setup
 	$(VENV)/bin/lab demo

@@ -12,6 +12,11 @@ time and tokens, against two goals:
     python benchmarks/learning.py                               # default preset, 2 workers
     python benchmarks/learning.py --preset smoke --out /tmp/learn-smoke --workers 0
 
+A third part says whether a round's change in fast accuracy is more than chance: every round's
+greedy dev answers are set beside the base model's, problem by problem (answers unchanged,
+problems gained, problems lost), with a two-sided sign test on gained vs lost and the 95%
+interval of one accuracy on this many problems.
+
 Rerunning with the same --out continues the run (finished rounds are read back, not redone) and
 reuses the cached reference. Writes OUT/learning.json and OUT/learning.png (accuracy per round,
 the reference as a line) and prints the table.
@@ -72,6 +77,63 @@ def rows_of(results: list[dict]) -> list[dict]:
                      "eval_tokens": compute.get("eval_tokens", sum(v.get("tokens", 0) for v in evaluation.values())),
                      "solved": (result.get("selection") or {}).get("problems_solved"),
                      "sft_rows": (result.get("selection") or {}).get("sft_rows")})
+    return rows
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """Two-sided exact binomial p-value of `gained` vs `lost` under "each flip is a coin toss".
+
+    >>> sign_test(0, 0), round(sign_test(8, 15), 3), round(sign_test(0, 10), 4)
+    (1.0, 0.21, 0.002)
+    """
+    from math import comb
+    flips = gained + lost
+    if flips == 0:
+        return 1.0
+    tail = sum(comb(flips, k) for k in range(min(gained, lost) + 1)) / 2 ** flips
+    return min(1.0, 2 * tail)
+
+
+def churn(config, results: list[dict], console: Console) -> list[dict]:
+    """Per round: greedy dev answers against the base model's, problem by problem."""
+    from selfplay.grading import grade
+    from selfplay.model.policy import Policy
+    from selfplay.rounds import dev_problems
+
+    problems = dev_problems(config)
+    policy = Policy.from_pretrained(str(config.path(config.model)))
+
+    def answers() -> list[tuple[str, bool]]:
+        texts = []
+        for first in range(0, len(problems), 16):
+            batch = problems[first:first + 16]
+            completions = policy.complete([policy.render_prompt(problem) for problem in batch], 1,
+                                          temperature=0.0, max_new_tokens=config.eval.max_new_tokens)
+            texts.extend(options[0].text for options in completions)
+        return [(text, grade(problem, text).passed) for problem, text in zip(problems, texts)]
+
+    base, rows = answers(), []
+    for result in results:
+        if result["round"] == 0 or not result.get("adapter"):
+            continue
+        policy.load_adapter(result["adapter"])
+        now = answers()
+        gained = sum(passed and not was for (_, was), (_, passed) in zip(base, now))
+        lost = sum(was and not passed for (_, was), (_, passed) in zip(base, now))
+        rows.append({"round": result["round"], "unchanged_answers": sum(a == b for (a, _), (b, _) in zip(base, now)),
+                     "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 4)})
+    policy.unload_adapter()
+    n = len(problems)
+    accuracy = sum(passed for _, passed in base) / n
+    interval = 1.96 * (accuracy * (1 - accuracy) / n) ** 0.5
+    out = Table(title=f"greedy dev answers against the base model's ({n} problems; one accuracy's 95% interval "
+                      f"is about +/- {interval:.3f})")
+    for column in ("round", "answers unchanged", "gained", "lost", "sign test p"):
+        out.add_column(column, justify="right")
+    for row in rows:
+        out.add_row(str(row["round"]), f"{row['unchanged_answers']}/{n}", str(row["gained"]), str(row["lost"]),
+                    f"{row['sign_test_p']:.3f}")
+    console.print(out)
     return rows
 
 
@@ -162,11 +224,12 @@ def main(argv: list[str] | None = None) -> int:
     run_wall = time.perf_counter() - start
     ref = reference(config, out, config.eval.strategy, args.reference_budget, console)
     rows = rows_of(results)
+    changes = churn(config, results, console)
     summary = {"preset": args.preset, "workers": args.workers, "out": str(out), "dev_problems": config.eval.limit,
                "sampling": {"strategy": config.sampling.strategy, "budget": config.sampling.budget,
                             "problems_per_round": config.problems_per_round},
                "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget},
-               "reference": ref, "rounds": rows, "goals": verdicts(rows, ref),
+               "reference": ref, "rounds": rows, "greedy_changes": changes, "goals": verdicts(rows, ref),
                "this_invocation_wall_s": round(run_wall, 1)}
     rundir.write_json(out / "learning.json", summary)
     image = plot(rows, ref, out / "learning.png", f"{args.preset}: {config.eval.limit} countdown dev problems")

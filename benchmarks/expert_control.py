@@ -1,0 +1,114 @@
+"""Control for the learning benchmark: the rounds' finetuning on expert solutions instead of the model's own.
+
+If finetuning on N correct, varied countdown solutions written by the exact solver (the best
+training data there could be) leaves greedy dev accuracy where it was, then a round's N
+verified traces cannot be expected to raise it either, and the limit lies in the model and
+the amount of finetuning, not in what search and selection hand over.
+
+Trains the preset's LoRA (`selfplay.finetune.finetune`, the code the rounds use, with the
+preset's `sft` settings) on N expert (prompt, completion) rows of countdown TRAIN problems,
+each solution drawn among up to 8 distinct ones, then compares greedy dev answers with the
+base model's: accuracy, answers unchanged, problems gained and lost, sign test.
+
+    python benchmarks/expert_control.py --rows 1000
+    python benchmarks/expert_control.py --rows 1000 --set sft.learning_rate=0.0003
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from rich.console import Console  # noqa: E402
+
+from learning import sign_test  # noqa: E402
+
+
+def expert_rows(train_file: Path, count: int, seed: int, eos_text: str) -> list[dict]:
+    """`count` rows {"prompt", "completion"}: a random train problem, one of its solver's solutions, EOS."""
+    from selfplay.prompting import builtin_prompt
+    from selfplay.tasks import load_problems
+    from selfplay.tasks.countdown import solve_all
+
+    problems = [problem for problem in load_problems(train_file) if problem.task == "countdown"]
+    rng = random.Random(seed)
+    rng.shuffle(problems)
+    rows = []
+    for problem in problems:
+        solutions = solve_all(problem.meta["numbers"], problem.meta["target"], limit=8)
+        if solutions:
+            rows.append({"prompt": builtin_prompt(problem.prompt),
+                         "completion": "\n".join(rng.choice(solutions)) + eos_text})
+        if len(rows) == count:
+            break
+    return rows
+
+
+def greedy(policy, problems, max_new_tokens: int) -> list[tuple[str, bool]]:
+    from selfplay.grading import grade
+
+    texts = []
+    for first in range(0, len(problems), 16):
+        batch = problems[first:first + 16]
+        answers = policy.complete([policy.render_prompt(problem) for problem in batch], 1, temperature=0.0,
+                                  max_new_tokens=max_new_tokens)
+        texts.extend(options[0].text for options in answers)
+    return [(text, grade(problem, text).passed) for problem, text in zip(problems, texts)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", help="write the summary here (JSON)")
+    args = parser.parse_args(argv)
+
+    import torch
+    torch.set_num_threads(1)
+    from selfplay.finetune import finetune
+    from selfplay.improve_cli import _quiet_libraries
+    from selfplay.model.policy import Policy
+    from selfplay.rounds import dev_problems, prompt_renderer
+    from selfplay.runconfig import load_config
+
+    _quiet_libraries()
+    config = load_config(args.preset, args.overrides)
+    model_dir = str(config.path(config.model))
+    train_file = config.path(next(iter(config.train_files)))
+    _, eos_text = prompt_renderer(model_dir)
+    rows = expert_rows(train_file, args.rows, args.seed, eos_text)
+    problems = dev_problems(config)
+    console = Console()
+    policy = Policy.from_pretrained(model_dir)
+    base = greedy(policy, problems, config.eval.max_new_tokens)
+    with tempfile.TemporaryDirectory(prefix="expert-lora-") as scratch:
+        trained = finetune(rows, model_dir, Path(scratch) / "adapter", config.sft, seed=args.seed)
+        policy.load_adapter(Path(scratch) / "adapter")
+        after = greedy(policy, problems, config.eval.max_new_tokens)
+    gained = sum(now and not was for (_, was), (_, now) in zip(base, after))
+    lost = sum(was and not now for (_, was), (_, now) in zip(base, after))
+    summary = {"preset": args.preset, "expert_rows": len(rows), "sft": config.sft.__dict__,
+               "steps": trained.steps, "first_loss": trained.first_loss, "last_loss": trained.last_loss,
+               "dev_problems": len(problems),
+               "greedy_before": sum(passed for _, passed in base) / len(problems),
+               "greedy_after": sum(passed for _, passed in after) / len(problems),
+               "answers_unchanged": sum(a == b for (a, _), (b, _) in zip(base, after)),
+               "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 4)}
+    console.print_json(json.dumps(summary))
+    if args.out:
+        from selfplay.rundir import write_json
+        write_json(Path(args.out), summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
