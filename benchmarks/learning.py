@@ -9,7 +9,7 @@ time and tokens, against two goals:
 2. after round 3, fast accuracy reaches the base model's deliberate accuracy at the reference
    budget (the search has been distilled into the policy), within 30 minutes in all.
 
-    python benchmarks/learning.py                               # default preset, 2 workers
+    python benchmarks/learning.py                               # default preset: an actor per core
     python benchmarks/learning.py --preset smoke --out /tmp/learn-smoke --workers 0
 
 A third part says whether a round's change in fast accuracy is more than chance: every round's
@@ -36,7 +36,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from selfplay import rundir  # noqa: E402
-from selfplay.improve_cli import make_executor  # noqa: E402
+from selfplay.improve_cli import make_executor, workers_count  # noqa: E402
 from selfplay.runconfig import load_config  # noqa: E402
 
 GOAL_ROUNDS = 3
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="default")
     parser.add_argument("--out", default=str(Path.home() / "selfplay-runs" / "learning-benchmark"))
-    parser.add_argument("--workers", type=int, default=2, help="Ray actors for sampling (0: in this process)")
+    parser.add_argument("--workers", type=workers_count, metavar="N|auto",
+                        help="Ray actors for sampling (default: the preset's; 0: in this process)")
     parser.add_argument("--rounds", type=int, help="rounds (default: the preset's)")
     parser.add_argument("--reference-budget", type=int, default=32)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -205,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
 
     _quiet_libraries()
     out = Path(args.out).resolve()
-    overrides = [f"out={json.dumps(str(out))}", f"workers={args.workers}", *args.overrides]
+    overrides = [f"out={json.dumps(str(out))}", *args.overrides]
+    if args.workers is not None:
+        overrides.append(f"workers={args.workers}")
     if args.rounds is not None:
         overrides.append(f"rounds={args.rounds}")
     config = load_config(args.preset, overrides)
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     ref = reference(config, out, config.eval.strategy, args.reference_budget, console)
     rows = rows_of(results)
     changes = churn(config, results, console)
-    summary = {"preset": args.preset, "workers": args.workers, "out": str(out), "dev_problems": config.eval.limit,
+    summary = {"preset": args.preset, "workers": config.workers, "out": str(out), "dev_problems": config.eval.limit,
                "sampling": {"strategy": config.sampling.strategy, "budget": config.sampling.budget,
                             "problems_per_round": config.problems_per_round},
                "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget},

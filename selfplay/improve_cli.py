@@ -20,12 +20,13 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from selfplay.runconfig import ConfigError, RunConfig, load_config
+from selfplay.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
 
 
 def make_executor(config: RunConfig):
-    """`LocalExecutor` for `workers == 0`, else `selfplay.ray_runner.RayExecutor` with `workers` actors."""
+    """`LocalExecutor` for `workers == 0`, else `selfplay.ray_runner.RayExecutor` with `workers` actors
+    ("auto": one per core of the cluster, one per GPU where it has GPUs; a local cluster when none runs)."""
     from selfplay.work import LocalExecutor
 
     if config.workers == 0:
@@ -35,7 +36,7 @@ def make_executor(config: RunConfig):
     except ImportError as error:
         raise ConfigError(f"--workers {config.workers} needs the Ray executor (selfplay.ray_runner.RayExecutor), "
                           f"which cannot be imported here ({error}); use --workers 0 to run in this process") from None
-    return RayExecutor(config.workers, threads_per_worker=config.threads)
+    return RayExecutor(None if config.workers == AUTO else config.workers, threads_per_worker=config.threads)
 
 
 def _accuracy(result: dict, mode: str) -> str:
@@ -58,12 +59,30 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
     return table
 
 
+def workers_count(text: str) -> int | str:
+    """`--workers`: "auto" or a count >= 0.
+
+    >>> workers_count("auto"), workers_count("3")
+    ('auto', 3)
+    """
+    if text == AUTO:
+        return AUTO
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a count >= 0, got {text!r}")
+    return count
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="default", help="configs/<NAME>.yaml, or a path to a YAML preset")
     parser.add_argument("--out", help="run directory (absolute; default ~/selfplay-runs/<name or preset-time>)")
     parser.add_argument("--name", help="run name: the run directory is ~/selfplay-runs/<name> unless --out is given")
     parser.add_argument("--rounds", type=int, help="improvement rounds in all (a rerun continues up to this)")
-    parser.add_argument("--workers", type=int, help="0: sample in this process; N: N Ray actors")
+    parser.add_argument("--workers", type=workers_count, metavar="N|auto",
+                        help="Ray actors that sample: auto (one per core, or per GPU), N, or 0 for this process")
     parser.add_argument("--model", help="base model directory (Hugging Face format)")
     parser.add_argument("--seed", type=int, help="run seed")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

@@ -32,6 +32,7 @@ CONFIGS = REPO / "configs"
 RUNS_HOME = Path("~/selfplay-runs")
 # Fields that may change between invocations of one run: how it executes, not what it computes.
 EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset")
+AUTO = "auto"  # `workers`: one Ray actor per core of the cluster, or per GPU where it has GPUs
 
 
 class ConfigError(ValueError):
@@ -122,7 +123,8 @@ class RunConfig:
     model: str = "models/base"  # base model directory (Hugging Face format)
     rounds: int = 2  # improvement rounds; rerunning with more continues the run
     seed: int = 0  # every sample's seed derives from (seed, round, problem id)
-    workers: int = 0  # 0: sample in this process; N: N Ray actors (selfplay.ray_runner)
+    workers: int | str = "auto"  # "auto": a Ray actor per core (per GPU when there are GPUs); 0: this process; N
+
     threads: int = 1  # torch CPU threads per process (small models run fastest on 1)
     train_files: dict = field(default_factory=lambda: {"datasets/countdown/train.jsonl": 1.0})  # file -> share
     dev_files: tuple = ("datasets/countdown/dev.jsonl",)  # held-out files evaluated each round
@@ -134,8 +136,11 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)  # dev evaluation
 
     def __post_init__(self) -> None:
-        if self.rounds < 0 or self.workers < 0 or self.threads < 1 or self.problems_per_round < 1:
-            raise ConfigError("rounds and workers must be >= 0, threads and problems_per_round >= 1")
+        if self.workers != AUTO and (not isinstance(self.workers, int) or isinstance(self.workers, bool)
+                                     or self.workers < 0):
+            raise ConfigError(f"workers: expected 'auto' or a count >= 0, got {self.workers!r}")
+        if self.rounds < 0 or self.threads < 1 or self.problems_per_round < 1:
+            raise ConfigError("rounds must be >= 0, threads and problems_per_round >= 1")
         if not self.train_files or any(not isinstance(s, (int, float)) or s <= 0 for s in self.train_files.values()):
             raise ConfigError(f"train_files: a mapping of file -> positive share, got {self.train_files!r}")
         if self.out and not Path(self.out).expanduser().is_absolute():

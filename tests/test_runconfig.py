@@ -61,7 +61,9 @@ def test_unknown_preset_keys_are_errors_naming_the_key(tmp_path):
     ("rounds=abc", "rounds: expected int"), ("rounds=true", "rounds: expected int"),
     ("sampling.strategy=dfs", "sampling.strategy"), ("selection.replay_share=1.0", "replay_share"),
     ("out=relative/dir", "absolute"), ("eval.strategy=greedy", "eval.strategy"), ("sft", "key=value"),
-    ("train_files={a.jsonl: 0}", "train_files"), ("sft=3", "expected a mapping")])
+    ("train_files={a.jsonl: 0}", "train_files"), ("sft=3", "expected a mapping"),
+    ("workers=-1", "workers: expected 'auto'"), ("workers=many", "workers: expected 'auto'"),
+    ("workers=true", "workers: expected 'auto'"), ("workers=1.5", "workers: expected 'auto'")])
 def test_bad_values_are_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("smoke", [override])
@@ -108,3 +110,28 @@ def test_workers_without_the_ray_executor_fail_clearly(monkeypatch):
     with pytest.raises(ConfigError, match="--workers 2 needs the Ray executor"):
         improve_cli.make_executor(load_config("smoke", ["workers=2"]))
     assert type(improve_cli.make_executor(load_config("smoke"))).__name__ == "LocalExecutor"
+
+
+def test_workers_auto_is_one_actor_per_core_or_gpu():
+    from selfplay.ray_runner import RayExecutor
+
+    config = load_config("default")
+    assert config.workers == "auto"  # the main job samples on every core (a local cluster when none runs)
+    executor = improve_cli.make_executor(config)  # builds no cluster until the first run
+    assert isinstance(executor, RayExecutor) and executor.workers is None
+    assert improve_cli.make_executor(load_config("default", ["workers=3"])).workers == 3
+    assert type(improve_cli.make_executor(load_config("default", ["workers=0"]))).__name__ == "LocalExecutor"
+
+
+@pytest.mark.parametrize("text, expected", [("auto", "auto"), ("0", 0), ("4", 4)])
+def test_workers_flag_takes_auto_or_a_count(tmp_path, capsys, text, expected):
+    assert improve_cli.main(["--preset", "smoke", "--out", str(tmp_path / "r"), "--workers", text,
+                             "--print-config"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["workers"] == expected
+
+
+@pytest.mark.parametrize("text", ["-1", "two", "1.5"])
+def test_bad_workers_flag_is_a_usage_error(text, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        improve_cli.main(["--preset", "smoke", "--workers", text, "--print-config"])
+    assert exit_info.value.code == 2 and "expected 'auto' or a count >= 0" in capsys.readouterr().err
