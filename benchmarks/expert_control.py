@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from rich.console import Console  # noqa: E402
 
-from learning import sign_test  # noqa: E402
+from learning import answer_changes, greedy_answers  # noqa: E402
 
 
 def expert_rows(train_file: Path, count: int, seed: int, eos_text: str) -> list[dict]:
@@ -49,18 +49,6 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str) -> list[
         if len(rows) == count:
             break
     return rows
-
-
-def greedy(policy, problems, max_new_tokens: int) -> list[tuple[str, bool]]:
-    from selfplay.grading import grade
-
-    texts = []
-    for first in range(0, len(problems), 16):
-        batch = problems[first:first + 16]
-        answers = policy.complete([policy.render_prompt(problem) for problem in batch], 1, temperature=0.0,
-                                  max_new_tokens=max_new_tokens)
-        texts.extend(options[0].text for options in answers)
-    return [(text, grade(problem, text).passed) for problem, text in zip(problems, texts)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,20 +77,19 @@ def main(argv: list[str] | None = None) -> int:
     problems = dev_problems(config)
     console = Console()
     policy = Policy.from_pretrained(model_dir)
-    base = greedy(policy, problems, config.eval.max_new_tokens)
+    base = greedy_answers(policy, problems, config.eval.max_new_tokens)
     with tempfile.TemporaryDirectory(prefix="expert-lora-") as scratch:
         trained = finetune(rows, model_dir, Path(scratch) / "adapter", config.sft, seed=args.seed)
         policy.load_adapter(Path(scratch) / "adapter")
-        after = greedy(policy, problems, config.eval.max_new_tokens)
-    gained = sum(now and not was for (_, was), (_, now) in zip(base, after))
-    lost = sum(was and not now for (_, was), (_, now) in zip(base, after))
+        after = greedy_answers(policy, problems, config.eval.max_new_tokens)
+    changes = answer_changes(base, after)
     summary = {"preset": args.preset, "expert_rows": len(rows), "sft": config.sft.__dict__,
                "steps": trained.steps, "first_loss": trained.first_loss, "last_loss": trained.last_loss,
                "dev_problems": len(problems),
                "greedy_before": sum(passed for _, passed in base) / len(problems),
                "greedy_after": sum(passed for _, passed in after) / len(problems),
-               "answers_unchanged": sum(a == b for (a, _), (b, _) in zip(base, after)),
-               "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 4)}
+               "answers_unchanged": changes["unchanged_answers"], "gained": changes["gained"],
+               "lost": changes["lost"], "sign_test_p": changes["sign_test_p"]}
     console.print_json(json.dumps(summary))
     if args.out:
         from selfplay.rundir import write_json

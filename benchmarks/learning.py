@@ -94,34 +94,45 @@ def sign_test(gained: int, lost: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def greedy_answers(policy, problems, max_new_tokens: int, batch: int = 16) -> list[tuple[str, bool]]:
+    """(greedy answer text, verified) per problem."""
+    from selfplay.grading import grade
+
+    texts = []
+    for first in range(0, len(problems), batch):
+        chunk = problems[first:first + batch]
+        completions = policy.complete([policy.render_prompt(problem) for problem in chunk], 1, temperature=0.0,
+                                      max_new_tokens=max_new_tokens)
+        texts.extend(options[0].text for options in completions)
+    return [(text, grade(problem, text).passed) for problem, text in zip(problems, texts)]
+
+
+def answer_changes(base: list[tuple[str, bool]], now: list[tuple[str, bool]]) -> dict:
+    """Answers unchanged, problems gained and lost from `base` to `now`, and the sign test of gained vs lost.
+
+    >>> answer_changes([("a", True), ("b", False), ("c", False)], [("a", True), ("d", True), ("e", False)])
+    {'unchanged_answers': 1, 'gained': 1, 'lost': 0, 'sign_test_p': 1.0}
+    """
+    gained = sum(passed and not was for (_, was), (_, passed) in zip(base, now))
+    lost = sum(was and not passed for (_, was), (_, passed) in zip(base, now))
+    return {"unchanged_answers": sum(old == new for (old, _), (new, _) in zip(base, now)),
+            "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 4)}
+
+
 def churn(config, results: list[dict], console: Console) -> list[dict]:
     """Per round: greedy dev answers against the base model's, problem by problem."""
-    from selfplay.grading import grade
     from selfplay.model.policy import Policy
     from selfplay.rounds import dev_problems
 
     problems = dev_problems(config)
     policy = Policy.from_pretrained(str(config.path(config.model)))
-
-    def answers() -> list[tuple[str, bool]]:
-        texts = []
-        for first in range(0, len(problems), 16):
-            batch = problems[first:first + 16]
-            completions = policy.complete([policy.render_prompt(problem) for problem in batch], 1,
-                                          temperature=0.0, max_new_tokens=config.eval.max_new_tokens)
-            texts.extend(options[0].text for options in completions)
-        return [(text, grade(problem, text).passed) for problem, text in zip(problems, texts)]
-
-    base, rows = answers(), []
+    base, rows = greedy_answers(policy, problems, config.eval.max_new_tokens), []
     for result in results:
         if result["round"] == 0 or not result.get("adapter"):
             continue
         policy.load_adapter(result["adapter"])
-        now = answers()
-        gained = sum(passed and not was for (_, was), (_, passed) in zip(base, now))
-        lost = sum(was and not passed for (_, was), (_, passed) in zip(base, now))
-        rows.append({"round": result["round"], "unchanged_answers": sum(a == b for (a, _), (b, _) in zip(base, now)),
-                     "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 4)})
+        now = greedy_answers(policy, problems, config.eval.max_new_tokens)
+        rows.append({"round": result["round"], **answer_changes(base, now)})
     policy.unload_adapter()
     n = len(problems)
     accuracy = sum(passed for _, passed in base) / n
