@@ -42,7 +42,8 @@ from typing import Callable, Iterable, Mapping
 
 from selfplay import rundir
 from selfplay.prompting import builtin_prompt
-from selfplay.runread import RunError, RunView, open_run, resolve_path
+from selfplay.runconfig import resolve_path
+from selfplay.runread import RunError, RunView, open_run
 from selfplay.tasks import Problem, TaskFileError, content_key, load_problems
 from verifiers.scorer_data import branch_pairs, path_text, value_labels
 from verifiers.verdict import STATUSES

@@ -153,11 +153,16 @@ class RunConfig:
 
     def path(self, value: str) -> Path:
         """A configured path: `~` expanded, relative ones against the repository root."""
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else REPO / path
+        return resolve_path(value)
 
     def run_dir(self) -> Path:
         return Path(self.out).expanduser()
+
+
+def resolve_path(value: str | Path) -> Path:
+    """A path as configs name them: `~` expanded, absolute as it is, relative against the repository root."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else REPO / path
 
 
 SECTIONS = {"sampling": SamplingConfig, "selection": SelectionConfig, "sft": FinetuneConfig, "eval": EvalConfig}

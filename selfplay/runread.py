@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from selfplay import rundir
-from selfplay.runconfig import REPO
+from selfplay.runconfig import resolve_path
 from selfplay.tasks import Problem, TaskFileError, load_problems
 from verifiers.scorer_data import subtree_counts
 
@@ -217,12 +217,6 @@ class RunView:
         with self._lock:
             self._problems = (key, problems)
         return problems
-
-
-def resolve_path(name: str | os.PathLike) -> Path:
-    """A path from a run's config: absolute as it is, relative to the repository otherwise."""
-    path = Path(name).expanduser()
-    return path if path.is_absolute() else REPO / path
 
 
 def open_run(path: str | os.PathLike) -> RunView:
