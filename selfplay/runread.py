@@ -32,7 +32,7 @@ import yaml
 from selfplay import rundir
 from selfplay.runconfig import resolve_path
 from selfplay.tasks import Problem, TaskFileError, load_problems
-from verifiers.scorer_data import subtree_counts
+from verifiers.scorer_data import children_lists, subtree_counts
 
 
 class RunError(ValueError):
@@ -80,10 +80,7 @@ def node_annotations(tree: dict) -> dict:
     the scorer's score, else the mean value; `disagree`: the estimate and the verified share
     below are at least 0.5 apart (the verifier and the value model tell different stories).
     """
-    parents = tree["parents"]
-    children: list[list[int]] = [[] for _ in parents]
-    for node in range(1, len(parents)):
-        children[parents[node]].append(node)
+    children = children_lists(tree)
     counts = subtree_counts(tree)
     values = mean_values(tree)
     estimates = [score if score is not None else value for score, value in zip(tree["scores"], values)]

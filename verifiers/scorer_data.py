@@ -245,11 +245,17 @@ def _best_answers(tree) -> tuple[list, list]:
     return ([None if b is None else b[1] for b in best[True]], [None if b is None else b[1] for b in best[False]])
 
 
-def _depth(parents, node: int) -> int:
-    depth = 0
-    while node > 0:
-        node, depth = parents[node], depth + 1
-    return depth
+def children_lists(tree) -> list[list[int]]:
+    """Each node's children, in creation order.
+
+    >>> children_lists({"parents": [-1, 0, 1, 0]})
+    [[1, 3], [2], [], []]
+    """
+    parents = _field(tree, "parents")
+    children: list[list[int]] = [[] for _ in parents]
+    for node in range(1, len(parents)):
+        children[parents[node]].append(node)
+    return children
 
 
 def branch_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *,
@@ -267,12 +273,9 @@ def branch_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *,
     seen = set()
     for tree in trees:
         problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
-        parents = _field(tree, "parents")
+        depths = _field(tree, "depths")
         counts, (best_passed, best_failed) = subtree_counts(tree), _best_answers(tree)
-        children: list[list[int]] = [[] for _ in parents]
-        for node in range(1, len(parents)):
-            children[parents[node]].append(node)
-        for node, below in enumerate(children):
+        for node, below in enumerate(children_lists(tree)):
             winners = [child for child in below if counts[child][0] > 0]
             losers = [child for child in below if counts[child][1] > 0 and counts[child][0] == 0]
             if not winners or not losers:
@@ -286,7 +289,7 @@ def branch_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *,
                     if chosen != rejected and key not in seen:
                         seen.add(key)
                         by_problem[problem_id].append(
-                            BranchPair(problem_id, prompt + prefix, chosen, rejected, _depth(parents, node)))
+                            BranchPair(problem_id, prompt + prefix, chosen, rejected, depths[node]))
     pairs = []
     for problem_id, found in by_problem.items():
         if max_pairs_per_problem is not None:
