@@ -33,9 +33,9 @@ nothing about models beyond reading a tokenizer's chat template when a prompt mu
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
@@ -205,17 +205,9 @@ def write_rows(rows: list[dict], path: str | os.PathLike) -> Path:
     import pyarrow
     import pyarrow.parquet
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), temporary)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()  # the rows are in memory already; rundir.write_bytes makes the file atomically
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), buffer)
+    return rundir.write_bytes(path, buffer.getvalue())
 
 
 def export_run(run_path: str | os.PathLike, kind: str, out: str | os.PathLike, *, rounds: Iterable[int] = (),
