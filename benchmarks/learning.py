@@ -36,7 +36,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from selfplay import rundir  # noqa: E402
-from selfplay.improve_cli import make_executor, workers_count  # noqa: E402
+from selfplay.improve_cli import run_rounds, workers_count  # noqa: E402
 from selfplay.runconfig import load_config  # noqa: E402
 
 GOAL_ROUNDS = 3
@@ -212,8 +212,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     torch.set_num_threads(1)
-    from selfplay.improve_cli import _quiet_libraries, rounds_table
-    from selfplay.rounds import improve
+    from selfplay.improve_cli import _quiet_libraries
 
     _quiet_libraries()
     out = Path(args.out).resolve()
@@ -225,16 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.preset, overrides)
     console = Console()
     start = time.perf_counter()
-    executor = make_executor(config)
-    results: list[dict] = []
-    try:
-        improve(config, executor, on_round=lambda result: (results.append(result),
-                                                            console.print(rounds_table(results, config))),
-                log=console.print)
-    finally:
-        close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
-        if close is not None:
-            close()
+    results = run_rounds(config, console)
     run_wall = time.perf_counter() - start
     ref = reference(config, out, config.eval.strategy, args.reference_budget, console)
     rows = rows_of(results)

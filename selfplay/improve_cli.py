@@ -98,9 +98,28 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return load_config(args.preset, overrides + list(args.overrides))
 
 
-def run(args: argparse.Namespace) -> int:
+def run_rounds(config: RunConfig, console: Console, *, progress: bool = True) -> list[dict]:
+    """Run or continue the run on the config's executor, printing the table of rounds after each one;
+    the executor is closed at the end (a local Ray cluster it started goes with it). Returns the rounds."""
     from selfplay.rounds import improve
 
+    results: list[dict] = []
+
+    def on_round(result: dict) -> None:
+        results.append(result)
+        console.print(rounds_table(results, config))
+
+    executor = make_executor(config)
+    try:
+        improve(config, executor, progress=progress, on_round=on_round, log=console.print)
+    finally:
+        close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
+        if close is not None:
+            close()
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     console = Console()
     if args.print_config:
@@ -111,19 +130,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     torch.set_num_threads(config.threads)
     console.print(f"run directory: {config.run_dir()}")
-    results: list[dict] = []
-
-    def on_round(result: dict) -> None:
-        results.append(result)
-        console.print(rounds_table(results, config))
-
-    executor = make_executor(config)
-    try:
-        improve(config, executor, progress=not args.quiet, on_round=on_round, log=console.print)
-    finally:
-        close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
-        if close is not None:
-            close()
+    results = run_rounds(config, console, progress=not args.quiet)
     console.rule("rounds")
     console.print(rounds_table(results, config))
     return 0
