@@ -20,8 +20,8 @@ Knows the HF forward signature, caches and stop rules; nothing about prompts, te
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol, Sequence
 
 import torch
 
@@ -33,28 +33,30 @@ from selfplay.model.sampling import StopRule, choose_tokens
 class Usage:
     """Tokens pushed through the model: prefill builds caches, decode generates tokens."""
 
-    prefill_tokens: int = 0
+    prefill_tokens: int = 0  # tool output fed back as forced tokens counts here too
     decode_tokens: int = 0
     forward_calls: int = 0
+    tool_calls: int = 0  # tool runs (calculator, python)
 
     @property
     def total_tokens(self) -> int:
         return self.prefill_tokens + self.decode_tokens
 
     def copy(self) -> Usage:
-        return Usage(self.prefill_tokens, self.decode_tokens, self.forward_calls)
+        return Usage(self.prefill_tokens, self.decode_tokens, self.forward_calls, self.tool_calls)
 
     def __sub__(self, other: Usage) -> Usage:
         return Usage(self.prefill_tokens - other.prefill_tokens, self.decode_tokens - other.decode_tokens,
-                     self.forward_calls - other.forward_calls)
+                     self.forward_calls - other.forward_calls, self.tool_calls - other.tool_calls)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.prefill_tokens + other.prefill_tokens, self.decode_tokens + other.decode_tokens,
-                     self.forward_calls + other.forward_calls)
+                     self.forward_calls + other.forward_calls, self.tool_calls + other.tool_calls)
 
     def to_dict(self) -> dict:
         return {"prefill_tokens": self.prefill_tokens, "decode_tokens": self.decode_tokens,
-                "forward_calls": self.forward_calls, "total_tokens": self.total_tokens}
+                "forward_calls": self.forward_calls, "total_tokens": self.total_tokens,
+                "tool_calls": self.tool_calls}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,17 @@ class GeneratedRow:
     token_ids: list[int]
     token_logprobs: list[float]
     finish_reason: str  # "delimiter", "eos", "max_tokens" or "max_total_tokens"
+    forced: list[bool] = field(default_factory=list)  # per token: fed from a tool's output, not sampled
+    tool_calls: list = field(default_factory=list)  # ToolCall per run, `start` = its output's first token
+
+
+class ToolFeed(Protocol):
+    """What the decode loop needs from the policy's tools (see `selfplay.tools`)."""
+
+    def pending(self, text: str) -> tuple[str, str] | None: ...
+    def inside(self, text: str) -> bool: ...
+    def run(self, requests: Sequence[tuple[str, str]]) -> list: ...
+    def encode(self, text: str) -> list[int]: ...
 
 
 @dataclass
@@ -145,7 +158,7 @@ def _write_back(rows, plans, pending, cache, length: int, version: int) -> None:
 
 def generate(model, states: Sequence[PrefixState], settings: DecodeSettings, stop: StopRule, *,
              reuse_cache: bool, version: int, pad_id: int, generators, groups: Sequence[int],
-             usage: Usage, scratch: Scratch | None = None) -> Generation:
+             usage: Usage, scratch: Scratch | None = None, tools: ToolFeed | None = None) -> Generation:
     """Sample `settings.num_samples` continuations of every state; `groups[i]` picks state i's generator."""
     samples = settings.num_samples
     rows = list(states) if reuse_cache else [state for state in states for _ in range(samples)]
@@ -166,15 +179,16 @@ def generate(model, states: Sequence[PrefixState], settings: DecodeSettings, sto
     base = torch.tensor([len(states[r // samples]) for r in range(count)], device=mask.device)  # (R,)
     row_groups = [groups[r // samples] for r in range(count)]
     results = _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, generators, row_groups, pad_id,
-                           usage)
+                           usage, tools)
     return Generation(results, cache, start)
 
 
 def _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, generators, row_groups, pad_id,
-                 usage) -> list[GeneratedRow]:
+                 usage, tools=None) -> list[GeneratedRow]:
     count = logprobs.shape[0]
     rows = [GeneratedRow([], [], "") for _ in range(count)]
     texts, active = [""] * count, list(range(count))
+    forced_queue: list[list[int]] = [[] for _ in range(count)]  # tool output still to feed, per row
     eos = torch.tensor(sorted(stop.eos_ids), dtype=torch.long, device=logprobs.device)
     base_list = base.tolist()
     for step in range(settings.max_tokens):
@@ -182,23 +196,41 @@ def _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, gene
         if step + 1 < settings.min_tokens and eos.numel():
             scores = logprobs.index_fill(1, eos, float("-inf"))
         chosen = choose_tokens(scores, settings.temperature, settings.top_p, generators, row_groups)  # (R,)
+        forcing = [r for r in active if forced_queue[r]]
+        if forcing:  # a tool's output is fed, not sampled
+            chosen = chosen.clone()
+            chosen[forcing] = torch.tensor([forced_queue[r].pop(0) for r in forcing], device=chosen.device)
         chosen_logprobs = logprobs.gather(1, chosen[:, None])[:, 0].tolist()
         chosen_list = chosen.tolist()
-        still = []
+        forcing_set, requests, still = set(forcing), [], []
         for r in active:
             row, token = rows[r], chosen_list[r]
             row.token_ids.append(token)
-            row.token_logprobs.append(chosen_logprobs[r])
-            reason, texts[r] = stop.check(texts[r], token, allow_stop=step + 1 >= settings.min_tokens)
+            is_forced = r in forcing_set
+            row.token_logprobs.append(0.0 if is_forced else chosen_logprobs[r])
+            row.forced.append(is_forced)
+            if is_forced:
+                reason, texts[r] = None, texts[r] + stop.text_of(token)
+            else:
+                reason, texts[r] = stop.check(texts[r], token, allow_stop=step + 1 >= settings.min_tokens)
+                if tools is not None and reason == "delimiter" and tools.inside(texts[r]):
+                    reason = None  # an open call (a fenced program) holds the step together
             if reason is None and base_list[r] + step + 1 >= settings.max_total_tokens:
                 reason = "max_total_tokens"
             elif reason is None and step + 1 == settings.max_tokens:
                 reason = "max_tokens"
             if reason is None:
                 still.append(r)
+                if tools is not None and not is_forced and not forced_queue[r]:
+                    request = tools.pending(texts[r])
+                    if request is not None:
+                        requests.append((r, request))
             else:
                 row.finish_reason = reason
-        usage.decode_tokens += len(active)
+        usage.decode_tokens += len(active) - len(forcing)
+        usage.prefill_tokens += len(forcing)
+        if requests:
+            _run_tools(tools, requests, rows, texts, forced_queue, usage)
         active = still
         if not active:
             break
@@ -209,3 +241,12 @@ def _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, gene
         logprobs = forward(model, input_ids, mask[:, :start + step + 1], (base + step)[:, None], cache)  # (R, V)
         usage.forward_calls += 1
     return rows
+
+
+def _run_tools(tools: ToolFeed, requests, rows, texts, forced_queue, usage: Usage) -> None:
+    """Run the calls rows just ended (one batch) and queue each output as that row's forced tokens."""
+    calls = tools.run([request for _, request in requests])
+    usage.tool_calls += len(calls)
+    for (r, _), call in zip(requests, calls):
+        forced_queue[r] = list(tools.encode(call.output))
+        rows[r].tool_calls.append(replace(call, start=len(rows[r].token_ids)))

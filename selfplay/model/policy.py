@@ -10,6 +10,11 @@ batched over states and samples and counted in `policy.usage` (prefill tokens, d
 forward calls). `reuse_cache=False` turns prefix caching off (every sample re-encodes its
 whole prefix): the baseline of `benchmarks/kv_cache.py`, and a cross-check in tests.
 
+Tools (`selfplay.tools`: a calculator, a sandboxed Python interpreter) are off unless a
+`Toolbox` is given: then a row whose text ends a call pauses, the tool runs, and its output is
+fed back as forced tokens inside the same batched decode loop (the KV cache is kept); steps and
+completions carry their `tool_calls` and which tokens were forced.
+
 Adapters are swapped in place (`load_adapter` / `unload_adapter`) through PEFT, without
 reloading the base model; each swap bumps a weights version so caches computed under other
 weights are recomputed rather than reused.
@@ -27,10 +32,11 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from selfplay.model.decoding import DecodeSettings, Generation, Usage, generate
+from selfplay.model.decoding import DecodeSettings, Generation, GeneratedRow, Usage, generate
 from selfplay.model.kv import KVSegment, PrefixState, Scratch, check_supported, row_kv
 from selfplay.model.sampling import StopRule, make_generators
 from selfplay.prompting import PromptFormat, format_for
+from selfplay.tools import ToolCall, Toolbox
 
 __all__ = ["Policy", "PrefixState", "Step", "Completion", "Usage"]
 
@@ -47,6 +53,7 @@ class Step:
     terminal: bool  # the answer ends here: EOS, or a length cap was hit
     finish_reason: str  # "delimiter", "eos", "max_tokens" (step cap) or "max_total_tokens" (context)
     state: PrefixState  # the child; expand it to continue from this step
+    tool_calls: tuple[ToolCall, ...] = ()  # runs made in this step; `start` is a character offset in `text`
 
 
 @dataclass
@@ -59,13 +66,14 @@ class Completion:
     logprob: float
     finished: bool  # ended with EOS rather than a length cap
     finish_reason: str
+    tool_calls: tuple[ToolCall, ...] = ()  # runs made in the answer; `start` is a character offset in `text`
 
 
 class Policy:
     """Step-wise and whole-answer sampling from one causal LM, with prefix KV reuse."""
 
     def __init__(self, model, tokenizer, *, prompt_format: PromptFormat | None = None, reuse_cache: bool = True,
-                 max_total_tokens: int | None = None) -> None:
+                 max_total_tokens: int | None = None, tools: Toolbox | None = None) -> None:
         check_supported(model.config)
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -79,6 +87,7 @@ class Policy:
         self._version = 0  # bumped on every adapter change; caches of older versions are not reused
         self._token_texts: list[str] | None = None
         self._scratch = Scratch()  # batch-cache buffers reused across calls
+        self.tools = tools if tools is not None and tools.tools else None
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None, *,
@@ -188,9 +197,9 @@ class Policy:
         generation = self._generate(roots, num_samples, temperature, top_p, max_new_tokens, 0, seed, None)
         completions = []
         for row in generation.rows:
-            text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+            text = self._decode(row.token_ids)
             completions.append(Completion(text, tuple(row.token_ids), len(row.token_ids), sum(row.token_logprobs),
-                                          row.finish_reason == "eos", row.finish_reason))
+                                          row.finish_reason == "eos", row.finish_reason, self._placed_calls(row)))
         return [completions[i * num_samples:(i + 1) * num_samples] for i in range(len(roots))]
 
     def logprobs(self, prefix: str | Sequence[int], continuation: str | Sequence[int]) -> list[float]:
@@ -215,10 +224,19 @@ class Policy:
         settings = DecodeSettings(num_samples, temperature, top_p, max_tokens, min_tokens, self.max_total_tokens)
         generators, groups = make_generators(seed, len(states), temperature, self.device)
         stop = StopRule(self._texts(), self.eos_ids, delimiter)
+        feed = _ToolFeed(self.tools, self.tokenizer) if self.tools is not None else None
         with torch.inference_mode():
             return generate(self._lm, states, settings, stop, reuse_cache=self.reuse_cache, version=self._version,
                             pad_id=self.pad_id, generators=generators, groups=groups, usage=self.usage,
-                            scratch=self._scratch)
+                            scratch=self._scratch, tools=feed)
+
+    def _decode(self, token_ids) -> str:
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def _placed_calls(self, row: GeneratedRow) -> tuple[ToolCall, ...]:
+        """The row's tool calls with `start` moved from a token index to a character offset in its text."""
+        return tuple(ToolCall(c.tool, c.input, c.output, c.status, c.wall_s, len(self._decode(row.token_ids[:c.start])))
+                     for c in row.tool_calls)
 
     def _step(self, parent: PrefixState, generation: Generation, row_index: int) -> Step:
         row = generation.rows[row_index]
@@ -230,9 +248,9 @@ class Policy:
         terminal = row.finish_reason != "delimiter"
         state = PrefixState(parent.token_ids + tuple(row.token_ids), parent=parent, segment=segment,
                             terminal=terminal)
-        text = self.tokenizer.decode(row.token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        return Step(text, tuple(row.token_ids), sum(row.token_logprobs), tuple(row.token_logprobs),
-                    len(row.token_ids), terminal, row.finish_reason, state)
+        return Step(self._decode(row.token_ids), tuple(row.token_ids), sum(row.token_logprobs),
+                    tuple(row.token_logprobs), len(row.token_ids), terminal, row.finish_reason, state,
+                    self._placed_calls(row))
 
     def _texts(self) -> list[str]:
         """Each token id's text, for finding the step delimiter as tokens arrive."""
@@ -249,3 +267,26 @@ def _eos_ids(model, tokenizer) -> set[int]:
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids.update(configured if isinstance(configured, list) else [configured] if configured is not None else [])
     return {i for i in ids if i < model.config.get_text_config().vocab_size}
+
+
+class _ToolFeed:
+    """The policy's tools as the decode loop sees them: tool outputs become token ids.
+
+    Output is encoded with special tokens split into plain text, so a program that prints
+    `<eos>` or a chat template's end marker cannot end the answer or fake a turn.
+    """
+
+    def __init__(self, toolbox: Toolbox, tokenizer) -> None:
+        self.toolbox, self.tokenizer = toolbox, tokenizer
+
+    def pending(self, text: str):
+        return self.toolbox.pending(text)
+
+    def inside(self, text: str) -> bool:
+        return self.toolbox.inside(text)
+
+    def run(self, requests):
+        return self.toolbox.run(requests)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
