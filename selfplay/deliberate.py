@@ -56,18 +56,20 @@ class CountdownCheck:
 
     numbers: tuple[int, ...]
     target: int
+    use_all: bool = False  # the standard game: every number exactly once
 
     def __call__(self, text: str) -> float:
-        return float(math.check_countdown(list(self.numbers), self.target, text).passed)
+        return float(math.check_countdown(list(self.numbers), self.target, text, use_all=self.use_all).passed)
 
     def prefix(self, text: str) -> float | None:
-        return 0.0 if prefix_error(list(self.numbers), self.target, text) else None
+        return 0.0 if prefix_error(list(self.numbers), self.target, text, use_all=self.use_all) else None
 
 
 def answer_check_for(problem: Problem) -> Callable[[str], float | None] | None:
     """The answer-time signal for a problem, or None when its task has none."""
     if problem.task == "countdown":
-        return CountdownCheck(tuple(problem.meta["numbers"]), problem.meta["target"])
+        return CountdownCheck(tuple(problem.meta["numbers"]), problem.meta["target"],
+                              problem.meta.get("use_all", False))
     examples = problem.meta.get("examples") if problem.task == "funcs" else None
     entry_point = (problem.tests or {}).get("entry_point")
     if examples and entry_point:

@@ -1,9 +1,9 @@
 """Grade a completion for a Problem with the right verifier, against the ground truth.
 
-Countdown is checked by its rules (numbers and target), arith and plain question/answer rows
-by their final answer, funcs by running the program in the sandbox on the hidden cases (or on
-the row's assert code). This is the grader of record: search may use weaker, answer-time
-signals, but accuracy is always this.
+Countdown is checked by its rules (numbers, target and `meta["use_all"]`, the standard game's
+every-number-once rule), arith and plain question/answer rows by their final answer, funcs by
+running the program in the sandbox on the hidden cases (or on the row's assert code). This
+is the grader of record: search may use weaker, answer-time signals, but accuracy is always this.
 
 Knows tasks and verifiers; nothing about models, search or Ray.
 """
@@ -18,7 +18,8 @@ from verifiers.verdict import Verdict
 def grade(problem: Problem, completion: str, timeout_s: float = code.DEFAULT_TIMEOUT_S) -> Verdict:
     """The verdict on `completion` as an answer to `problem`."""
     if problem.task == "countdown":
-        return math.check_countdown(problem.meta["numbers"], problem.meta["target"], completion)
+        return math.check_countdown(problem.meta["numbers"], problem.meta["target"], completion,
+                                    use_all=problem.meta.get("use_all", False))
     if problem.task == "funcs":
         tests = problem.tests or {}
         program = extract_program(completion)

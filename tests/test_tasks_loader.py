@@ -189,3 +189,38 @@ def test_unsupported_file_type_is_an_error(tmp_path):
     path.write_text("prompt,answer\n")
     with pytest.raises(TaskFileError, match="unsupported file type"):
         load_problems(path)
+
+
+# --- countdown rows: the standard game's use_all flag and a level ----------------------------------
+
+
+def test_countdown_rows_keep_the_at_most_once_rule_unless_they_ask(tmp_path):
+    rows = [GOOD_ROW, {"numbers": [3, 5, 8], "target": 40, "use_all": False},
+            {"numbers": [3, 5, 8], "target": 43, "use_all": True, "level": "std3"},
+            {"numbers": [3, 5, 8], "target": 24, "use_all": None}]
+    path = write_lines(tmp_path, [json.dumps(row) for row in rows])
+    default, explicit, standard, null = load_problems(path)
+    assert "use_all" not in default.meta and "use_all" not in explicit.meta and "use_all" not in null.meta
+    assert default.prompt.endswith("Each number at most once.")
+    assert standard.meta == {"numbers": [3, 5, 8], "target": 43, "use_all": True, "level": "std3"}
+    assert standard.prompt.endswith("Each number exactly once.")
+
+
+@pytest.mark.parametrize("row, field", [
+    ({**GOOD_ROW, "use_all": 1}, "use_all"),
+    ({**GOOD_ROW, "use_all": "true"}, "use_all"),
+    ({**GOOD_ROW, "use_all": [True]}, "use_all"),
+    ({**GOOD_ROW, "level": 3}, "level"),
+    ({"task": "countdown", "prompt": "Use 3 5 8", "answer": "64",
+      "meta": {"numbers": [3, 5, 8], "target": 64, "use_all": "yes"}}, "meta.use_all"),
+])
+def test_a_bad_use_all_or_level_names_the_field(tmp_path, row, field):
+    path = write_lines(tmp_path, [json.dumps(row)])
+    with pytest.raises(TaskFileError, match=rf"field '{field}'"):
+        load_problems(path)
+
+
+def test_the_lab_form_keeps_countdown_meta_as_is(tmp_path):
+    problem = generate_countdown(1, seed=0, level="std4")[0]
+    path = save_problems([problem], tmp_path / "std4.jsonl")
+    assert load_problems(path) == [problem] and problem.meta["use_all"] is True

@@ -229,3 +229,133 @@ def test_hostile_prefixes_are_answered_fast(solution):
     start = time.perf_counter()
     countdown.prefix_error([25, 5, 4], 80, solution)
     assert time.perf_counter() - start < 1.0
+
+
+# --- the standard game (use_all): every number exactly once -----------------------------------
+
+
+@pytest.mark.parametrize("numbers, target, solution", [
+    ([25, 5, 4], 80, "25-5=20\n20*4=80"),
+    ([5, 5, 2], 50, "5*5=25\n25*2=50"),  # a repeated given number is two numbers, both used
+    ([3, 5, 8, 25], 24, "8-5=3\n3/3=1\n25-1=24"),
+    ([3, 5, 8, 25], 24, "8-5=3\n\n3/3=1\n25-1=24\n"),
+])
+def test_use_all_passes_when_every_number_is_used(numbers, target, solution):
+    assert check_countdown(numbers, target, solution, use_all=True).passed
+
+
+@pytest.mark.parametrize("numbers, target, solution, words", [
+    ([25, 5, 4, 1], 80, "25-5=20\n20*4=80", "1 is left unused"),  # a number unused
+    ([25, 5, 4, 7, 1], 80, "25-5=20\n20*4=80", "1, 7 are left unused"),
+    ([5, 5, 2], 10, "5*2=10", "5 is left unused"),  # a repeated number used once only
+    ([2, 3, 4, 5], 20, "2+3=5\n5*4=20", "5 is left unused"),  # an intermediate result discarded
+    ([25, 5, 4], 80, "25-5=20\n20*4=80\n80*1=80", "line 3: 1 is not available"),
+    ([25, 5, 4], 105, "25-5=20\n20*5=100\n100+5=105", "line 2: 5 is not available"),  # a number used twice
+    ([25, 5, 4], 80, "25-5=20\n20*4=80\n80+25=105", "line 3: 25 is not available"),
+    ([25, 5, 4], 84, "25-5=20\n20*4=80", "not the target"),
+])
+def test_use_all_fails_naming_what_is_wrong(numbers, target, solution, words):
+    verdict = check_countdown(numbers, target, solution, use_all=True)
+    assert verdict.status == "wrong" and not verdict.passed and words in verdict.detail
+    if "left unused" in words:  # the same steps pass the default rule
+        assert check_countdown(numbers, target, solution).passed
+
+
+@pytest.mark.parametrize("use_all", [1, "true", None, [True]])
+def test_use_all_must_be_a_bool(use_all):
+    verdict = check_countdown([25, 5, 4], 80, "25-5=20\n20*4=80", use_all=use_all)
+    assert verdict.status == "invalid" and "use_all" in verdict.detail
+    assert "use_all" in countdown.prefix_error([25, 5, 4], 80, "", use_all=use_all)
+
+
+@pytest.mark.parametrize("partial, dead", [
+    ("", None),
+    ("25-5=20\n", None),  # 20 and 4 are left: still alive, more steps will use them
+    ("25*4=100\n", None),
+    ("25-5=20\n20*4=80\n", "fewer than two numbers"),
+    ("25-5=20\n20*5=100\n", "5 is not available"),
+    ("<<25-5=21>>\n", "25-5 is 20, not 21"),
+])
+def test_use_all_prefixes(partial, dead):
+    error = countdown.prefix_error([25, 5, 4], 80, partial, use_all=True)
+    assert error is None if dead is None else dead in error
+
+
+def test_use_all_huge_numbers_stay_exact():
+    big = 10**9
+    solution = f"{big}*{big}={big * big}\n{big * big}/{big}={big}\n{big}-{big - 1}=1"
+    assert check_countdown([big, big, big, big - 1], 1, solution, use_all=True).passed
+    verdict = check_countdown([big, big, big, big - 1, 7], 1, solution, use_all=True)
+    assert verdict.status == "wrong" and verdict.detail.endswith("7 is left unused")
+
+
+# --- calculator annotations: `<<25-5=20>>` is the step 25-5=20 ----------------------------------
+
+
+@pytest.mark.parametrize("solution", [
+    "<<25-5=20>>\n<<20*4=80>>",
+    "<<25-5=20>>\n20*4=80",  # the two forms mix
+    "  <<25-5=20>>  \n\t<< 20 * 4 = 80 >>\r\n",  # spaces outside and inside the brackets
+    "<<25\u22125=20>>\n<<20\u00d74=80>>",
+])
+def test_annotated_steps_count_as_plain_steps(solution):
+    assert check_countdown([25, 5, 4], 80, solution).passed
+    assert check_countdown([25, 5, 4], 80, solution, use_all=True).passed
+
+
+@pytest.mark.parametrize("solution, line", [
+    ("<<25-5=21>>\n<<21*4=84>>", 1),  # the written result is checked, never trusted
+    ("<<25-5=20>>\n<<20*5=100>>", 2),  # 5 already used
+    ("<<7/2=3>>", 1),
+])
+def test_annotated_steps_follow_every_rule(solution, line):
+    verdict = check_countdown([25, 5, 4], 80, solution)
+    assert verdict.status == "wrong" and f"line {line}:" in verdict.detail
+
+
+@pytest.mark.parametrize("solution", [
+    "<<25-5=20",  # unbalanced
+    "25-5=20>>",
+    "<<25-5=20>\n20*4=80",
+    "<25-5=20>>",
+    "<<<<25-5=20>>>>",  # nested
+    "<<<<25-5=20>>",
+    "<<25-5=20>>>>",
+    "<<25-5=20>> so far\n20*4=80",  # text after the annotation
+    "Step 1: <<25-5=20>>\n20*4=80",  # text before it
+    "25-5=<<25-5=20>>20\n20*4=80",  # GSM8K's inline form is not a countdown step
+    "<<25-5=20>><<20*4=80>>",  # two steps on one line
+    "<<25-5>>",
+    "<<>>",
+    "<<80>>",
+    "< <25-5=20> >",
+    "<<25-5=20>>.",
+    "<<" + "9" * 101 + "-1=" + "9" * 100 + "8>>",  # operand over 100 digits
+])
+def test_malformed_annotations_are_invalid(solution):
+    verdict = check_countdown([25, 5, 4], 80, solution)
+    assert verdict.status == "invalid" and not verdict.passed
+
+
+@pytest.mark.parametrize("solution", [
+    "<<" * 4_999,
+    ">>" * 4_999,
+    "<<" * 2_000 + "25-5=20" + ">>" * 2_000,
+    ("<<" + "9" * 100 + "*" + "9" * 100 + "=" + str((10**100 - 1) ** 2) + ">>\n") * 20,
+    "<<1+1=2>>\n" * 900,
+])
+def test_hostile_annotations_never_pass(solution):
+    verdicts = [check_countdown([25, 5, 4], 80, solution, use_all=use_all) for use_all in (False, True)]
+    assert not any(verdict.passed for verdict in verdicts)
+    assert countdown.prefix_error([25, 5, 4], 80, solution, use_all=True) is not None
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("<<25-5=20>>", Step(25, "-", 5, 20)),
+    (" << 8 \u00f7 2 = 4 >> ", Step(8, "/", 2, 4)),
+    ("<<5-25=-20>>", Step(5, "-", 25, -20)),
+    ("<<25-5=20>>x", None),
+    ("<<<<25-5=20>>>>", None),
+])
+def test_parse_annotated_step(line, expected):
+    assert parse_step(line) == expected

@@ -5,7 +5,12 @@ A solution is one step per line, `a op b = c`, for example
     25-5=20
     20 * 4 = 80
 
-with optional spaces or tabs around tokens. Operators: `+`, `-` (also `−`, U+2212), `*`
+with optional spaces or tabs around tokens. A step may also be written in the calculator's
+annotation form (GSM8K's `<<48/2=24>>`): the whole line is `<<25-5=20>>`, with optional
+spaces or tabs inside and outside the brackets, and counts exactly as the plain step
+`25-5=20` (the written result is checked like any other). Nothing else may share the line:
+`<<25-5=20>> so`, `<<25-5=20`, `<<<<25-5=20>>>>` and `25-5=<<25-5=20>>20` are not steps.
+Operators: `+`, `-` (also `−`, U+2212), `*`
 (also `x`, `×`), `/` (also `÷`). Blank lines are ignored. Every other line, prose and
 "Answer:" lines included, makes the whole solution `invalid`: the loop finetunes on what
 this accepts, so nothing may ride along with the steps. Operands and results are written
@@ -17,7 +22,10 @@ true; division is exact (no remainder, no division by zero); every result is a p
 integer; each operand is currently available, the given numbers or results of earlier
 steps, and is consumed when used (a multiset: `[5, 5]` may use 5 twice, `[5]` may not);
 the last step's result equals the target. Reaching the target in an earlier step does not
-count if later steps follow: the last line is the answer. Not every number has to be used.
+count if later steps follow: the last line is the answer. Not every number has to be used,
+unless `use_all` (the standard game) is set: then after the last step nothing but its result
+may be left, so every given number, and every intermediate result, was used exactly once
+(a failure names the numbers left over).
 
 This module knows countdown and nothing about completions of other tasks, models or Ray.
 """
@@ -37,9 +45,9 @@ MAX_OPERAND_DIGITS = 100  # longer operands or results make a line malformed
 _OPERATORS = {"+": "+", "-": "-", "\u2212": "-", "*": "*", "x": "*", "\u00d7": "*",
               "/": "/", "\u00f7": "/"}
 _OPERAND = rf"[0-9]{{1,{MAX_OPERAND_DIGITS}}}"
-_STEP = re.compile(
-    rf"({_OPERAND})[ \t]*([-+*/x\u2212\u00d7\u00f7])[ \t]*({_OPERAND})[ \t]*=[ \t]*(-?{_OPERAND})"
-)
+_STEP_TEXT = rf"({_OPERAND})[ \t]*([-+*/x\u2212\u00d7\u00f7])[ \t]*({_OPERAND})[ \t]*=[ \t]*(-?{_OPERAND})"
+_STEP = re.compile(_STEP_TEXT)
+_ANNOTATED_STEP = re.compile(rf"<<[ \t]*{_STEP_TEXT}[ \t]*>>")  # the calculator's form of a step
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,11 @@ def parse_step(line: str) -> Step | None:
 
     >>> parse_step(" 25 − 5 = 20 "), parse_step("25-5=20 so far")
     (Step(left=25, operator='-', right=5, result=20), None)
+    >>> parse_step("<<25-5=20>>"), parse_step("<<25-5=20>> so far")
+    (Step(left=25, operator='-', right=5, result=20), None)
     """
-    match = _STEP.fullmatch(line.strip())
+    text = line.strip()
+    match = _STEP.fullmatch(text) or _ANNOTATED_STEP.fullmatch(text)
     if match is None:
         return None
     left, operator, right, result = match.groups()
@@ -98,13 +109,15 @@ def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_VALUE
 
 
-def _input_problem(numbers: object, target: object, solution: object) -> str | None:
+def _input_problem(numbers: object, target: object, solution: object, use_all: object) -> str | None:
     if not isinstance(numbers, (list, tuple)) or not 1 <= len(numbers) <= MAX_NUMBERS:
         return f"numbers must be a list of 1 to {MAX_NUMBERS} ints"
     if not all(_is_count(number) for number in numbers):
         return f"every number must be an int in [1, {MAX_VALUE}]"
     if not _is_count(target):
         return f"target must be an int in [1, {MAX_VALUE}]"
+    if not isinstance(use_all, bool):
+        return f"use_all must be a bool, got {type(use_all).__name__}"
     if not isinstance(solution, str):
         return "solution must be str"
     if len(solution) > MAX_SOLUTION_CHARS:
@@ -112,18 +125,19 @@ def _input_problem(numbers: object, target: object, solution: object) -> str | N
     return None
 
 
-def prefix_error(numbers: list[int], target: int, partial: str) -> str | None:
+def prefix_error(numbers: list[int], target: int, partial: str, use_all: bool = False) -> str | None:
     """Why no solution that starts with `partial` can pass, or None while one still might.
 
     `partial` is the start of a solution whose every line is finished (a search path that has
     not ended yet). It is dead when a line is not a step or breaks a rule, or when fewer than
-    two numbers are left, so no further step can be written. Uses only the question: search may
-    prune on it at answer time.
+    two numbers are left, so no further step can be written. Under `use_all` a path with
+    numbers left is as alive as under the default rule: more steps will use them. Uses only
+    the question: search may prune on it at answer time.
 
     >>> prefix_error([25, 5, 4], 80, "25-5=20\\n"), prefix_error([25, 5, 4], 80, "25-5=21\\n")
     (None, 'line 1: 25-5 is 20, not 21')
     """
-    problem = _input_problem(numbers, target, partial)
+    problem = _input_problem(numbers, target, partial, use_all)
     if problem:
         return problem
     available = Counter(numbers)
@@ -141,13 +155,16 @@ def prefix_error(numbers: list[int], target: int, partial: str) -> str | None:
     return None
 
 
-def check_countdown(numbers: list[int], target: int, solution: str) -> Verdict:
-    """Passed when the steps are well-formed, true, use available numbers and end on target.
+def check_countdown(numbers: list[int], target: int, solution: str, use_all: bool = False) -> Verdict:
+    """Passed when the steps are well-formed, true, use available numbers and end on target
+    (and, with `use_all`, leave no number unused).
 
     >>> check_countdown([25, 5, 4], 80, "25-5=20\\n20*4=80").status
     'passed'
+    >>> check_countdown([25, 5, 4, 1], 80, "25-5=20\\n20*4=80", use_all=True).detail
+    'every number must be used: 1 is left unused'
     """
-    problem = _input_problem(numbers, target, solution)
+    problem = _input_problem(numbers, target, solution, use_all)
     if problem:
         return Verdict.fail("invalid", problem)
     steps: list[tuple[int, Step]] = []
@@ -169,4 +186,9 @@ def check_countdown(numbers: list[int], target: int, solution: str) -> Verdict:
     last = steps[-1][1].result
     if last != target:
         return Verdict.fail("wrong", f"the last step gives {last}, not the target {target}")
+    available[last] -= 1
+    unused = sorted(available.elements())
+    if use_all and unused:
+        verb = "is" if len(unused) == 1 else "are"
+        return Verdict.fail("wrong", f"every number must be used: {', '.join(map(str, unused))} {verb} left unused")
     return Verdict.ok(f"reached {target} in {len(steps)} steps")

@@ -5,8 +5,9 @@
     # -> [1.0]
 
 Which verifier scores a row follows from its columns, as `lab eval` recognises task rows:
-`task` if given, else `numbers` + `target` (countdown rules), `entry_point` + `cases` (code run
-against cases), `test_code` (code run against asserts), `answer` (final-answer math check).
+`task` if given, else `numbers` + `target` (countdown rules; an optional `use_all` column, or
+`meta["use_all"]`, asks for the standard game's every-number-once rule), `entry_point` + `cases`
+(code run against cases), `test_code` (code run against asserts), `answer` (final-answer check).
 A row that fits none is an error naming the row and its columns, never a silent zero.
 Completions may be plain strings or chat messages (`[{"role": "assistant", "content": ...}]`).
 
@@ -68,11 +69,15 @@ def verify_row(completion: str, row: dict, timeout_s: float = code.DEFAULT_TIMEO
         row = {**row["tests"], **{key: value for key, value in row.items() if key != "tests"}}
     kind = row_kind(row)
     if kind == "countdown":
-        numbers, target = row.get("numbers"), row.get("target")
+        numbers, target, use_all = row.get("numbers"), row.get("target"), row.get("use_all")
+        meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
         if numbers is None or target is None:
-            meta = row.get("meta") or {}
             numbers, target = meta.get("numbers"), meta.get("target")
-        return math.check_countdown(numbers, target, completion)
+        if use_all is None:
+            use_all = meta.get("use_all", False)
+        if not isinstance(use_all, bool):
+            raise ValueError(f"column 'use_all' must be true or false, got {use_all!r:.40}")
+        return math.check_countdown(numbers, target, completion, use_all=use_all)
     if kind == "cases":
         return code.run_cases(extract_program(completion), row["entry_point"], row["cases"], timeout_s=timeout_s)
     if kind == "asserts":

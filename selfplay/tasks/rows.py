@@ -5,6 +5,8 @@ Any other row is recognised by its fields, first match wins (see `FORMATS`): cou
 `{numbers, target}`, GSM8K `{question, answer "... #### N"}`, funcs `{prompt, entry_point,
 cases}` or `{prompt, test_code}`, MBPP `{text|prompt, test_list}`, HumanEval `{prompt, test,
 entry_point}`, plain `{prompt, answer}`. A row that also has `task` must agree with it.
+A countdown row may carry `use_all` (true: the standard game, every number exactly once;
+false, null or absent: each number at most once) and a `level` name.
 
 Every problem with a row raises `RowError(field, message)`; the file reader adds the file
 name and line. This module knows nothing about files, generation or grading.
@@ -97,6 +99,15 @@ def _extra(row: dict, known: set[str]) -> dict:
     return {"extra": extra} if extra else {}
 
 
+def _use_all(value: object, field: str) -> bool:
+    """The countdown rule flag; null (a column other rows of a table fill) means absent."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise RowError(field, f"expected true or false, got {_show(value)}")
+    return value
+
+
 def _countdown(row: dict) -> Problem:
     numbers = _numbers(row.get("numbers"), "numbers")
     target = _integer(row.get("target"), "target", positive=True)
@@ -105,10 +116,12 @@ def _countdown(row: dict) -> Problem:
         solution = "\n".join(solution)
     if solution is not None and not isinstance(solution, str):
         raise RowError("solution", f"expected step lines (a string or a list of strings), got {_show(solution)}")
-    meta = _extra(row, {"numbers", "target", "solution"})
+    use_all = _use_all(row.get("use_all"), "use_all")
+    level = _optional_text(row, "level")
+    meta = _extra(row, {"numbers", "target", "solution", "use_all", "level"})
     if solution is not None:
         meta["solution"] = solution
-    return countdown.make_problem(numbers, target, extra_meta=meta, id=_row_id(row))
+    return countdown.make_problem(numbers, target, extra_meta=meta, id=_row_id(row), use_all=use_all, level=level)
 
 
 def _gsm8k(row: dict) -> Problem:
@@ -228,6 +241,7 @@ def _problem_form(row: dict) -> Problem:
     if task == "countdown":
         _numbers(meta.get("numbers"), "meta.numbers")
         _integer(meta.get("target"), "meta.target", positive=True)
+        _use_all(meta.get("use_all"), "meta.use_all")
     if task != "funcs":
         if tests is not None:
             raise RowError("tests", f"only funcs problems have tests, this is {task}")
