@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from selfplay.tasks import DEFAULT_SIZES, GENERATORS, build_splits, load_problems, split_overlap
+from selfplay.tasks import DEFAULT_SIZES, GENERATORS, build_splits, content_key, load_problems, split_overlap
+from selfplay.tasks.countdown import HARD_LEVELS, LEVELS, level_of, solve
 from selfplay.tasks.func_families import BY_NAME, FAMILY_NAMES
-from selfplay.tasks.splits import FUNCS_MIN_TO_HOLD_OUT, SPLITS, function_overlap, partition_functions
+from selfplay.tasks.splits import (FUNCS_MIN_TO_HOLD_OUT, HARD, SPLITS, SplitSizes, countdown_level_splits,
+                                   function_overlap, partition_functions)
+from verifiers.countdown import check_countdown
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO / "datasets"
@@ -21,18 +24,67 @@ def committed(task: str, split: str) -> Path:
     return DATASETS / task / f"{split}.jsonl"
 
 
+def committed_files(task: str) -> list[Path]:
+    """Every committed split file of a task, all levels, the hard split (a copy) left out."""
+    return sorted(path for path in (DATASETS / task).rglob("*.jsonl") if HARD not in path.as_posix())
+
+
 @pytest.mark.parametrize("task", sorted(DEFAULT_SIZES))
 def test_committed_files_load_with_documented_sizes(task):
     for split in SPLITS:
         problems = load_problems(committed(task, split))
         assert len(problems) == getattr(DEFAULT_SIZES[task], split)
-        assert {p.task for p in problems} == {task}
+        assert {p.task for p in problems} == {task.split("/")[0]}
 
 
 @pytest.mark.parametrize("task", sorted(DEFAULT_SIZES))
 def test_committed_splits_share_no_content_and_no_ids(task):
     for first, second in itertools.combinations(SPLITS, 2):
         assert split_overlap([committed(task, first), committed(task, second)]) == set()
+
+
+@pytest.mark.parametrize("task", ["countdown", "arith", "funcs"])
+def test_no_problem_is_in_two_files_of_any_level(task):
+    paths = committed_files(task)
+    assert len(paths) == 3 * sum(name.split("/")[0] == task for name in DEFAULT_SIZES)
+    assert split_overlap(paths) == set()
+
+
+def test_committed_countdown_levels_are_what_their_folder_says():
+    for split in SPLITS:
+        easy = load_problems(committed("countdown", split))
+        assert {level_of(p) for p in easy} == {"easy"}
+        assert all("level" not in p.meta and "use_all" not in p.meta for p in easy)
+        for level in ("std3", "std4", "std5"):
+            problems = load_problems(committed(f"countdown/{level}", split))
+            assert {level_of(p) for p in problems} == {level} and all(p.meta["use_all"] is True for p in problems)
+            assert {len(p.meta["numbers"]) for p in problems} == set(LEVELS[level].n_numbers)
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_the_hard_split_is_the_standard_game_with_3_and_4_numbers(split):
+    hard = load_problems(committed(HARD, split))
+    joined = [p for level in HARD_LEVELS for p in load_problems(committed(f"countdown/{level}", split))]
+    assert hard == joined and len(hard) == 200
+    assert [len(p.meta["numbers"]) for p in hard] == [3] * 100 + [4] * 100
+    trained = {content_key(p) for path in committed_files("countdown") if path.name == "train.jsonl"
+               for p in load_problems(path)}
+    for problem in hard:
+        numbers, target = problem.meta["numbers"], problem.meta["target"]
+        assert all(1 <= n <= 20 for n in numbers) and 10 <= target <= 200
+        assert problem.prompt.endswith("Each number exactly once.") and content_key(problem) not in trained
+        assert check_countdown(numbers, target, problem.meta["solution"], use_all=True).passed
+        assert len(solve(numbers, target, use_all=True)) == len(numbers) - 1
+    assert not (DATASETS / HARD / "train.jsonl").exists()
+
+
+def test_a_level_skips_the_problems_of_earlier_sets():
+    sizes = SplitSizes(train=20, dev=5, test=5)
+    first = countdown_level_splits("std3", 0, sizes)
+    taken = {content_key(p) for p in first["dev"] + first["train"]}
+    again = countdown_level_splits("std3", 0, sizes, exclude=taken)
+    assert not taken & {content_key(p) for problems in again.values() for p in problems}
+    assert again["dev"] == first["test"]  # the same draws, the taken ones skipped
 
 
 def test_split_overlap_finds_a_shared_problem(tmp_path):
@@ -90,22 +142,25 @@ def test_countdown_dev_and_test_hold_three_numbers_and_train_mixes():
 
 
 def test_rebuilding_reproduces_the_committed_files(tmp_path):
-    build_splits(tmp_path)
-    for task, split in itertools.product(DEFAULT_SIZES, SPLITS):
-        rebuilt = (tmp_path / task / f"{split}.jsonl").read_bytes()
-        assert rebuilt == committed(task, split).read_bytes(), f"{task}/{split} differs: rerun build_splits"
+    written = build_splits(tmp_path)
+    rebuilt = sorted(path.relative_to(tmp_path) for paths in written.values() for path in paths.values())
+    in_repo = sorted(path.relative_to(DATASETS) for path in DATASETS.rglob("*.jsonl") if "fixtures" not in path.parts)
+    assert rebuilt == in_repo and len(rebuilt) == 3 * len(DEFAULT_SIZES) + 2  # + the hard dev and test
+    for relative in rebuilt:
+        assert (tmp_path / relative).read_bytes() == (DATASETS / relative).read_bytes(), f"{relative} differs"
 
 
 def test_small_builds_are_deterministic_and_seeded(tmp_path):
-    sizes = {"countdown": (30, 5, 5), "arith": (30, 5, 5), "funcs": (20, 4, 4)}
+    sizes = {"countdown": (30, 5, 5), "countdown/std3": (20, 3, 3), "countdown/std4": (20, 3, 3),
+             "arith": (30, 5, 5), "funcs": (20, 4, 4)}
     first = build_splits(tmp_path / "a", seed=3, sizes=sizes)
-    build_splits(tmp_path / "b", seed=3, sizes=sizes)
+    build_splits(tmp_path / "b", seed=3, sizes=dict(reversed(sizes.items())))  # one build order, whatever the dict's
     build_splits(tmp_path / "c", seed=4, sizes=sizes)
-    for task, split in itertools.product(sizes, SPLITS):
-        relative = first[task][split].relative_to(tmp_path / "a")
+    assert sorted(first) == sorted([*sizes, HARD]) and sorted(first[HARD]) == ["dev", "test"]
+    for relative in (path.relative_to(tmp_path / "a") for paths in first.values() for path in paths.values()):
         assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes()
         assert (tmp_path / "a" / relative).read_bytes() != (tmp_path / "c" / relative).read_bytes()
-    assert len(load_problems(first["funcs"]["train"])) == 20
+    assert len(load_problems(first["funcs"]["train"])) == 20 and len(load_problems(first[HARD]["dev"])) == 6
 
 
 def test_unknown_task_is_refused(tmp_path):
@@ -121,7 +176,7 @@ def test_generators_are_exposed_by_task_name():
 
 def test_committed_data_is_commit_sized():
     total = sum(path.stat().st_size for path in DATASETS.rglob("*") if path.is_file())
-    assert total < 5_000_000
+    assert total < 8_000_000  # about 3.6 MB of first files and 3 MB of harder levels
 
 
 def test_datasets_folder_holds_no_python():

@@ -1,14 +1,23 @@
 """Build the committed train/dev/test splits of the built-in tasks, and check their overlap.
 
-`build_splits("datasets")` writes `datasets/<task>/{train,dev,test}.jsonl` for countdown,
-arith and funcs. Countdown and arith draw ONE pool of distinct problems from their generator
-(distinct by content key) and cut it into splits, so no problem is in two splits; funcs cuts
-its functions instead (below). The cut is checked again before writing (content keys, ids
-and funcs function keys). Seeds for each pool derive from (seed, task, pool name), so a task's
-files do not change when another task's sizes do, and running twice gives the same bytes.
+`build_splits("datasets")` writes one folder of `{train,dev,test}.jsonl` per split set: a
+task's first files (`datasets/<task>/`, level `easy`) and one folder per further level
+(`datasets/countdown/std3/`, `datasets/arith/long/`, ...), named in `DEFAULT_SIZES`, and the
+hard countdown split `datasets/countdown/hard/{dev,test}.jsonl`: the dev and the test splits
+of `countdown.HARD_LEVELS` (the standard game with 3 and 4 numbers) joined.
 
-Countdown mixes difficulties: dev and test hold 3-number problems only (a tiny model gets
-some right), train holds half 3-number and half 4-number problems, shuffled.
+Countdown and arith draw ONE pool of distinct problems per set from their generator
+(distinct by content key) and cut it into splits, so no problem is in two splits; funcs cuts
+its functions instead (below). Sets are built in the order of `SPLIT_BUILDERS`, and a set
+skips every content key an earlier set of its task holds, so no problem is in two levels
+either (the content key is numbers and target, whatever the rule). The cut is checked again
+before writing (content keys, ids and funcs function keys, across all sets of a task). Seeds
+for each pool derive from (seed, task, pool name), so a task's first files do not change
+when another set's sizes do, and running twice gives the same bytes.
+
+Countdown's first files mix difficulties: dev and test hold 3-number problems only (a tiny
+model gets some right), train holds half 3-number and half 4-number problems, shuffled. Its
+further levels are `countdown.LEVELS` (one count of numbers each).
 
 Funcs splits FUNCTIONS, not problems: every function (family + parameters, named by its
 `meta["function_key"]`) belongs to one split, so dev and test measure inferring an unseen
@@ -24,10 +33,11 @@ This module knows the generators and the file writer; it knows nothing about mod
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +60,16 @@ class SplitSizes:
             raise ValueError(f"split sizes must be non-negative, got {self}")
 
 
+# A key is a split set: the folder under the output directory; its first part is the task.
 DEFAULT_SIZES = {
     "countdown": SplitSizes(train=4000, dev=200, test=200),
+    "countdown/std3": SplitSizes(train=2000, dev=100, test=100),
+    "countdown/std4": SplitSizes(train=2000, dev=100, test=100),
+    "countdown/std5": SplitSizes(train=2000, dev=100, test=100),
     "arith": SplitSizes(train=3000, dev=200, test=200),
     "funcs": SplitSizes(train=1500, dev=100, test=100),
 }
+HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
 
 
 def derive_seed(seed: int, *names: str) -> int:
@@ -70,20 +85,30 @@ def _cut(pool: list[Problem], sizes: SplitSizes) -> dict[str, list[Problem]]:
             "test": pool[sizes.dev:held_out]}
 
 
-def countdown_splits(seed: int, sizes: SplitSizes) -> dict[str, list[Problem]]:
-    """3-number dev/test; train is half 3-number, half 4-number problems, shuffled."""
+def countdown_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
+    """Level easy: 3-number dev/test; train is half 3-number, half 4-number problems, shuffled."""
     train_four = sizes.train // 2
     three = countdown.generate(sizes.dev + sizes.test + sizes.train - train_four,
-                               derive_seed(seed, "countdown", "3"), n_numbers=3)
-    four = countdown.generate(train_four, derive_seed(seed, "countdown", "4"), n_numbers=4)
+                               derive_seed(seed, "countdown", "3"), n_numbers=3, exclude=exclude)
+    four = countdown.generate(train_four, derive_seed(seed, "countdown", "4"), n_numbers=4, exclude=exclude)
     splits = _cut(three, SplitSizes(sizes.train - train_four, sizes.dev, sizes.test))
     splits["train"] = splits["train"] + four
     random.Random(derive_seed(seed, "countdown", "shuffle")).shuffle(splits["train"])
     return splits
 
 
-def arith_splits(seed: int, sizes: SplitSizes) -> dict[str, list[Problem]]:
+def countdown_level_splits(level: str, seed: int, sizes: SplitSizes,
+                           exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
+    """One pool of `countdown.LEVELS[level]` problems, cut into dev, test and train."""
+    pool = countdown.generate(sizes.dev + sizes.test + sizes.train, derive_seed(seed, "countdown", level),
+                              level=level, exclude=exclude)
+    return _cut(pool, sizes)
+
+
+def arith_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
     """2 to 4 computations per problem in every split, values up to 100."""
+    if exclude:
+        raise ValueError("the first arith files are built first and exclude nothing")
     return _cut(arith.generate(sizes.train + sizes.dev + sizes.test, derive_seed(seed, "arith")), sizes)
 
 
@@ -113,7 +138,7 @@ def partition_functions(seed: int, dev: int, test: int) -> dict[str, dict[str, l
     return parts
 
 
-def funcs_splits(seed: int, sizes: SplitSizes) -> dict[str, list[Problem]]:
+def funcs_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
     """Disjoint by function: dev and test get one problem per held-out function, train
     cycles through the other functions; 3 visible and 8 to 12 hidden cases each."""
     parts = partition_functions(seed, sizes.dev, sizes.test)
@@ -131,7 +156,14 @@ def funcs_splits(seed: int, sizes: SplitSizes) -> dict[str, list[Problem]]:
     return {split: funcs.generate_for(chosen[split], derive_seed(seed, "funcs", split)) for split in SPLITS}
 
 
-SPLIT_BUILDERS = {"countdown": countdown_splits, "arith": arith_splits, "funcs": funcs_splits}
+# Every split set the lab can build, in build order: a set excludes the earlier sets of its task.
+SPLIT_BUILDERS: dict[str, Callable[..., dict[str, list[Problem]]]] = {
+    "countdown": countdown_splits,
+    **{f"countdown/{level}": functools.partial(countdown_level_splits, level)
+       for level in countdown.LEVELS if level != "easy"},
+    "arith": arith_splits,
+    "funcs": funcs_splits,
+}
 
 
 def overlapping_keys(groups: Mapping[str, Iterable[Problem]]) -> set[str]:
@@ -181,20 +213,38 @@ def function_overlap(paths: Iterable[str | os.PathLike]) -> set[str]:
 
 def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
                  sizes: Mapping[str, SplitSizes | tuple[int, int, int]] | None = None) -> dict[str, dict[str, Path]]:
-    """Write `<out_dir>/<task>/{train,dev,test}.jsonl` for each task in `sizes` (default: all
-    three built-in tasks at DEFAULT_SIZES; a tuple is (train, dev, test)). Returns the paths."""
+    """Write `<out_dir>/<set>/{train,dev,test}.jsonl` for each split set in `sizes` (default:
+    DEFAULT_SIZES; a tuple is (train, dev, test)), and `<out_dir>/countdown/hard/{dev,test}.jsonl`
+    when every HARD_LEVELS set is among them. Returns the paths, by set and split."""
     sizes = DEFAULT_SIZES if sizes is None else sizes
+    unknown = [name for name in sizes if name not in SPLIT_BUILDERS]
+    if unknown:
+        raise ValueError(f"no built-in splits for {unknown}; expected some of {list(SPLIT_BUILDERS)}")
+    built: dict[str, dict[str, list[Problem]]] = {}
+    taken: dict[str, set[str]] = {}  # content keys of the sets built so far, per task
+    for name in (name for name in SPLIT_BUILDERS if name in sizes):  # build order, not the caller's
+        set_sizes = sizes[name] if isinstance(sizes[name], SplitSizes) else SplitSizes(*sizes[name])
+        task_taken = taken.setdefault(name.split("/")[0], set())
+        built[name] = SPLIT_BUILDERS[name](seed, set_sizes, frozenset(task_taken))
+        task_taken.update(content_key(problem) for problems in built[name].values() for problem in problems)
+    _check_disjoint(built)
+    hard_sets = [f"countdown/{level}" for level in countdown.HARD_LEVELS]
+    files = {(name, split): problems for name, splits in built.items() for split, problems in splits.items()}
+    if all(name in built for name in hard_sets):
+        for split in ("dev", "test"):
+            files[HARD, split] = [problem for name in hard_sets for problem in built[name][split]]
     written: dict[str, dict[str, Path]] = {}
-    for task, task_sizes in sizes.items():
-        if task not in SPLIT_BUILDERS:
-            raise ValueError(f"no built-in splits for task {task!r}; expected some of {sorted(SPLIT_BUILDERS)}")
-        if not isinstance(task_sizes, SplitSizes):
-            task_sizes = SplitSizes(*task_sizes)
-        splits = SPLIT_BUILDERS[task](seed, task_sizes)
-        shared, shared_functions = overlapping_keys(splits), overlapping_functions(splits)
+    for (name, split), problems in files.items():
+        written.setdefault(name, {})[split] = save_problems(problems, Path(out_dir) / name / f"{split}.jsonl")
+    return written
+
+
+def _check_disjoint(built: Mapping[str, Mapping[str, list[Problem]]]) -> None:
+    """Refuse to write when a problem (or a funcs function) is in two splits of one task's sets."""
+    for task in sorted({name.split("/")[0] for name in built}):
+        groups = {f"{name}/{split}": problems for name, splits in built.items() if name.split("/")[0] == task
+                  for split, problems in splits.items()}
+        shared, shared_functions = overlapping_keys(groups), overlapping_functions(groups)
         if shared or shared_functions:
             raise RuntimeError(f"{task}: {len(shared)} problems and {len(shared_functions)} functions "
                                "fall in more than one split")
-        written[task] = {name: save_problems(splits[name], Path(out_dir) / task / f"{name}.jsonl")
-                         for name in SPLITS}
-    return written
