@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from selfplay.tasks.arith import TEMPLATES, generate
+from selfplay.tasks import content_key
+from selfplay.tasks.arith import LEVELS, TEMPLATES, Level, generate, level_of
 
 STEP = re.compile(r"^(\d+)([-+*/])(\d+)=(\d+)$")
 
@@ -78,3 +79,46 @@ def test_gold_answers_pass_the_math_checker(problems):
     math_verifier = pytest.importorskip("verifiers.math", reason="verifiers.math not importable yet")
     for problem in problems[:100]:
         assert math_verifier.check(problem.meta["solution"], problem.answer).passed, problem.meta["solution"]
+
+
+# ---------------------------------------------------------------- levels
+
+
+def test_levels_are_the_documented_knobs():
+    assert LEVELS == {"easy": Level("easy", (2, 3, 4), 100), "long": Level("long", (5, 6), 1000)}
+    with pytest.raises(ValueError):
+        Level("bad", (9,), 100)
+
+
+def test_long_problems_are_longer_and_have_more_digits():
+    problems = generate(300, seed=3, level="long")
+    assert {p.meta["steps"] for p in problems} == {5, 6}
+    assert {level_of(p) for p in problems} == {"long"} and {p.meta["template"] for p in problems} == set(TEMPLATES)
+    largest = []
+    for problem in problems:
+        *steps, final = problem.meta["solution"].split("\n")
+        assert final == f"#### {problem.answer}" and len(steps) == problem.meta["steps"]
+        values = []
+        for line in steps:
+            claimed, true = evaluate_step(line)
+            assert claimed == true and 1 <= true <= 1000, (problem.prompt, line)
+            values.append(true)
+        assert str(values[-1]) == problem.answer
+        largest.append(max(values))
+    assert sum(value >= 100 for value in largest) > 250  # three-digit values in most problems
+
+
+def test_easy_generation_is_unchanged_by_levels():
+    assert all("level" not in p.meta and level_of(p) == "easy" for p in generate(20, seed=1))
+    explicit = generate(20, seed=1, steps=(2, 3, 4), max_value=100)
+    assert [p.prompt for p in generate(20, seed=1)] == [p.prompt for p in explicit]
+
+
+def test_level_generation_can_exclude_and_refuses_mixed_knobs():
+    first = generate(30, seed=4, level="long")
+    taken = {content_key(p) for p in first[:10]}
+    assert [p.prompt for p in generate(20, seed=4, level="long", exclude=taken)] == [p.prompt for p in first[10:]]
+    with pytest.raises(ValueError, match="not both"):
+        generate(5, seed=0, level="long", steps=3)
+    with pytest.raises(ValueError, match="unknown arith level"):
+        generate(5, seed=0, level="huge")

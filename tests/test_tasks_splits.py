@@ -61,6 +61,13 @@ def test_committed_countdown_levels_are_what_their_folder_says():
             assert {len(p.meta["numbers"]) for p in problems} == set(LEVELS[level].n_numbers)
 
 
+def test_committed_arith_levels_are_what_their_folder_says():
+    for split in SPLITS:
+        assert all("level" not in p.meta for p in load_problems(committed("arith", split)))
+        long = load_problems(committed("arith/long", split))
+        assert {p.meta["level"] for p in long} == {"long"} and {p.meta["steps"] for p in long} == {5, 6}
+
+
 @pytest.mark.parametrize("split", ["dev", "test"])
 def test_the_hard_split_is_the_standard_game_with_3_and_4_numbers(split):
     hard = load_problems(committed(HARD, split))

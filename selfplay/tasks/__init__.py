@@ -1,9 +1,10 @@
 """Tasks: the problem record, the built-in generators, task-file loaders and the splits.
 
 - `problem`: `Problem` and its content key (stable ids, decontamination).
-- `countdown`, `arith`, `funcs` (+ `func_families`): generators, deterministic by seed.
+- `countdown`, `arith`, `funcs` (+ `func_families`): generators, deterministic by seed;
+  countdown and arith come in difficulty `LEVELS` (a problem names its own in `meta["level"]`).
 - `rows`, `loader`: public row formats (GSM8K, MBPP, HumanEval, plain) and strict file I/O.
-- `splits`: the committed train/dev/test files under `datasets/`.
+- `splits`: the committed train/dev/test files under `datasets/`, one folder per level.
 
 Nothing here grades answers (`verifiers`) or touches models.
 """

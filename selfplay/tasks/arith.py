@@ -10,15 +10,22 @@ computation per line and ends GSM8K-style with the answer after `####`:
     #### 19
 
 Every value along the way is a whole number between 1 and `max_value` (a change of 0 is
-avoided too), so answers are non-negative integers. This module knows the templates and
-the generator; it knows nothing about grading, files or models.
+avoided too), so answers are non-negative integers. Quantities in the story (amounts,
+prices, group sizes, a starting stock) scale with `max_value` / 100, so a larger `max_value`
+gives numbers with more digits, not just longer sums of small ones.
+
+Problems come in `LEVELS` (how many computations, how large the values); a generated problem
+names its level in `meta["level"]`, and one without it (the first committed files) is level
+`easy`. This module knows the templates, the levels and the generator; it knows nothing
+about grading, files or models.
 """
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
-from selfplay.tasks.problem import Problem
+from selfplay.tasks.problem import Problem, content_key
 
 PEOPLE = (("Ann", "she", "her"), ("Ben", "he", "his"), ("Maya", "she", "her"), ("Omar", "he", "his"),
           ("Lena", "she", "her"), ("Raj", "he", "his"), ("Zoe", "she", "her"), ("Tom", "he", "his"),
@@ -33,12 +40,37 @@ BILLS = (5, 10, 20, 50, 100, 200, 500, 1000)
 TEMPLATES = ("inventory", "production", "shopping")
 
 
+@dataclass(frozen=True)
+class Level:
+    name: str  # the key in LEVELS and the value of a generated problem's meta["level"]
+    steps: tuple[int, ...]  # computations per problem, one of these drawn uniformly
+    max_value: int  # every value along the way lies in 1..max_value
+
+    def __post_init__(self) -> None:
+        if not self.steps or any(not 1 <= k <= 8 for k in self.steps):
+            raise ValueError(f"level {self.name}: steps must lie in 1..8, got {self.steps}")
+        if self.max_value < 20:
+            raise ValueError(f"level {self.name}: need max_value >= 20")
+
+
+LEVELS: dict[str, Level] = {level.name: level for level in (
+    Level("easy", (2, 3, 4), max_value=100),
+    Level("long", (5, 6), max_value=1000),
+)}
+
+
+def level_of(problem: Problem) -> str:
+    """The level an arith problem names in meta; one that names none is `easy`."""
+    return problem.meta.get("level", "easy")
+
+
 class _Story:
     """The sentences and solution lines of one problem while it is being built."""
 
     def __init__(self, rng: random.Random, max_value: int) -> None:
         self.rng = rng
         self.max_value = max_value
+        self.unit = max(1, max_value // 100)  # quantities scale with the values allowed
         self.name, self.pronoun, self.possessive = rng.choice(PEOPLE)
         self.sentences: list[str] = []
         self.lines: list[str] = []
@@ -56,28 +88,28 @@ class _Story:
 
 def _event(story: _Story, value: int, things: str, budget: int) -> int | None:
     """Add one event costing at most `budget` computations; the new value, or None."""
-    rng, top, she = story.rng, story.max_value, story.pronoun
+    rng, top, she, unit = story.rng, story.max_value, story.pronoun, story.unit
     kind = rng.choice(("gain", "lose", "gain_groups", "lose_groups", "scale", "split"))
     if kind == "gain" and value < top:
-        amount = rng.randint(1, min(20, top - value))
+        amount = rng.randint(1, min(20 * unit, top - value))
         verb = rng.choice(("finds", "buys", "gets", "is given"))
         story.say(f"{she} {verb} {amount} more {things}.")
         return story.compute(value, "+", amount)
     if kind == "lose" and value > 1:
-        amount = rng.randint(1, min(20, value - 1))
+        amount = rng.randint(1, min(20 * unit, value - 1))
         friend = rng.choice([p[0] for p in PEOPLE if p[0] != story.name])
         story.say(rng.choice((f"{she} gives {amount} {things} to {friend}.", f"{she} loses {amount} {things}.",
                               f"{she} sells {amount} {things}.")))
         return story.compute(value, "-", amount)
     if kind == "gain_groups" and budget >= 2 and top - value >= 4:
         count = rng.randint(2, min(6, (top - value) // 2))
-        each = rng.randint(2, min(12, (top - value) // count))
+        each = rng.randint(2, min(12 * unit, (top - value) // count))
         container, containers = rng.choice(CONTAINERS)
         story.say(f"{she} buys {count} {containers} of {each} {things} each.")
         return story.compute(value, "+", story.compute(count, "*", each))
     if kind == "lose_groups" and budget >= 2 and value >= 5:
         count = rng.randint(2, min(5, (value - 1) // 2))
-        each = rng.randint(2, min(10, (value - 1) // count))
+        each = rng.randint(2, min(10 * unit, (value - 1) // count))
         story.say(f"{she} gives {count} friends {each} {things} each.")
         return story.compute(value, "-", story.compute(count, "*", each))
     if kind == "scale" and value * 2 <= top:
@@ -105,14 +137,14 @@ def _chain(story: _Story, value: int, things: str, steps: int) -> str | None:
 
 def _inventory(story: _Story, steps: int) -> str | None:
     things = story.rng.choice(THINGS)
-    start = story.rng.randint(5, min(50, story.max_value))
+    start = story.rng.randint(5, min(50 * story.unit, story.max_value))
     story.say(f"{story.name} has {start} {things}.")
     return _chain(story, start, things, steps)
 
 
 def _production(story: _Story, steps: int) -> str | None:
     rng, things = story.rng, story.rng.choice(MADE_THINGS)
-    per_day = rng.randint(2, 12)
+    per_day = rng.randint(2, 12 * story.unit)
     days = rng.randint(2, max(2, min(7, story.max_value // per_day)))
     if per_day * days > story.max_value:
         return None
@@ -131,8 +163,9 @@ def _shopping(story: _Story, steps: int) -> str | None:
     else:
         return None
     goods = rng.sample(GOODS, n_items)
-    prices = [rng.randint(1, 15) for _ in range(n_items)]
-    if sum(q * p for q, p in zip(quantities, prices)) > story.max_value:
+    prices = [rng.randint(1, 15 * story.unit) for _ in range(n_items)]
+    total = sum(q * p for q, p in zip(quantities, prices))
+    if total > story.max_value or (pays_with_bill and total >= BILLS[-1]):
         return None
     story.say(_listing([f"a {one} costs {_dollars(price)}" for (one, _), price in zip(goods, prices)]) + ".")
     bought = [f"{q} {many}" if q > 1 else f"a {one}" for q, (one, many) in zip(quantities, goods)]
@@ -160,23 +193,32 @@ def _listing(items: Sequence[str]) -> str:
 BUILDERS = {"inventory": _inventory, "production": _production, "shopping": _shopping}
 
 
-def generate(n: int, seed: int, steps: int | Sequence[int] = (2, 3, 4), max_value: int = 100,
-             templates: Sequence[str] = TEMPLATES) -> list[Problem]:
+def generate(n: int, seed: int, level: str | None = None, *, steps: int | Sequence[int] | None = None,
+             max_value: int | None = None, templates: Sequence[str] = TEMPLATES,
+             exclude: Collection[str] = ()) -> list[Problem]:
     """`n` distinct word problems, deterministic in `seed`; each draws its number of
-    computations from `steps` and keeps every intermediate value in 1..`max_value`."""
-    step_counts = (steps,) if isinstance(steps, int) else tuple(steps)
-    if not step_counts or any(not 1 <= k <= 8 for k in step_counts):
-        raise ValueError(f"steps must lie in 1..8, got {steps}")
-    if max_value < 20 or any(t not in BUILDERS for t in templates):
-        raise ValueError(f"need max_value >= 20 and templates among {TEMPLATES}")
+    computations from `steps` and keeps every intermediate value in 1..`max_value`.
+
+    `level` names one of LEVELS, recorded in each problem's meta; without it the knobs (each
+    defaulting to level `easy`'s) may be set one by one and no level is recorded, as in the
+    first committed files. Problems whose content key is in `exclude` are skipped."""
+    if level is not None and (steps is not None or max_value is not None):
+        raise ValueError("give a level or knobs, not both")
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"unknown arith level {level!r}; expected one of {sorted(LEVELS)}")
+    base = LEVELS[level or "easy"]
+    step_counts = base.steps if steps is None else (steps,) if isinstance(steps, int) else tuple(steps)
+    spec = Level(level or "custom", step_counts, base.max_value if max_value is None else max_value)
+    if any(t not in BUILDERS for t in templates):
+        raise ValueError(f"templates must be among {TEMPLATES}")
     rng = random.Random(seed)
     problems: list[Problem] = []
     seen: set[str] = set()
     for _ in range(200 * n + 1000):
         if len(problems) == n:
             return problems
-        template, wanted = rng.choice(tuple(templates)), rng.choice(step_counts)
-        story = _Story(rng, max_value)
+        template, wanted = rng.choice(tuple(templates)), rng.choice(spec.steps)
+        story = _Story(rng, spec.max_value)
         question = BUILDERS[template](story, wanted)
         if question is None or len(story.lines) != wanted:
             continue
@@ -186,6 +228,10 @@ def generate(n: int, seed: int, steps: int | Sequence[int] = (2, 3, 4), max_valu
         seen.add(prompt)
         answer = story.lines[-1].split("=")[-1]
         meta = {"solution": "\n".join(story.lines + [f"#### {answer}"]), "steps": wanted,
-                "template": template, "knobs": {"max_value": max_value}}
-        problems.append(Problem.create("arith", prompt, answer=answer, meta=meta))
+                "template": template, "knobs": {"max_value": spec.max_value}}
+        if level is not None:
+            meta["level"] = level
+        problem = Problem.create("arith", prompt, answer=answer, meta=meta)
+        if not exclude or content_key(problem) not in exclude:
+            problems.append(problem)
     raise ValueError(f"could only make {len(problems)} of {n} distinct problems with these knobs")

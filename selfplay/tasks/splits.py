@@ -17,7 +17,7 @@ when another set's sizes do, and running twice gives the same bytes.
 
 Countdown's first files mix difficulties: dev and test hold 3-number problems only (a tiny
 model gets some right), train holds half 3-number and half 4-number problems, shuffled. Its
-further levels are `countdown.LEVELS` (one count of numbers each).
+further levels are `countdown.LEVELS` (one count of numbers each); arith's are `arith.LEVELS`.
 
 Funcs splits FUNCTIONS, not problems: every function (family + parameters, named by its
 `meta["function_key"]`) belongs to one split, so dev and test measure inferring an unseen
@@ -67,6 +67,7 @@ DEFAULT_SIZES = {
     "countdown/std4": SplitSizes(train=2000, dev=100, test=100),
     "countdown/std5": SplitSizes(train=2000, dev=100, test=100),
     "arith": SplitSizes(train=3000, dev=200, test=200),
+    "arith/long": SplitSizes(train=1500, dev=100, test=100),
     "funcs": SplitSizes(train=1500, dev=100, test=100),
 }
 HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
@@ -106,10 +107,17 @@ def countdown_level_splits(level: str, seed: int, sizes: SplitSizes,
 
 
 def arith_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
-    """2 to 4 computations per problem in every split, values up to 100."""
-    if exclude:
-        raise ValueError("the first arith files are built first and exclude nothing")
-    return _cut(arith.generate(sizes.train + sizes.dev + sizes.test, derive_seed(seed, "arith")), sizes)
+    """Level easy: 2 to 4 computations per problem in every split, values up to 100."""
+    return _cut(arith.generate(sizes.train + sizes.dev + sizes.test, derive_seed(seed, "arith"), exclude=exclude),
+                sizes)
+
+
+def arith_level_splits(level: str, seed: int, sizes: SplitSizes,
+                       exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
+    """One pool of `arith.LEVELS[level]` problems, cut into dev, test and train."""
+    pool = arith.generate(sizes.dev + sizes.test + sizes.train, derive_seed(seed, "arith", level),
+                          level=level, exclude=exclude)
+    return _cut(pool, sizes)
 
 
 FUNCS_MIN_TO_HOLD_OUT = 90  # a family lends functions to dev and test only if it has this many
@@ -162,6 +170,7 @@ SPLIT_BUILDERS: dict[str, Callable[..., dict[str, list[Problem]]]] = {
     **{f"countdown/{level}": functools.partial(countdown_level_splits, level)
        for level in countdown.LEVELS if level != "easy"},
     "arith": arith_splits,
+    **{f"arith/{level}": functools.partial(arith_level_splits, level) for level in arith.LEVELS if level != "easy"},
     "funcs": funcs_splits,
 }
 
