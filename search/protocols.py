@@ -40,6 +40,7 @@ class PolicyStep(Protocol):
     terminal: bool  # the answer ends with this step
     finish_reason: str
     state: Any  # a PolicyState; expand it to continue
+    # Optional: the tool runs the step made, each with `to_dict()` (see `Tree.tool_calls`); fakes may omit it.
 
 
 class StepPolicy(Protocol):

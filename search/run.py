@@ -61,6 +61,11 @@ def affordable_count(cost_bounds: Sequence[int], remaining: int | None) -> int:
     return len(cost_bounds)
 
 
+def _call_dict(call) -> dict:
+    """A step's tool call as the tree stores it (a policy's calls have `to_dict`; fakes may give dicts)."""
+    return dict(call) if isinstance(call, dict) else call.to_dict()
+
+
 class SearchRun:
     """One search in progress: tree, node states, budget meter and call counters."""
 
@@ -126,7 +131,8 @@ class SearchRun:
                 continue
             seen.add(step.text)
             child = self.tree.add_node(node, step.text, token_count=step.n_tokens, logprob=step.logprob,
-                                       terminal=step.terminal, finish_reason=step.finish_reason, rollout=rollout)
+                                       terminal=step.terminal, finish_reason=step.finish_reason, rollout=rollout,
+                                       tool_calls=[_call_dict(call) for call in getattr(step, "tool_calls", ())])
             self.states.append(step.state)
             self.prefix_tokens.append(self.prefix_tokens[node] + step.n_tokens)
             children.append(child)

@@ -14,12 +14,16 @@ evaluation of the node itself). `scores` holds the scorer's (reward / value mode
 the node's path, `answer_checks` the answer-time check of a terminal node, `verdicts` the
 grader's verdict (`{"passed", "score", "status"}`), set by the caller after the search.
 `rollout` marks nodes sampled by MCTS rollouts (outside the search tree proper).
+`tool_calls` holds, per node, the tool runs its step made (`{"tool", "input", "output",
+"status", "wall_s", "start"}`, `start` the output's first character in the step's text); it
+is stored only when some node has one, and a tree stored without it reads as having none.
 
 Knows nothing about models, tokens, files or the algorithms that grow it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Sequence
 
 FORMAT = "selfplay.tree/1"
 ROOT_INDEX = 0
@@ -29,6 +33,9 @@ NO_PARENT = -1
 NODE_FIELDS = ("parents", "depths", "step_texts", "token_counts", "logprobs", "priors", "visit_counts",
                "value_sums", "scores", "answer_checks", "verdicts", "finish_reasons", "terminal", "rollout",
                "chosen", "selected")
+
+
+OPTIONAL_NODE_FIELDS = ("tool_calls",)  # stored only when some node has an entry
 
 
 class TreeFormatError(ValueError):
@@ -59,10 +66,11 @@ class Tree:
     rollout: list[bool] = field(default_factory=lambda: [False])  # made by an MCTS rollout
     chosen: list[bool] = field(default_factory=lambda: [False])  # on the chosen answer's path
     selected: list[bool] = field(default_factory=lambda: [False])  # picked as training data
+    tool_calls: list[list[dict]] = field(default_factory=lambda: [[]])  # the step's tool runs, in order
     _children: list[list[int]] = field(default_factory=lambda: [[]], repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        lengths = {name: len(getattr(self, name)) for name in NODE_FIELDS}
+        lengths = {name: len(getattr(self, name)) for name in NODE_FIELDS + OPTIONAL_NODE_FIELDS}
         if len(set(lengths.values())) != 1:
             raise TreeFormatError(f"node arrays differ in length: {lengths}")
         if not lengths["parents"] or self.parents[ROOT_INDEX] != NO_PARENT:
@@ -76,7 +84,8 @@ class Tree:
     # --- growing -------------------------------------------------------------------------------
 
     def add_node(self, parent: int, step_text: str, *, token_count: int, logprob: float, terminal: bool,
-                 finish_reason: str = "", prior: float = 1.0, rollout: bool = False) -> int:
+                 finish_reason: str = "", prior: float = 1.0, rollout: bool = False,
+                 tool_calls: Sequence[dict] = ()) -> int:
         """Append a child of `parent` and return its index."""
         if not 0 <= parent < len(self):
             raise IndexError(f"no node {parent} in a tree of {len(self)}")
@@ -88,6 +97,7 @@ class Tree:
                   "selected": False}
         for name in NODE_FIELDS:
             getattr(self, name).append(values[name])
+        self.tool_calls.append([dict(call) for call in tool_calls])
         self._children[parent].append(node)
         self._children.append([])
         return node
@@ -145,6 +155,23 @@ class Tree:
         visits = self.visit_counts[node]
         return self.value_sums[node] / visits if visits else 0.0
 
+    def tool_spans(self, node: int) -> list[tuple[int, int]]:
+        """Character spans [start, end) of tool output within `answer_text(node)`, in order.
+
+        >>> tree = Tree()
+        >>> node = tree.add_node(0, "<<2+2=4>>\\n", token_count=10, logprob=0.0, terminal=True,
+        ...                      tool_calls=[{"tool": "calculator", "input": "2+2", "output": "4>>", "start": 6}])
+        >>> tree.tool_spans(node)
+        [(6, 9)]
+        """
+        spans, offset = [], 0
+        for on_path in self.path_nodes(node)[1:]:
+            for call in self.tool_calls[on_path]:
+                start = offset + int(call["start"])
+                spans.append((start, start + len(call["output"])))
+            offset += len(self.step_texts[on_path])
+        return spans
+
     def path_logprob(self, node: int) -> tuple[float, int]:
         """(summed log-prob, token count) of the steps from the root to `node`."""
         nodes = self.path_nodes(node)[1:]
@@ -159,6 +186,8 @@ class Tree:
         for name in NODE_FIELDS:
             values = getattr(self, name)
             data[name] = [dict(value) if isinstance(value, dict) else value for value in values]
+        if any(self.tool_calls):
+            data["tool_calls"] = [[dict(call) for call in calls] for calls in self.tool_calls]
         return data
 
     @classmethod
@@ -176,5 +205,17 @@ class Tree:
             raise TreeFormatError(f"tree is missing node fields: {missing}")
         arrays = {name: [dict(v) if isinstance(v, dict) else v for v in data[name]] for name in NODE_FIELDS}
         return cls(strategy=data.get("strategy", ""), problem_id=data.get("problem_id"), task=data.get("task"),
-                   round=data.get("round"), **arrays)
+                   round=data.get("round"), tool_calls=_read_tool_calls(data, len(arrays["parents"])), **arrays)
+
+
+def _read_tool_calls(data: dict, node_count: int) -> list[list[dict]]:
+    """The stored per-node tool calls; a tree written before they were recorded has none."""
+    stored = data.get("tool_calls")
+    if stored is None:
+        return [[] for _ in range(node_count)]
+    if not isinstance(stored, list) or not all(
+            isinstance(calls, list) and all(isinstance(call, dict) and "output" in call and "start" in call
+                                            for call in calls) for calls in stored):
+        raise TreeFormatError("tool_calls must hold, per node, a list of calls with an output and a start")
+    return [[dict(call) for call in calls] for calls in stored]
 

@@ -107,3 +107,86 @@ def test_inconsistent_dicts_are_refused(damage, message):
     damage(data)
     with pytest.raises(TreeFormatError, match=message):
         Tree.from_dict(data)
+
+
+CALL = {"tool": "calculator", "input": "12+3", "output": "15>>", "status": "ok", "wall_s": 0.001, "start": 7}
+
+
+def tool_tree() -> Tree:
+    """root ─ 1 "<<12+3=15>>\\n" (a calculator call) ─ 2 "#### 15" (terminal)"""
+    tree = Tree(strategy="greedy")
+    first = tree.add_node(ROOT_INDEX, "<<12+3=15>>\n", token_count=12, logprob=-1.0, terminal=False, tool_calls=[CALL])
+    tree.add_node(first, "#### 15", token_count=7, logprob=-0.5, terminal=True)
+    return tree
+
+
+def test_tool_calls_round_trip_and_place_their_output_in_the_answer():
+    tree = tool_tree()
+    data = json.loads(json.dumps(tree.to_dict()))
+    assert data["tool_calls"] == [[], [CALL], []]
+    back = Tree.from_dict(data)
+    assert back.tool_calls == [[], [CALL], []] and back.to_dict() == tree.to_dict()
+    (start, end), = back.tool_spans(2)
+    assert back.answer_text(2)[start:end] == "15>>" and (start, end) == (7, 11)
+    assert back.tool_spans(ROOT_INDEX) == []
+    back.add_node(1, "<<15*2=30>>", token_count=11, logprob=0.0, terminal=True,
+                  tool_calls=[dict(CALL, input="15*2", output="30>>")])
+    assert back.tool_spans(3) == [(7, 11), (19, 23)] and back.answer_text(3)[19:23] == "30>>"
+
+
+def test_a_tree_without_tool_calls_stores_none_and_an_old_tree_reads_as_none():
+    data = small_tree().to_dict()
+    assert "tool_calls" not in data  # trees of tool-less runs are written exactly as before
+    old = {key: value for key, value in tool_tree().to_dict().items() if key != "tool_calls"}
+    assert Tree.from_dict(old).tool_calls == [[], [], []]
+    assert Tree.from_dict(old).tool_spans(2) == []
+
+
+@pytest.mark.parametrize("tool_calls, message", [
+    ([[], [CALL]], "differ in length"),
+    ([[], ["15>>"], []], "tool_calls must hold"),
+    ([[], [{"tool": "calculator"}], []], "tool_calls must hold"),
+    ({"1": [CALL]}, "tool_calls must hold"),
+])
+def test_damaged_tool_calls_are_refused(tool_calls, message):
+    data = tool_tree().to_dict()
+    data["tool_calls"] = tool_calls
+    with pytest.raises(TreeFormatError, match=message):
+        Tree.from_dict(data)
+
+
+def test_a_search_records_the_tool_calls_of_the_policy_steps():
+    from dataclasses import dataclass
+
+    from search import SearchConfig
+    from search.sampling import greedy
+
+    @dataclass
+    class Call:
+        start: int
+
+        def to_dict(self):
+            return dict(CALL, start=self.start)
+
+    @dataclass
+    class Step:
+        text: str
+        terminal: bool
+        tool_calls: tuple
+        logprob: float = -1.0
+        n_tokens: int = 4
+        finish_reason: str = "delimiter"
+        state: tuple = ()
+
+    class ToolPolicy:
+        reuse_cache, usage = True, type("Usage", (), {"total_tokens": 0})()
+
+        def root(self, prompt_text):
+            return ()
+
+        def expand(self, states, num_samples, **knobs):
+            return [[Step("#### 15" if state else "<<12+3=15>>\n", bool(state), () if state else (Call(7),),
+                          state=state + ("step",))] * num_samples for state in states]
+
+    tree = greedy(ToolPolicy(), "12+3?\n", SearchConfig(max_depth=4), seed=0).tree
+    assert tree.tool_calls == [[], [CALL], []] and tree.tool_spans(2) == [(7, 11)]
