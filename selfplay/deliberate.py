@@ -4,6 +4,8 @@ Honest deliberation means the search may use signals available without the groun
 - countdown: the rules check needs only the question (numbers and target), so it guides search;
 - funcs: the examples shown in the prompt can be run (the hidden cases only grade);
 - arith and plain question/answer rows: nothing, so majority vote or the learned scorers.
+With tools on, a failed tool call is a signal too (`ToolFailureCheck`): outside funcs, where
+running code that fails is part of writing it, a path whose last call failed is ruled out.
 Accuracy is always graded afterwards against the ground truth (`selfplay.grading.grade`), and
 the grader's verdicts are written into the tree's terminal nodes for inspection and training.
 
@@ -15,6 +17,7 @@ Knows tasks, verifiers, the policy's surface and search; nothing about files, tr
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from typing import Callable, Hashable
 
@@ -78,6 +81,51 @@ def answer_check_for(problem: Problem) -> Callable[[str], float | None] | None:
     return None
 
 
+# Where a tool's output starts: after a calculator call (`<<48/2=`, answered `24>>`) or a python
+# output block's opening line. Both tools answer `error: ...` when a call fails.
+_TOOL_OUTPUT = re.compile(r"<<[^<>\n]{1,200}=(?=[^<>\n]*>>)|```output\n")
+
+
+def last_tool_call_failed(text: str) -> bool:
+    """Whether the last tool output in `text` is an error.
+
+    >>> last_tool_call_failed("<<7/0=error: division by zero>>"), last_tool_call_failed("<<7/0=error: x>><<7=7>>")
+    (True, False)
+    """
+    last = None
+    for last in _TOOL_OUTPUT.finditer(text):
+        pass
+    return last is not None and text.startswith("error: ", last.end())
+
+
+@dataclass(frozen=True)
+class ToolFailureCheck:
+    """A task's answer-time check (or none) plus one signal: a path whose last tool call failed
+    is ruled out (0.0), whole or unfinished. Otherwise the task's check decides; without one a
+    whole answer gets no value (None), as before: a 0.0 among Nones would rank above them."""
+
+    check: Callable[[str], float | None] | None = None
+
+    def __call__(self, text: str) -> float | None:
+        if self.check is None:
+            return None
+        return 0.0 if last_tool_call_failed(text) else self.check(text)
+
+    def prefix(self, text: str) -> float | None:
+        if last_tool_call_failed(text):
+            return 0.0
+        prefix = getattr(self.check, "prefix", None)
+        return None if prefix is None else prefix(text)
+
+
+def with_tool_signals(problem: Problem, check, key) -> tuple[Callable, Callable]:
+    """The answer check and vote key of a policy with tools: failed calls rule a path out, and
+    an answer whose last call failed casts no vote. Funcs keep theirs: a failing run is a draft."""
+    if problem.task == "funcs":
+        return check, key
+    return ToolFailureCheck(check), lambda text: None if last_tool_call_failed(text) else key(text)
+
+
 def answer_key_for(problem: Problem) -> Callable[[str], Hashable | None]:
     """What makes two answers 'the same' for majority vote."""
     if problem.task in ("countdown", "funcs"):
@@ -126,10 +174,12 @@ def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int =
     prompt_text = policy.render_prompt(problem)
     config = config or search_config(policy, problem, **scaled_knobs(budget))
     allowance = Budget.from_answers(budget, tokens_per_answer(policy, prompt_text, problem.task))
+    check, key = answer_check_for(problem), answer_key_for(problem)
+    if getattr(policy, "tools", None) is not None:
+        check, key = with_tool_signals(problem, check, key)
     result = STRATEGIES[strategy](
         policy, prompt_text, config, seed=problem_seed(seed, problem.id, strategy),
-        budget=None if strategy == "greedy" else allowance, scorer=scorer,
-        answer_check=answer_check_for(problem), answer_key=answer_key_for(problem))
+        budget=None if strategy == "greedy" else allowance, scorer=scorer, answer_check=check, answer_key=key)
     for node in result.tree.terminals():
         verdict = grader(problem, result.tree.answer_text(node))
         result.tree.set_verdict(node, verdict.passed, verdict.score, verdict.status)
