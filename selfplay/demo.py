@@ -1,7 +1,8 @@
 """`lab demo`: the lab's world without a model: tasks, their expert solutions, and verifiers.
 
-For a few dev problems of each built-in task it grades the expert solution (it must pass) and
-a corrupted one (it must fail), then runs a handful of hostile programs through the code
+For a few dev problems of each built-in task, and of the hard countdown split (the standard
+game: every number exactly once), it grades the expert solution (it must pass) and a
+corrupted one (it must fail), then runs a handful of hostile programs through the code
 sandbox (each must be rejected). Everything printed is measured, nothing is canned.
 """
 from __future__ import annotations
@@ -42,13 +43,13 @@ def run(console: Console, datasets: str, per_task: int) -> int:
     for column in ("expert", "near miss", "ms"):
         table.add_column(column)
     failures = 0
-    for task in ("countdown", "arith", "funcs"):
+    for task in ("countdown", "countdown/hard", "arith", "funcs"):  # shown as its last part: "hard"
         for problem in load_problems(Path(datasets) / task / "dev.jsonl")[:per_task]:
             start = time.perf_counter()
             solution = reference_completion(problem)
             good, bad = grade(problem, solution), grade(problem, corrupt(problem, solution))
             failures += (not good.passed) + bad.passed
-            table.add_row(task, problem.prompt.splitlines()[0][:60], _mark(good.passed, good.status),
+            table.add_row(task.split("/")[-1], problem.prompt.splitlines()[0][:60], _mark(good.passed, good.status),
                           _mark(not bad.passed, bad.status), f"{1000 * (time.perf_counter() - start):.0f}")
     console.print(table)
     failures += _hostile(console, datasets)
