@@ -6,8 +6,10 @@
     ray job submit --working-dir . -- python -m jobs.improve --preset gpu --out /shared/runs/gsm --workers 8
 
 Rerunning the same command with the same `--out` (or `--name`) continues from the last finished
-round; `--rounds` may grow. After every round the table of rounds so far is printed: fast
-(greedy) and deliberate dev accuracy, with what the round selected and trained on.
+round; `--rounds` may grow. One process writes a run directory at a time: a second run on it is
+refused, naming the pid that holds it (`rundir.lock_run`). After every round the table of rounds
+so far is printed: fast (greedy) and deliberate dev accuracy, with what the round selected and
+trained on.
 
 Knows argparse, rich and how to pick an executor; the round logic is `selfplay.rounds`.
 """
@@ -20,6 +22,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from search import TreeFormatError
+from selfplay import rundir
 from selfplay.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
 
@@ -100,7 +104,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def run_rounds(config: RunConfig, console: Console, *, progress: bool = True) -> list[dict]:
     """Run or continue the run on the config's executor, printing the table of rounds after each one;
-    the executor is closed at the end (a local Ray cluster it started goes with it). Returns the rounds."""
+    the executor is closed at the end (a local Ray cluster it started goes with it). Returns the rounds.
+
+    The run directory is locked for the whole run (RunLocked when another process holds it); a
+    problem whose tree runs that shared the directory before it was locked wrote twice keeps its first.
+    """
     from selfplay.rounds import improve
 
     results: list[dict] = []
@@ -109,13 +117,18 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True) ->
         results.append(result)
         console.print(rounds_table(results, config))
 
-    executor = make_executor(config)
-    try:
-        improve(config, executor, progress=progress, on_round=on_round, log=console.print)
-    finally:
-        close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
-        if close is not None:
-            close()
+    with rundir.lock_run(config.run_dir()) as path:
+        for index, problem_ids in rundir.RunDir(path).drop_duplicate_trees().items():
+            console.print(f"round {index}: {len(problem_ids)} problems had a second tree (two runs wrote this "
+                          f"directory at once); kept the first of each: {', '.join(problem_ids[:5])}"
+                          f"{', ...' if len(problem_ids) > 5 else ''}")
+        executor = make_executor(config)
+        try:
+            improve(config, executor, progress=progress, on_round=on_round, log=console.print)
+        finally:
+            close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
+            if close is not None:
+                close()
     return results
 
 
@@ -169,6 +182,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ConfigError, TaskFileError, FileNotFoundError) as error:
+    except (ConfigError, TaskFileError, TreeFormatError, rundir.RunError, FileNotFoundError) as error:
         print(f"improve: error: {error}", file=sys.stderr)
         return 2

@@ -10,7 +10,9 @@
 A run that is still being written is read as it is: every call looks at the files again and
 re-reads a trees file when its size or modification time changed, so a viewer of a running
 job sees trees as they are appended. The trees file is read with `rundir.read_trees_prefix`,
-which leaves a torn last gzip member out.
+which leaves out a torn last gzip member of a round still sampling, and nothing else: a damaged
+trees file, metrics.json or eval.json is a `rundir.DamagedFile` (a RunError) naming the file,
+never a round that looks empty or unevaluated.
 
 "Solved" means at least one terminal answer of the tree passed the grader (the selection's
 rule for training data). "Newly solved" in round K means solved in K after the problem was
@@ -22,6 +24,7 @@ about models or search.
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass
@@ -30,13 +33,10 @@ from pathlib import Path
 import yaml
 
 from selfplay import rundir
+from selfplay.rundir import DamagedFile, RunError
 from selfplay.runconfig import resolve_path
 from selfplay.tasks import Problem, TaskFileError, load_problems
 from verifiers.scorer_data import children_lists, subtree_counts
-
-
-class RunError(ValueError):
-    """A run, round or problem that is not there (or not readable): a message for the user."""
 
 
 @dataclass(frozen=True)
@@ -171,13 +171,23 @@ class RunView:
     # --- round results ----------------------------------------------------------------------------
 
     def evaluation(self, index: int) -> dict | None:
-        """The round's dev evaluation ({"fast", "deliberate"}); round 0 is the base model. None if not yet there."""
+        """The round's dev evaluation ({"fast", "deliberate"}); round 0 is the base model. None if not yet there.
+
+        DamagedFile when the file is there but cut short or of another shape.
+        """
         round_dir = self.run.round(index)
         path = round_dir.eval if index == 0 else round_dir.metrics
         try:
-            return rundir.read_json(path).get("eval") or None
-        except (FileNotFoundError, ValueError):
+            evaluation = rundir.read_json(path).get("eval")
+        except FileNotFoundError:
             return None
+        if evaluation is None:
+            return None
+        if not isinstance(evaluation, dict) or not all(isinstance(evaluation.get(mode, {}), dict)
+                                                       for mode in ("fast", "deliberate")):
+            raise DamagedFile(f"{path}: its \"eval\" is not an object with a result per mode "
+                              f"(found {json.dumps(evaluation)[:80]})")
+        return evaluation or None
 
     def is_done(self, index: int) -> bool:
         return self.run.round(index).is_done()

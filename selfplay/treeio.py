@@ -1,56 +1,36 @@
-"""Search trees on disk: `trees.jsonl.gz`, one `selfplay.tree/1` object per line.
+"""Whole trees files: `trees.jsonl.gz`, one `selfplay.tree/1` object per line, written at once.
 
-Writes are atomic (a temporary file in the same folder, then a rename), so a crash leaves the
-old file or the new one, never half of one. Reading checks every line's format version and
-says which file and line is wrong.
+    write_trees("out/trees/mcts-8.jsonl.gz", [tree.to_dict() for tree in trees])
+    for tree in read_trees("out/trees/mcts-8.jsonl.gz"): ...
 
-    write_trees("runs/x/round-1/trees.jsonl.gz", [tree.to_dict() for tree in trees])
-    for tree in read_trees("runs/x/round-1/trees.jsonl.gz"): ...
+A file is written through `selfplay.rundir.atomic_file` (a temporary in the same folder,
+fsynced, mode 0644, renamed), so a crash leaves the old file or the new one, and every run file
+has the same mode. Reading wants the whole file: a file cut short or corrupt anywhere is a
+`rundir.DamagedFile` naming the byte, a tree of another format a TreeFormatError naming the
+line. The trees file a round appends to while it samples, and the torn last member that alone
+may be forgiven there, are `selfplay.rundir`'s.
 
-Knows the tree format (from `search`) and files; nothing about models or search algorithms.
+Knows the tree format (from `search`) and the run's file writer; nothing about models or search algorithms.
 """
 from __future__ import annotations
 
 import gzip
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
-from search import FORMAT, Tree, TreeFormatError
+from selfplay.rundir import atomic_file, scan_trees
 
 
 def write_trees(path: str | os.PathLike, trees: Iterable[dict]) -> Path:
-    """Write tree dicts to `path` (gzip jsonl) atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
-            for tree in trees:
-                packed.write((json.dumps(tree, separators=(",", ":")) + "\n").encode())
-            packed.close()
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    """Write tree dicts to `path` (gzip jsonl, one member) atomically; returns the path."""
+    with atomic_file(path) as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as packed:
+        for tree in trees:
+            packed.write((json.dumps(tree, separators=(",", ":")) + "\n").encode())
+    return Path(path)
 
 
-def read_trees(path: str | os.PathLike) -> Iterator[dict]:
-    """Yield the tree dicts of a trees file, checking each one's format."""
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                Tree.from_dict(data)
-            except json.JSONDecodeError as error:
-                raise TreeFormatError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            except TreeFormatError as error:
-                raise TreeFormatError(f"{path}:{number}: {error} (this lab reads {FORMAT})") from None
-            yield data
+def read_trees(path: str | os.PathLike) -> list[dict]:
+    """The tree dicts of a whole trees file, each one's format checked."""
+    return scan_trees(path, whole=True).trees

@@ -297,3 +297,30 @@ def test_a_killed_job_resumes_when_rerun(model_dir, tmp_path):
     assert len(ids) == len(set(ids)) == 16
     assert rundir.read_json(out / "round-1" / "metrics.json")["sampling"]["resumed"] >= 2
     assert (out / "round-1" / "DONE").is_file()
+
+
+@pytest.mark.slow
+def test_a_rerun_repairs_trees_written_twice_and_never_recounts_a_damaged_round(model_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    flags = ["--rounds", "1", "--set", "eval.limit=2"]
+    config = improve_cli.config_from_args(improve_cli.build_parser().parse_args(smoke_args(model_dir, out, *flags)))
+    with pytest.raises(Crash):
+        improve(config, CrashAfter(LocalExecutor(), 3), progress=False, log=lambda _: None)
+    trees_path = out / "round-1" / "trees.jsonl.gz"
+    with open(trees_path, "ab") as handle:  # a second run on the same --out, before runs were locked
+        handle.write(trees_path.read_bytes())
+    assert len(tree_ids(trees_path)) == 6 and len(set(tree_ids(trees_path))) == 3
+
+    assert improve_cli.main(smoke_args(model_dir, out, *flags)) == 0
+    assert "round 1: 3 problems had a second tree" in capsys.readouterr().out
+    assert sorted(tree_ids(trees_path)) == sorted(p.id for p in round_problems(config, 1))
+    assert rundir.read_json(out / "round-1" / "metrics.json")["sampling"]["resumed"] == 3
+
+    # selection is done: cut 40 bytes off the trees file, and the round must not be counted again from it
+    (out / "round-1" / "DONE").unlink()
+    (out / "round-1" / "metrics.json").unlink()
+    trees_path.write_bytes(trees_path.read_bytes()[:-40])
+    assert improve_cli.main(smoke_args(model_dir, out, *flags)) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"improve: error: {trees_path}: damaged at byte 0 ") and "must be whole" in error
+    assert not (out / "round-1" / "metrics.json").exists() and not (out / "round-1" / "DONE").exists()

@@ -6,6 +6,7 @@ import doctest
 import gzip
 import json
 import re
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -16,7 +17,7 @@ from rich.console import Console
 from search import TreeFormatError
 from selfplay import cli, rundir, runread
 from selfplay.runread import RunError, node_annotations, open_run
-from selfplay.treeview import files, payload, text
+from selfplay.treeview import files, payload, server as server_module, text
 from selfplay.treeview.server import make_server
 from tests.fixture_run import A, B, C, HOSTILE, HOSTILE_ANSWER, build_tree, make_run, node, round_one
 from verifiers import scorer_data
@@ -33,7 +34,7 @@ def rendered(renderable, width: int = 160) -> str:
     return console.export_text()
 
 
-@pytest.mark.parametrize("module", [text, files, scorer_data])
+@pytest.mark.parametrize("module", [text, files, scorer_data, server_module])
 def test_doctests(module):
     failures, tried = doctest.testmod(module)
     assert tried > 0 and failures == 0
@@ -227,8 +228,9 @@ def server(run_path):
     server.server_close()
 
 
-def get(server, path: str, host: str | None = None):
-    request = urllib.request.Request(server.url + path.lstrip("/"), headers={"Host": host} if host else {})
+def get(server, path: str, host: str | None = None, headers: dict | None = None):
+    headers = {**({"Host": host} if host else {}), **(headers or {})}
+    request = urllib.request.Request(server.url + path.lstrip("/"), headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.headers, response.read()
@@ -274,3 +276,115 @@ def test_server_sees_trees_appended_while_it_runs(server, run_path):
         out.write(gzip.compress(b'{"format": "selfplay.tree/1"')[:10])  # the next append, torn
     problems = json.loads(get(server, "/api/problems?round=2")[2])["problems"]
     assert [row["problem_id"] for row in problems] == sorted([B, C, "countdown-late"])
+
+
+def test_plots_are_drawn_only_for_rounds_that_exist_and_the_cache_is_bounded(server, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(server_module, "render_plot", lambda run, index: drawn.append(index) or b"png")
+    monkeypatch.setattr(server_module, "PLOT_CACHE", 2)
+    for index in ("1000000000000", "3", "-1"):
+        status, _, body = get(server, f"/api/plot.png?round={index}")
+        assert status == 404 and "(rounds: 0, 1, 2)" in json.loads(body)["error"]
+    assert drawn == []
+    for index in (0, 1, 2, 0):
+        assert get(server, f"/api/plot.png?round={index}")[2] == b"png"
+    assert drawn == [0, 1, 2, 0] and len(server._plots) == 2  # round 0 fell out of the cache of two
+
+
+def test_plot_rows_read_only_the_rounds_there_are(run_path, monkeypatch):
+    run = open_run(run_path)
+    asked = []
+    real = run.evaluation
+    monkeypatch.setattr(run, "evaluation", lambda index: asked.append(index) or real(index))
+    assert [row["strategy"] for row in payload.plot_rows(run, 10 ** 12)] == ["round 0"] * 2 + ["round 1"] * 2
+    assert asked == [0, 1]
+
+
+def test_requests_another_site_makes_are_refused(server):
+    assert get(server, "/api/plot.png?round=1", headers={"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert get(server, "/api/run", headers={"Sec-Fetch-Site": "same-site"})[0] == 403  # another port, say
+    assert get(server, "/api/run", headers={"Sec-Fetch-Site": "same-origin"})[0] == 200
+    assert get(server, "/", headers={"Sec-Fetch-Site": "none"})[0] == 200  # an address typed in
+
+
+def test_bound_to_every_address_the_host_check_stays_on(run_path):
+    server = make_server(run_path, host="0.0.0.0", port=0, allow_hosts=("Viewer.Example",))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        def status(host: str) -> int:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/api/run", headers={"Host": host})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    return response.status
+            except urllib.error.HTTPError as error:
+                return error.code
+
+        assert status("attacker.example") == 403  # a rebound DNS name
+        assert status(f"attacker.example:{port}") == 403
+        assert status(f"localhost:{port}") == 200 and status(f"127.0.0.1:{port}") == 200
+        assert status(f"{socket.gethostname()}:{port}") == 200
+        assert status(f"viewer.example:{port}") == 200  # --allow-host
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_host_check_allows_this_machine_and_the_named_hosts_only():
+    loopback = server_module.allowed_hosts("127.0.0.1")
+    assert loopback == {"localhost", "127.0.0.1", "::1"}
+    everywhere = server_module.allowed_hosts("0.0.0.0", ("proxy.example",))
+    assert {"localhost", "proxy.example", server_module.host_name(socket.gethostname())} <= everywhere
+    assert "attacker.example" not in everywhere
+
+
+def test_tree_serve_takes_allow_host(run_path, monkeypatch):
+    made = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(run_dir, host, port, quiet, allow_hosts):
+        made.update(host=host, allow_hosts=allow_hosts)
+        raise Stop
+
+    monkeypatch.setattr(server_module, "make_server", fake)
+    with pytest.raises(Stop):
+        cli.main(["tree", "serve", str(run_path), "--host", "0.0.0.0", "--allow-host", "a.example",
+                  "--allow-host", "b.example"])
+    assert made == {"host": "0.0.0.0", "allow_hosts": ("a.example", "b.example")}
+
+
+def tool_tree_payload() -> dict:
+    from search import Tree
+
+    tree = Tree(strategy="greedy", problem_id="arith-tools", task="arith", round=1)
+    code = "print(3 * 4\n"
+    step = f"```python\n{code}```\n```output\nerror: SyntaxError: '(' was never closed\n```\n"
+    first = tree.add_node(0, step, token_count=len(step), logprob=-1.0, terminal=False, tool_calls=[
+        {"tool": "python", "input": code.strip(), "output": step[len(code) + 14:], "status": "error",
+         "wall_s": 0.2, "start": len(code) + 14}])
+    tree.add_node(first, "<<3*4=12>>\n#### 12", token_count=18, logprob=-0.5, terminal=True, tool_calls=[
+        {"tool": "calculator", "input": "3*4", "output": "12>>", "status": "ok", "wall_s": 0.0, "start": 6}])
+    data = tree.to_dict()
+    return {"round": 1, "problem_id": "arith-tools", "prompt": None, "rounds": [1], "tree": data,
+            "nodes": node_annotations(data), "summary": runread.tree_summary(data)}
+
+
+def test_tree_show_prints_each_call_under_its_node(run_path):
+    calls = re.findall(r"⚙ ((?:python|calculator) .*?)\s*$", rendered(text.tree_view(tool_tree_payload())), re.M)
+    assert calls == ["python error: print(3 * 4 → ```output⏎error: SyntaxError: '(' was never closed⏎```⏎",
+                     "calculator ok: 3*4 → 12>>"]
+    old = payload.tree_payload(open_run(run_path), 1, A)  # written without tool calls
+    assert "tool_calls" not in old["tree"]
+    assert re.findall(r"⚙ (?:python|calculator) ", rendered(text.tree_view(old))) == []
+
+
+def test_html_export_keeps_the_tool_calls(tmp_path):
+    out = files.write_html(tool_tree_payload(), tmp_path / "tools.html")
+    block = re.search(r'<script id="embedded-tree" type="application/json">(.*?)</script>', out.read_text(), re.S)
+    tree = json.loads(block.group(1))["tree"]
+    assert [[call["tool"] for call in calls] for calls in tree["tool_calls"]] == [[], ["python"], ["calculator"]]
+    (call,) = tree["tool_calls"][1]
+    assert tree["step_texts"][1][call["start"]:call["start"] + len(call["output"])] == call["output"]

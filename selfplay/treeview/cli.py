@@ -2,7 +2,7 @@
 
     lab tree list RUN [--round K] [--filter solved|unsolved|new] [--task T] [--json]
     lab tree show RUN --problem ID [--round K] [--depth D] [--top N] [--width W]
-    lab tree serve RUN [--host 127.0.0.1] [--port 8765]
+    lab tree serve RUN [--host 127.0.0.1] [--port 8765] [--allow-host NAME ...]
     lab tree export RUN --problem ID [--round K] --out FILE.html|FILE.dot [--depth D]
 
 A problem is named by its id or a unique prefix of it; without `--round`, `show` and `export`
@@ -60,7 +60,8 @@ def show_cli(args: argparse.Namespace) -> int:
 def serve_cli(args: argparse.Namespace) -> int:
     from selfplay.treeview.server import make_server
 
-    server = make_server(args.run_dir, args.host, args.port, quiet=not args.verbose)
+    server = make_server(args.run_dir, args.host, args.port, quiet=not args.verbose,
+                         allow_hosts=tuple(args.allow_hosts))
     print(f"serving {server.run.path} at {server.url}  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -129,6 +130,9 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     serve.add_argument("run_dir", metavar="RUN", help="the run directory")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     serve.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    serve.add_argument("--allow-host", dest="allow_hosts", action="append", default=[], metavar="NAME",
+                       help="also answer requests for this host name (say, a proxy's or a DNS alias); repeatable. "
+                            "localhost, the bound address and, off loopback, this machine's names are always answered")
     serve.add_argument("--verbose", action="store_true", help="log every request")
     serve.set_defaults(run=serve_cli)
 

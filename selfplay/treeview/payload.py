@@ -58,10 +58,17 @@ def tree_payload(run: RunView, index: int, problem: str) -> dict:
             "tree": tree, "nodes": node_annotations(tree)}
 
 
+def evaluated_rounds(run: RunView) -> list[int]:
+    """Rounds with a dev evaluation file: 0 (round-0/eval.json) and each K with metrics.json, ascending."""
+    return ([0] if run.run.round(0).eval.is_file() else []) + run.run.rounds_holding("metrics.json")
+
+
 def plot_rows(run: RunView, index: int) -> list[dict]:
-    """`selfplay.compare.plot` rows for rounds 0..`index`: per round a line from fast to deliberate."""
+    """`selfplay.compare.plot` rows for the evaluated rounds up to `index`: per round a line from fast to deliberate."""
     rows = []
-    for earlier in range(0, index + 1):
+    for earlier in evaluated_rounds(run):
+        if earlier > index:
+            break
         evaluation = run.evaluation(earlier)
         for mode in ("fast", "deliberate"):
             result = (evaluation or {}).get(mode)

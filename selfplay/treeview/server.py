@@ -12,32 +12,44 @@ Endpoints (GET only):
     /api/plot.png?round=K                dev accuracy against compute, rounds 0..K (`selfplay.compare.plot`)
 
 Every request reads the run directory again (a file is re-parsed only when it changed), so a
-running job can be watched; a torn last gzip member of a trees file is left out, not an error.
-Errors come back as JSON `{"error": message}` with 400 (bad query), 404 (no such run, round or
-problem) or 422 (a tree file of another format).
+running job can be watched; a torn last gzip member of a sampling round's trees file is left
+out, not an error. Errors come back as JSON `{"error": message}` with 400 (bad query), 403 (a
+refused Host or a request from another site), 404 (no such run, round or problem), 422 (a tree
+file of another format, a damaged run file) or 500.
 
 The server binds 127.0.0.1 unless told otherwise and answers only requests whose Host header
-names the address it is bound to (or localhost), so a web page elsewhere cannot read a run
-through a rebound DNS name. Knows the standard library's http.server and the payloads.
+names this machine: localhost, the bound address, and when bound to another address (0.0.0.0
+included) the machine's own names and the address the request came in on, plus any
+`allow_hosts`. So a web page elsewhere cannot read a run through a rebound DNS name. A request a
+browser marks as coming from another site (`Sec-Fetch-Site`) is refused too, and a plot is drawn
+only for a round that exists, from a cache of bounded size: a page elsewhere cannot make the
+server draw without end through an `<img>` tag. Knows the standard library's http.server and the payloads.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import socket
 import sys
 import tempfile
 import threading
+from collections import OrderedDict
+from contextlib import suppress
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from search import TreeFormatError
+from selfplay.rundir import DamagedFile
 from selfplay.runread import RunError, RunView, open_run
 from selfplay.treeview.files import viewer_page
-from selfplay.treeview.payload import plot_rows, problems_payload, run_payload, tree_payload
+from selfplay.treeview.payload import evaluated_rounds, plot_rows, problems_payload, run_payload, tree_payload
 
-LOCAL_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+PLOT_CACHE = 32  # plots kept; each is one round's rows drawn once
+OWN_FETCH_SITES = ("same-origin", "none")  # Sec-Fetch-Site of the page's own requests and of a typed address
 
 
 class BadQuery(ValueError):
@@ -56,30 +68,78 @@ def render_plot(run: RunView, index: int) -> bytes | None:
         return path.read_bytes()
 
 
+def host_name(text: str) -> str:
+    """A Host header's name or address as compared: no port or brackets, lower case, IPv4-mapped as IPv4.
+
+    >>> host_name("[::FFFF:10.0.0.5]:8765"), host_name("Box.Example.:80"), host_name("::1")
+    ('10.0.0.5', 'box.example', '::1')
+    """
+    text = text.strip().lower()
+    if text.startswith("["):
+        text = text[1:text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.split(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text.rstrip(".")
+    return str(getattr(address, "ipv4_mapped", None) or address)
+
+
+def machine_names() -> set[str]:
+    """This machine's host names and the addresses they resolve to."""
+    names = {socket.gethostname(), socket.getfqdn()}
+    for name in list(names):
+        with suppress(OSError, UnicodeError):
+            names |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+    return {host_name(name) for name in names if name}
+
+
+def allowed_hosts(bound: str, extra: tuple[str, ...] = ()) -> frozenset[str]:
+    """Host names a request may carry: localhost, the bound address, `extra`, and when bound to
+    anything but a loopback address (0.0.0.0 included) this machine's names and addresses."""
+    names = set(LOCAL_NAMES) | {host_name(bound)} | {host_name(name) for name in extra}
+    with suppress(ValueError):
+        if ipaddress.ip_address(host_name(bound)).is_loopback:
+            return frozenset(names)
+    return frozenset(names | machine_names())
+
+
 class ViewerServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, run: RunView, address: tuple[str, int], quiet: bool = True) -> None:
+    def __init__(self, run: RunView, address: tuple[str, int], quiet: bool = True,
+                 allow_hosts: tuple[str, ...] = ()) -> None:
         self.run, self.quiet = run, quiet
         self.page, self.policy = viewer_page()
+        self.allowed_hosts = allowed_hosts(address[0], tuple(allow_hosts))
         self._plot_lock = threading.Lock()  # pyplot keeps global state
-        self._plots: dict[tuple, bytes | None] = {}
+        self._plots: OrderedDict[tuple, bytes | None] = OrderedDict()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, ViewerHandler)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
     def handle_error(self, request, client_address) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # a browser that left mid-answer is no error
             super().handle_error(request, client_address)
 
     def plot(self, index: int) -> bytes | None:
+        """The plot up to round `index`; RunError for a round the run does not have."""
+        rounds = sorted(set(evaluated_rounds(self.run)) | set(self.run.round_indices()))
+        if index not in rounds:
+            raise RunError(f"no round {index} in {self.run.path} (rounds: {', '.join(map(str, rounds)) or 'none yet'})")
         key = (index, json.dumps(plot_rows(self.run, index)))
         with self._plot_lock:
             if key not in self._plots:
                 self._plots[key] = render_plot(self.run, index)
+                while len(self._plots) > PLOT_CACHE:
+                    self._plots.popitem(last=False)
+            self._plots.move_to_end(key)
             return self._plots[key]
 
 
@@ -108,7 +168,11 @@ class ViewerHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if not self._host_allowed():
-            self._json({"error": "unexpected Host header"}, HTTPStatus.FORBIDDEN)
+            self._json({"error": "unexpected Host header (lab tree serve --allow-host NAME admits a name)"},
+                       HTTPStatus.FORBIDDEN)
+            return
+        if self.headers.get("Sec-Fetch-Site", "none").lower() not in OWN_FETCH_SITES:
+            self._json({"error": "a request from another site"}, HTTPStatus.FORBIDDEN)
             return
         parts = urlsplit(self.path)
         query = parse_qs(parts.query)
@@ -133,23 +197,19 @@ class ViewerHandler(BaseHTTPRequestHandler):
                 self._json({"error": f"no such page {parts.path}"}, HTTPStatus.NOT_FOUND)
         except BadQuery as error:
             self._json({"error": str(error)}, HTTPStatus.BAD_REQUEST)
+        except (DamagedFile, TreeFormatError) as error:
+            self._json({"error": str(error)}, HTTPStatus.UNPROCESSABLE_ENTITY)
         except RunError as error:
             self._json({"error": str(error)}, HTTPStatus.NOT_FOUND)
-        except TreeFormatError as error:
-            self._json({"error": str(error)}, HTTPStatus.UNPROCESSABLE_ENTITY)
         except ConnectionError:
             raise
-        except (OSError, ValueError, KeyError, TypeError) as error:  # a file half-written by hand, say
+        except Exception as error:  # a file edited by hand, say: always an answer, never a dropped connection
             self.log_error("%s: %r", parts.path, error)
             self._json({"error": f"cannot read the run: {error!r}"}, HTTPStatus.INTERNAL_SERVER_ERROR)
 
     def _host_allowed(self) -> bool:
-        bound = self.server.server_address[0]
-        if bound in ("0.0.0.0", "::"):
-            return True
-        host = (self.headers.get("Host") or "").strip().lower()
-        name = host.split("]")[0] + "]" if host.startswith("[") else host.split(":")[0]
-        return name in LOCAL_NAMES | {bound, f"[{bound}]"}
+        name = host_name(self.headers.get("Host") or "")
+        return name in self.server.allowed_hosts or name == host_name(self.connection.getsockname()[0])
 
     def _json(self, value, status: HTTPStatus = HTTPStatus.OK) -> None:
         self._send(json.dumps(value).encode("utf-8"), "application/json", status)
@@ -169,7 +229,7 @@ class ViewerHandler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def make_server(run_path: str | os.PathLike, host: str = "127.0.0.1", port: int = 0,
-                quiet: bool = True) -> ViewerServer:
+def make_server(run_path: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, quiet: bool = True,
+                allow_hosts: tuple[str, ...] = ()) -> ViewerServer:
     """A viewer server for the run at `run_path` (not yet serving); port 0 picks a free one."""
-    return ViewerServer(open_run(run_path), (host, port), quiet=quiet)
+    return ViewerServer(open_run(run_path), (host, port), quiet=quiet, allow_hosts=allow_hosts)
