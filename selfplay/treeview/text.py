@@ -8,8 +8,10 @@ A node's line: `#index`, the step text (newlines as ⏎, control characters as \
 `width`), N visits, V mean value, S scorer score, the verified share of the answers below it,
 and at a graded leaf the verdict. The chosen answer's path is bold green, nodes selected as
 training data carry ★, a node where the scorer or value and the verified share below it are
-0.5 or more apart carries ⚠. `depth` cuts the tree below that many steps; `top` keeps the
-children with the most visits (plus any on the chosen path or selected) and counts the rest.
+0.5 or more apart carries ⚠. Under a node's line, one line per tool call its step made:
+`⚙ tool status: input → output` (red when the call failed). `depth` cuts the tree below that
+many steps; `top` keeps the children with the most visits (plus any on the chosen path or
+selected) and counts the rest.
 
 Step text is model output: it only ever goes into `rich.text.Text` objects, never into markup.
 Knows rich and the payloads of `selfplay.treeview.payload`; nothing about files or HTTP.
@@ -21,7 +23,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
-LEGEND = "bold green: chosen answer's path   ★ selected for training   ✓/✗ verdict   ⚠ value and verifier disagree"
+LEGEND = ("bold green: chosen answer's path   ★ selected for training   ✓/✗ verdict   ⚠ value and verifier disagree"
+          "   ⚙ tool call")
 
 
 def printable(text: str, width: int | None = None) -> str:
@@ -93,7 +96,21 @@ def node_label(tree: dict, nodes: dict, node: int, width: int) -> Text:
         label.append(" (rollout)", style="dim")
     if nodes["disagree"][node]:
         label.append(" ⚠", style="bold yellow")
+    calls = tree.get("tool_calls") or []  # trees written before tools, or without calls, have none
+    for call in calls[node] if node < len(calls) else []:
+        label.append("\n")
+        label.append_text(call_line(call, width))
     return label
+
+
+def call_line(call: dict, width: int) -> Text:
+    """One tool call under its node: `⚙ python ok: print(6*7) → ```output⏎42⏎```⏎`."""
+    failed = call.get("status") != "ok"
+    line = Text(f"⚙ {call.get('tool')} {call.get('status')}: ", style="red" if failed else "blue")
+    line.append(printable(str(call.get("input", "")), width // 2))
+    line.append(" → ", style="dim")
+    line.append(printable(str(call.get("output", "")), width), style="red" if failed else None)
+    return line
 
 
 def shown_children(tree: dict, nodes: dict, node: int, top: int | None) -> tuple[list[int], list[int]]:
