@@ -2,10 +2,11 @@
 
 Runs greedy once and each deliberate strategy at each budget on a task file, prints a table,
 writes `compare.json` (one row per strategy and budget: accuracy, mean tokens per problem,
-wall time) and `compare.png` (accuracy against mean tokens per problem, log scale), and keeps
-every search tree in `trees/<strategy>-<budget>.jsonl.gz` for inspection.
+tool calls, wall time) and `compare.png` (accuracy against mean tokens per problem, log
+scale), and keeps every search tree in `trees/<strategy>-<budget>.jsonl.gz` for inspection.
 
     lab compare --model models/base --tasks datasets/countdown/dev.jsonl --out /tmp/compare
+    lab compare ... --tools calculator,python       the model may call tools mid-answer
 
 Knows evaluation, the tree files and plotting; nothing about training or Ray.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from selfplay.evaluate import SEARCHES, add_model_arguments, evaluate
+from selfplay.evaluate import SEARCHES, add_model_arguments, evaluate, tool_options
 from selfplay.tasks import load_problems
 from selfplay.treeio import write_trees
 
@@ -43,7 +44,7 @@ def compare(policy, problems, strategies=DEFAULT_STRATEGIES, budgets=DEFAULT_BUD
                           on_tree=on_tree if strategy in SEARCHES else None)
         row = {"strategy": strategy, "budget": budget, "accuracy": result.accuracy, "n": result.n,
                "tokens": result.tokens, "tokens_per_problem": result.tokens / max(result.n, 1),
-               "wall_s": result.wall_s, "by_task": result.by_task}
+               "tool_calls": result.tool_calls, "wall_s": result.wall_s, "by_task": result.by_task}
         rows.append(row)
         if console is not None:
             console.print(f"{strategy:>9s} x{budget:<3d} accuracy {row['accuracy']:.3f}  "
@@ -150,7 +151,7 @@ def run_cli(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     strategies, budgets = args.strategies, args.budgets
     problems = load_problems(args.tasks)[:args.limit]
-    policy = Policy.from_pretrained(args.model, args.adapter)
+    policy = Policy.from_pretrained(args.model, args.adapter, **tool_options(args))
     scorer = load_scorer(args.scorer) if args.scorer else None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +161,8 @@ def run_cli(args: argparse.Namespace) -> int:
                    include_sample=not args.no_sample, console=console)
     console.print(table(rows))
     summary = {"model": args.model, "adapter": args.adapter, "tasks": args.tasks, "n": len(problems),
-               "seed": args.seed, "scorer": args.scorer, "wall_s": round(time.perf_counter() - start, 1), "rows": rows}
+               "seed": args.seed, "scorer": args.scorer, "tools": args.tools,
+               "wall_s": round(time.perf_counter() - start, 1), "rows": rows}
     (out / "compare.json").write_text(json.dumps(summary, indent=1))
     image = plot(rows, out / "compare.png", f"{Path(args.tasks).name}: {len(problems)} problems")
     console.print(f"wrote {out / 'compare.json'} and {image}")

@@ -11,7 +11,8 @@
   graded against the ground truth.
 
 The result also carries the compute spent (all model tokens: prefill + decode, from the policy's
-usage counter) and wall time, so accuracy can be plotted against compute next to the search
+usage counter), the tool calls made (`--tools calculator,python`: the policy may call them
+mid-answer; tool output counts as prefill) and wall time, so accuracy can be plotted against compute next to the search
 strategies. Sample seeds derive from (seed, problem id), so a problem's answers do not depend
 on batch size or on which other problems are in the file.
 
@@ -36,6 +37,7 @@ from tqdm import tqdm
 
 from selfplay.grading import grade
 from selfplay.tasks import Problem, TaskFileError, load_problems
+from selfplay.tools import Toolbox, parse_tool_names
 
 STRATEGIES = ("greedy", "sample", "majority", "best_of_n", "beam", "mcts")
 SEARCHES = ("majority", "best_of_n", "beam", "mcts")
@@ -65,6 +67,7 @@ class EvalResult:
     prefill_tokens: int
     decode_tokens: int
     forward_calls: int
+    tool_calls: int  # tool runs (calculator, python) made while answering
     wall_s: float
     problems: list[ProblemOutcome] = field(default_factory=list)
 
@@ -136,7 +139,7 @@ def _evaluate_search(policy, problems, strategy, budget, seed, progress, grader,
 
 def _snapshot(usage, minus=None) -> SimpleNamespace:
     """The counters a search needs from any policy usage (only `total_tokens` is required)."""
-    names = ("total_tokens", "prefill_tokens", "decode_tokens", "forward_calls")
+    names = ("total_tokens", "prefill_tokens", "decode_tokens", "forward_calls", "tool_calls")
     values = {name: getattr(usage, name, 0) for name in names}
     if minus is not None:
         values = {name: values[name] - getattr(minus, name) for name in names}
@@ -155,7 +158,7 @@ def _summarise(outcomes, strategy, budget, samples, used, wall_s) -> EvalResult:
         sample_accuracy=sum(outcome.n_passed for outcome in outcomes) / answers if answers else 0.0,
         by_task={task: sum(flags) / len(flags) for task, flags in sorted(per_task.items())},
         tokens=used.total_tokens, prefill_tokens=used.prefill_tokens, decode_tokens=used.decode_tokens,
-        forward_calls=used.forward_calls, wall_s=round(wall_s, 3), problems=outcomes)
+        forward_calls=used.forward_calls, tool_calls=used.tool_calls, wall_s=round(wall_s, 3), problems=outcomes)
 
 
 def _positive(text: str) -> int:
@@ -165,11 +168,27 @@ def _positive(text: str) -> int:
     return value
 
 
+def tool_names(text: str) -> list[str]:
+    """`--tools`: comma-separated tool names (calculator, python), or `none`."""
+    try:
+        return parse_tool_names(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --adapter and --tasks, as every model-running subcommand takes them."""
+    """--model, --adapter, --tasks and --tools, as every model-running subcommand takes them."""
     parser.add_argument("--model", required=True, help="local Hugging Face model directory")
     parser.add_argument("--adapter", help="PEFT LoRA adapter directory to put on the model")
     parser.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
+    parser.add_argument("--tools", type=tool_names,
+                        help="tools the model may call mid-answer: calculator, python (comma-separated) or none; "
+                             "default: the model's own setting (none unless it declares some)")
+
+
+def tool_options(args: argparse.Namespace) -> dict:
+    """`Policy.from_pretrained` keywords for `--tools`: none when the flag is not given."""
+    return {} if args.tools is None else {"tools": Toolbox.from_names(args.tools)}
 
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
@@ -201,7 +220,7 @@ def run_cli(args: argparse.Namespace) -> int:
         logging.disable_progress_bar()
     problems = load_problems(args.tasks)[:args.limit]
     try:
-        policy = Policy.from_pretrained(args.model, args.adapter, device=args.device)
+        policy = Policy.from_pretrained(args.model, args.adapter, device=args.device, **tool_options(args))
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as error:  # transformers' "cannot load this" errors, in one line
@@ -213,7 +232,7 @@ def run_cli(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(f"{args.strategy} (budget {args.budget}): accuracy {result.accuracy:.3f} ({result.solved}/{result.n}), "
-              f"{result.tokens} tokens, {result.wall_s:.1f} s")
+              f"{result.tokens} tokens, {result.tool_calls} tool calls, {result.wall_s:.1f} s")
         for task, accuracy in result.by_task.items():
             print(f"  {task:10s} {accuracy:.3f}")
     return 0
