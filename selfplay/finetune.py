@@ -4,10 +4,11 @@
                       previous_adapter="runs/x/round-1/adapter", seed=0)
     PeftModel.from_pretrained(base_model, "runs/x/round-2/adapter")   # what the next round samples with
 
-Rows are `{"prompt", "completion"}` (extra columns are dropped): TRL's prompt/completion format,
-which masks the prompt out of the loss (`completion_only_loss`), tokenises prompt + completion
-as one text (the built-in tokenizer adds its BOS, exactly as the policy encodes a prompt), and
-appends EOS where the completion does not already end with it (selection already did).
+Rows are `{"prompt", "completion", "tool_spans"?}` (extra columns are dropped), tokenised here
+(`tokenized_row`) as the policy sees them: the prompt with the tokenizer's special tokens (the
+built-in BOS; a chat template writes its own), the completion in pieces split at tool output,
+and one EOS. TRL takes the pre-tokenised rows and masks the prompt and the tool output out of
+the loss through `completion_mask` (`completion_only_loss`).
 
 Continuing from the previous round's adapter (`continue_adapter`, the default) rather than a
 fresh LoRA on the base each round: the adapter is the policy that sampled this round's trees, so
@@ -18,7 +19,9 @@ earlier round's data each time to keep what they taught. Round 1 starts a fresh 
 
 With no rows (nothing verified, nothing to replay) the starting adapter is saved unchanged, so
 `adapter/` always exists and always loads. The adapter directory is built in a temporary
-sibling and renamed; it also holds `training.json` (rows, steps, losses, tokens, wall).
+sibling and renamed; it also holds `training.json` (rows, steps, losses, tokens, wall) and a
+README.md (`adapter_card`: base model, data, round, numbers, how to load it) in place of PEFT's
+template card.
 
 Knows transformers, PEFT and TRL; nothing about search, trees or Ray.
 """
@@ -26,15 +29,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
 from selfplay.runconfig import FinetuneConfig
-from selfplay.rundir import staging_dir, write_json
+from selfplay.rundir import RoundDir, staging_dir, write_json
 
 TRAINING_INFO = "training.json"
 
@@ -107,10 +112,11 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
     start, result = time.perf_counter(), None
     with staging_dir(out_dir) as staging, tempfile.TemporaryDirectory(prefix="sft-") as scratch:
         if rows:
-            dataset = Dataset.from_list([{"prompt": row["prompt"], "completion": row["completion"]} for row in rows])
+            tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+            dataset = Dataset.from_list([tokenized_row(tokenizer, row) for row in rows])
             with _quiet_deprecations():
                 trainer = SFTTrainer(model=model, args=sft_arguments(config, scratch, seed), train_dataset=dataset,
-                                     processing_class=AutoTokenizer.from_pretrained(str(model_dir)))
+                                     processing_class=tokenizer)
                 trainer.remove_callback(PrinterCallback)
                 output = trainer.train()
             losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
@@ -124,7 +130,81 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
         result.wall_s = round(time.perf_counter() - start, 3)
         model.save_pretrained(staging)
         write_json(staging / TRAINING_INFO, result.to_dict(with_history=True))
+        (staging / "README.md").write_text(adapter_card(model_dir, out_dir, config, result), encoding="utf-8")
     return result
+
+
+def tokenized_row(tokenizer, row: dict) -> dict:
+    """`input_ids` = the prompt (with the tokenizer's special tokens, as the policy encodes it), the
+    completion and EOS; `completion_mask` = 1 on the completion's own tokens, 0 on the prompt and on
+    tool output (`row["tool_spans"]`), so the model learns to call a tool and not to imitate it.
+
+    >>> from selfplay.model.tokenizer import build_tokenizer
+    >>> row = tokenized_row(build_tokenizer(), {"prompt": "Q\\n", "completion": "<<1+1=2>>", "tool_spans": [[6, 9]]})
+    >>> row["completion_mask"]
+    [0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1]
+    """
+    from selfplay.tools.spans import encode_masked
+    prompt_ids = tokenizer(row["prompt"])["input_ids"] if not getattr(tokenizer, "chat_template", None) \
+        else tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]
+    completion = row["completion"]
+    eos = tokenizer.eos_token or ""
+    ends_with_eos = bool(eos) and completion.endswith(eos)
+    body = completion[:-len(eos)] if ends_with_eos else completion
+    ids, mask = encode_masked(tokenizer, body, row.get("tool_spans") or [])
+    ids, mask = ids + [tokenizer.eos_token_id], mask + [1]
+    return {"input_ids": prompt_ids + ids, "completion_mask": [0] * len(prompt_ids) + mask}
+
+
+def adapter_card(model_dir: str | os.PathLike, out_dir: str | os.PathLike, config: FinetuneConfig,
+                 result: TrainResult) -> str:
+    """The adapter's README.md: YAML metadata, then what it was trained from and on, and how to load it.
+    The round is read from the run layout (RUN/round-K/adapter) when the adapter sits in one."""
+    import yaml
+
+    base, adapter = str(model_dir), str(out_dir)
+    folder = Path(adapter).absolute().parent
+    match = re.fullmatch(r"round-(\d+)", folder.name)
+    round_name = f"round {match.group(1)}" if match else "one round"
+    data = f"`{RoundDir(folder, int(match.group(1))).sft}`: " if match else ""
+    metadata = {"library_name": "peft", "base_model": base, "pipeline_tag": "text-generation",
+                "tags": ["lora", "sft", "trl", "selfplay", "expert-iteration"]}
+    start = f"the previous round's adapter `{result.continued_from}`" if result.continued_from else "a fresh LoRA"
+    if result.rows:
+        length = f"{result.steps} optimizer steps" + (f" (max_steps {config.max_steps})" if config.max_steps > 0
+                                                      else f" ({config.epochs:g} epochs)")
+        losses = ", ".join(f"{name} {value:.4f}" for name, value in (("mean", result.train_loss), ("first logged",
+                           result.first_loss), ("last", result.last_loss)) if value is not None) or "not logged"
+        training = (f"{result.rows} rows, {length}, batch {config.batch_size}, AdamW at lr {config.learning_rate:g} "
+                    f"(constant with warmup), {result.tokens:,} tokens, {result.wall_s:.0f} s; train loss {losses}")
+    else:
+        training = "no rows (nothing verified, nothing to replay): the starting adapter, saved unchanged"
+    return f"""---
+{yaml.safe_dump(metadata, sort_keys=False)}---
+
+# selfplay LoRA adapter{f", {round_name}" if match else ""}
+
+A LoRA adapter (PEFT; rank {config.lora_rank}, alpha {config.lora_alpha}, dropout {config.lora_dropout:g}, on every
+linear layer) for the base model `{base}`, trained by {round_name} of a selfplay improvement run
+(expert iteration: the policy searches, the verifiers check, it is finetuned on what checked out).
+
+- Data: {data}the round's verified answers, found by the policy's own search on training problems,
+  and a replay share of earlier rounds' selections, as prompt/completion pairs.
+- Training: TRL `SFTTrainer`, loss on the completion only, starting from {start}:
+  {training}. The trainer's numbers are in `training.json`.
+
+## Load
+
+```python
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("{base}")
+model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{base}"), "{adapter}")
+```
+
+or `lab eval --model {base} --adapter {adapter} --tasks FILE`.
+"""
 
 
 @contextlib.contextmanager

@@ -21,8 +21,8 @@ Knows the round's phases, the run directory and the executor protocol; nothing a
 """
 from __future__ import annotations
 
-import random
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,11 +30,13 @@ from typing import Callable
 from tqdm import tqdm
 
 from selfplay import rundir
+from selfplay.curriculum import round_draw, solved_shares
 from selfplay.evaluate import evaluate
 from selfplay.finetune import finetune, read_training
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
 from selfplay.selection import select_round, selection_stats
 from selfplay.tasks import Problem, load_problems
+from selfplay.tools.toolbox import apply_tools
 from selfplay.work import LocalExecutor, ProblemTrees, SampleJob
 
 
@@ -56,41 +58,26 @@ class Context:
 
 # --- problems ----------------------------------------------------------------------------------
 
-def split_counts(total: int, shares: dict) -> dict:
-    """`total` split by `shares` with largest remainders (ties: file order).
-
-    >>> split_counts(10, {"a": 2, "b": 1})
-    {'a': 7, 'b': 3}
-    """
-    weight = sum(shares.values())
-    exact = {key: total * share / weight for key, share in shares.items()}
-    counts = {key: int(value) for key, value in exact.items()}
-    by_remainder = sorted(shares, key=lambda key: -(exact[key] - counts[key]))
-    for key in by_remainder[:total - sum(counts.values())]:
-        counts[key] += 1
-    return counts
+def round_problems(config: RunConfig, round_index: int, history: Sequence[Mapping[str, float]] = ()) -> list[Problem]:
+    """The round's training problems (`selfplay.curriculum`: the levels at the frontier, fresh problems)."""
+    return [problem for problems in round_draw(config, round_index, history).values() for problem in problems]
 
 
-def round_problems(config: RunConfig, round_index: int) -> list[Problem]:
-    """The round's training problems: per file, the next slice of a permutation seeded by (seed, file).
-
-    Rounds take consecutive slices, so they see fresh problems until a file runs out (then it wraps).
-    """
-    chosen: dict[str, Problem] = {}
-    for name, count in split_counts(config.problems_per_round, config.train_files).items():
-        problems = load_problems(config.path(name))
-        order = list(range(len(problems)))
-        random.Random(f"{config.seed}:{name}").shuffle(order)
-        start = (round_index - 1) * count
-        for offset in range(min(count, len(problems))):
-            problem = problems[order[(start + offset) % len(problems)]]
-            chosen.setdefault(problem.id, problem)
-    return list(chosen.values())
+def level_history(run: rundir.RunDir, round_index: int) -> list[dict]:
+    """The solved share per train file of rounds 1..K-1, from their metrics (what the curriculum reads)."""
+    return [rundir.read_json(run.round(k).metrics).get("curriculum", {}).get("solved", {})
+            for k in range(1, round_index)]
 
 
 def dev_problems(config: RunConfig) -> list[Problem]:
     """The first `eval.limit` problems of each dev file."""
     return [problem for name in config.dev_files for problem in load_problems(config.path(name))[:config.eval.limit]]
+
+
+def dev_splits(config: RunConfig) -> dict[str, list[str]]:
+    """Problem ids of each dev file's evaluated problems, by file name."""
+    return {name: [problem.id for problem in load_problems(config.path(name))[:config.eval.limit]]
+            for name in config.dev_files}
 
 
 def prompt_renderer(model_dir: str):
@@ -199,11 +186,28 @@ def eval_phase(context: Context, adapter_dir: Path | None) -> dict:
     if not problems:
         return {}
     policy = context.evaluator.policy(context.model_dir, None if adapter_dir is None else str(adapter_dir))
+    apply_tools(policy, config.tools)
     fast = evaluate(policy, problems, "greedy", 1, config.seed, max_new_tokens=config.eval.max_new_tokens,
                     progress=context.progress)
     deliberate = evaluate(policy, problems, config.eval.strategy, config.eval.budget, config.seed,
                           progress=context.progress)
-    return {"fast": fast.to_dict(), "deliberate": deliberate.to_dict()}
+    return {"fast": fast.to_dict(), "deliberate": deliberate.to_dict(),
+            "splits": split_accuracies(dev_splits(config), {"fast": fast, "deliberate": deliberate}),
+            "solved": {kind: sorted(o.id for o in result.problems if o.solved)
+                       for kind, result in (("fast", fast), ("deliberate", deliberate))}}
+
+
+def split_accuracies(splits: Mapping[str, Sequence[str]], results: Mapping[str, object]) -> dict[str, dict]:
+    """Per dev file: its problem count and each result's accuracy on its problems."""
+    table = {}
+    for name, ids in splits.items():
+        wanted = set(ids)
+        row = {"n": len(wanted)}
+        for kind, result in results.items():
+            outcomes = [o for o in result.problems if o.id in wanted]
+            row[kind] = round(sum(o.solved for o in outcomes) / len(outcomes), 4) if outcomes else None
+        table[name] = row
+    return table
 
 
 # --- rounds ------------------------------------------------------------------------------------
@@ -227,11 +231,13 @@ def run_round(context: Context, index: int) -> dict:
     swept = round_dir.sweep_temporaries()
     if swept:
         context.log(f"round {index}: removed temporaries of an interrupted run: {', '.join(swept)}")
-    start, problems = time.perf_counter(), round_problems(config, index)
+    start = time.perf_counter()
+    draw = round_draw(config, index, level_history(context.run, index))
+    problems = [problem for chosen in draw.values() for problem in chosen]
     previous = context.run.round(index - 1).adapter if index > 1 else None
     job = SampleJob(round=index, model_dir=context.model_dir, adapter_dir=None if previous is None else str(previous),
                     strategy=config.sampling.strategy, budget=config.sampling.budget, seed=config.seed,
-                    search_overrides=dict(config.sampling.search))
+                    search_overrides=dict(config.sampling.search), tools=config.tools)
     sampling = None
     if not round_dir.sft.is_file():
         sampling = sample_phase(context, round_dir, problems, job)
@@ -241,8 +247,11 @@ def run_round(context: Context, index: int) -> dict:
     if not round_dir.metrics.is_file():
         training = train_phase(context, round_dir)
         evaluation = eval_phase(context, round_dir.adapter)
+        curriculum = {"levels": {name: len(chosen) for name, chosen in draw.items()},
+                      "solved": solved_shares(draw, trees)}
         metrics = {"round": index, "adapter": str(round_dir.adapter),
-                   "sampling": sampling or {"resumed_after": "selection"}, "selection": selection, "train": training, "eval": evaluation,
+                   "sampling": sampling or {"resumed_after": "selection"}, "selection": selection,
+                   "curriculum": curriculum, "train": training, "eval": evaluation,
                    "compute": compute_totals(sampling, training, evaluation, trees),
                    "wall_s": round(time.perf_counter() - start, 3)}
         rundir.write_json(round_dir.metrics, metrics)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 import typing
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class SamplingConfig:
         unknown = sorted(set(self.search) - known)
         if unknown:
             raise ConfigError(f"sampling.search: unknown keys {unknown}; expected some of {sorted(known)}")
+        try:  # the values too, as the round's searches will build them
+            SearchConfig(**self.search)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"sampling.search: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,33 @@ class SelectionConfig:
     max_per_problem: int = 1  # distinct verified paths kept per problem (best first)
     replay_share: float = 0.25  # share of the round's SFT rows drawn from earlier rounds' selections
     rm_pairs_per_problem: int = 8  # (verified, failed) answer pairs per problem in rm.jsonl
+    skip_all_passed: bool = True  # no rows from a problem whose every graded answer passed: it teaches nothing
 
     def __post_init__(self) -> None:
         if self.max_per_problem < 1 or self.rm_pairs_per_problem < 1:
             raise ConfigError("selection.max_per_problem and selection.rm_pairs_per_problem must be at least 1")
         if not 0 <= self.replay_share < 1:
             raise ConfigError(f"selection.replay_share must be in [0, 1), got {self.replay_share}")
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Levels to climb: each round samples the active levels, and a level joins once search masters the last."""
+
+    levels: tuple = ()  # train files from easy to hard; empty: sample `train_files` as they are
+    start: int = 1  # levels active in round 1 (the first ones)
+    promote_at: float = 0.5  # the hardest active level's solved share at which the next level joins
+    retire_at: float = 0.95  # a level solved this often leaves the mix (never the hardest active one)
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(level, str) and level for level in self.levels):
+            raise ConfigError(f"curriculum.levels: a list of train files, got {list(self.levels)!r}")
+        if len(set(self.levels)) != len(self.levels):
+            raise ConfigError("curriculum.levels: a file is listed twice")
+        if self.levels and not 1 <= self.start <= len(self.levels):
+            raise ConfigError(f"curriculum.start must lie in 1..{len(self.levels)}, got {self.start}")
+        if not 0 < self.promote_at <= 1 or not self.promote_at <= self.retire_at <= 1:
+            raise ConfigError("curriculum: need 0 < promote_at <= retire_at <= 1")
 
 
 @dataclass(frozen=True)
@@ -134,6 +160,8 @@ class RunConfig:
     selection: SelectionConfig = field(default_factory=SelectionConfig)  # picking training traces
     sft: FinetuneConfig = field(default_factory=FinetuneConfig)  # the LoRA finetune
     eval: EvalConfig = field(default_factory=EvalConfig)  # dev evaluation
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)  # levels the rounds climb
+    tools: str = "auto"  # tools the policy may call: "auto" (those the model declares), "none", "calculator,python"
 
     def __post_init__(self) -> None:
         if self.workers != AUTO and (not isinstance(self.workers, int) or isinstance(self.workers, bool)
@@ -141,11 +169,18 @@ class RunConfig:
             raise ConfigError(f"workers: expected 'auto' or a count >= 0, got {self.workers!r}")
         if self.rounds < 0 or self.threads < 1 or self.problems_per_round < 1:
             raise ConfigError("rounds must be >= 0, threads and problems_per_round >= 1")
-        if not self.train_files or any(not isinstance(s, (int, float)) or s <= 0 for s in self.train_files.values()):
-            raise ConfigError(f"train_files: a mapping of file -> positive share, got {self.train_files!r}")
+        if not self.train_files or any(not isinstance(name, str) or not isinstance(share, (int, float))
+                                       or not 0 < share < math.inf for name, share in self.train_files.items()):
+            raise ConfigError(f"train_files: a mapping of file -> positive finite share, got {self.train_files!r}")
         if self.out and not Path(self.out).expanduser().is_absolute():
             raise ConfigError(f"out must be an absolute path (a relative one would land in Ray's copy of the "
                               f"repo), got {self.out!r}")
+        if self.tools != "auto":
+            from selfplay.tools import parse_tool_names
+            try:
+                parse_tool_names(self.tools)
+            except ValueError as error:
+                raise ConfigError(f"tools: {error} (or 'auto', 'none')") from None
 
     def to_dict(self) -> dict:
         """Plain YAML/JSON values, sections nested."""
@@ -165,19 +200,22 @@ def resolve_path(value: str | Path) -> Path:
     return path if path.is_absolute() else REPO / path
 
 
-SECTIONS = {"sampling": SamplingConfig, "selection": SelectionConfig, "sft": FinetuneConfig, "eval": EvalConfig}
+SECTIONS = {"sampling": SamplingConfig, "selection": SelectionConfig, "sft": FinetuneConfig, "eval": EvalConfig,
+            "curriculum": CurriculumConfig}
 
 
 def _coerce(value, annotation, key: str):
     """`value` as the field's declared type (YAML already typed it; ints pass as floats)."""
     origin = typing.get_origin(annotation)
-    if annotation is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if annotation is float and isinstance(value, str):
-        try:  # PyYAML (YAML 1.1) reads `3e-4`, without a dot, as a string
-            return float(value)
-        except ValueError:
-            pass
+    if annotation is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+        try:  # ints pass as floats; PyYAML (YAML 1.1) reads `3e-4`, without a dot, as a string
+            number = float(value)
+        except (ValueError, OverflowError):
+            number = None
+        if number is not None and not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        if number is not None:
+            return number
     if origin is tuple or annotation is tuple:
         if isinstance(value, (list, tuple)):
             return tuple(value)
@@ -232,8 +270,9 @@ def parse_override(text: str) -> tuple[list[str], object]:
         raise ConfigError(f"override {text!r}: expected key=value")
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError as error:
-        raise ConfigError(f"override {text!r}: value is not YAML ({error})") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: an integer too long to convert
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise ConfigError(f"override {shown!r}: value is not YAML ({_one_line(error)[:200]})") from None
     return key.strip().split("."), parsed
 
 
@@ -250,10 +289,28 @@ def apply_override(values: dict, keys: list[str], value) -> dict:
     return result
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
+def read_preset(path: Path) -> object:
+    """A preset file's YAML; text that is not UTF-8 or not YAML is a `ConfigError` naming the line."""
+    try:
+        return yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({error.problem or error.context})") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: an integer too long to convert
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(error)})") from None
+
+
 def load_config(preset: str, overrides: list[str] = (), *, now: float | None = None) -> RunConfig:
     """The preset's values with `overrides` laid over them, validated, `out` filled in."""
     path = preset_path(preset)
-    values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    values = read_preset(path) or {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys")
     values = {**values, "preset": values.get("preset") or Path(preset).stem}

@@ -2,7 +2,7 @@
 
     selection = select_round(trees, prompts, earlier_rows, SelectionConfig(), round_index=2,
                              eos_text="<eos>", seed=0)
-    selection.rows       # sft.jsonl: {"prompt", "completion", "problem_id", "round", "task"}
+    selection.rows       # sft.jsonl: {"prompt", "completion", "problem_id", "round", "task", "tool_spans"}
     selection.rm_rows    # rm.jsonl: {"prompt", "chosen", "rejected", "problem_id", "round", "task", "kind"}
     selection.trees      # the trees again, `selected` flags set on the nodes that became rows
 
@@ -13,6 +13,8 @@ The rules, in order:
    answer check of best-of-N, the vote share of majority; 0 when the strategy kept none), then
    fewer path tokens, then shorter text, then the earlier node.
 3. Identical path texts count once (the first in that order), then at most `max_per_problem`.
+   With `skip_all_passed`, a problem whose every graded answer passed gives no rows: the policy
+   already solves it, so it teaches nothing (a problem with no passed answer gives none anyway).
 4. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
    trees it came from) are drawn, seeded by (seed, round), so that they make `replay_share` of
    the round's rows; a replayed row keeps its original `round`, and never duplicates a fresh row.
@@ -21,6 +23,9 @@ EOS: a step's text leaves special tokens out, so the completion is the path text
 tokenizer's EOS text appended (`eos_text`, e.g. `<eos>`, or a chat model's end-of-turn token);
 the tokenizer reads it back as the one EOS token. TRL appends EOS only where it is missing, so
 it is never doubled, and the model learns to stop after a verified answer.
+
+`tool_spans` are the character spans of tool output (calculator results, python output blocks)
+in the completion, which finetuning leaves out of the loss.
 
 The `selected` flags mark the steps of each chosen path (the root, the prompt, is never trained
 on and stays unflagged); flags from an earlier selection of the same trees are cleared first.
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from selfplay.runconfig import SelectionConfig
+from selfplay.tools.spans import tool_output_spans
 from verifiers.scorer_data import path_text, preference_pairs
 
 
@@ -89,6 +95,12 @@ def rank_key(candidate: Candidate) -> tuple:
     [9, 5, 3]
     """
     return (-candidate.value, candidate.tokens, len(candidate.text), candidate.node)
+
+
+def all_passed(tree: dict) -> bool:
+    """Whether the tree has graded answers and every one of them passed."""
+    verdicts = [v for t, v in zip(tree["terminal"], tree["verdicts"]) if t and v is not None]
+    return bool(verdicts) and all(_passed(v) for v in verdicts)
 
 
 def best_paths(tree: dict, cap: int) -> list[Candidate]:
@@ -180,12 +192,18 @@ def select_round(trees: Sequence[dict], prompts: Mapping[str, str], earlier_rows
     """The round's SFT rows, RM rows and flagged trees (see the module docstring for the rules)."""
     ordered = sorted(trees, key=lambda tree: tree["problem_id"])
     fresh, flagged = [], []
+    skipped = 0
     for tree in ordered:
-        picks = best_paths(tree, config.max_per_problem)
+        skip = config.skip_all_passed and all_passed(tree)
+        skipped += skip
+        picks = [] if skip else best_paths(tree, config.max_per_problem)
         flagged.append(with_selected(tree, [pick.node for pick in picks]))
-        fresh.extend({"prompt": prompts[tree["problem_id"]], "completion": completion_text(pick.text, eos_text),
-                      "problem_id": tree["problem_id"], "round": round_index, "task": tree["task"]}
-                     for pick in picks)
+        for pick in picks:
+            completion = completion_text(pick.text, eos_text)
+            fresh.append({"prompt": prompts[tree["problem_id"]], "completion": completion,
+                          "problem_id": tree["problem_id"], "round": round_index, "task": tree["task"],
+                          "tool_spans": [list(span) for span in tool_output_spans(completion)]})
     rows = fresh + replay_rows(earlier_rows, fresh, config.replay_share, seed, round_index)
     pairs = rm_rows(ordered, prompts, config.rm_pairs_per_problem, seed, round_index)
-    return Selection(rows, pairs, flagged, selection_stats(flagged, rows, pairs, round_index))
+    stats = {**selection_stats(flagged, rows, pairs, round_index), "skipped_all_passed": skipped}
+    return Selection(rows, pairs, flagged, stats)

@@ -35,6 +35,7 @@ class SampleJob:
     budget: int  # compute per problem, in complete sampled answers
     seed: int  # run seed; a problem's seed derives from (seed, round, problem id)
     search_overrides: dict = field(default_factory=dict)  # SearchConfig fields to override
+    tools: str = "auto"  # tools the policy may call: "auto" (the model's own), "none", "calculator,python"
 
 
 @dataclass
@@ -61,7 +62,9 @@ class Executor(Protocol):
 def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
     """Grow one problem's tree with the job's strategy and budget; terminal verdicts set by the grader."""
     from selfplay.deliberate import deliberate, scaled_knobs, search_config  # search loads only where work runs
+    from selfplay.tools.toolbox import apply_tools
 
+    apply_tools(policy, job.tools)
     start = time.perf_counter()
     config = search_config(policy, problem, **{**scaled_knobs(job.budget), **job.search_overrides})
     outcome = deliberate(policy, problem, job.strategy, job.budget,

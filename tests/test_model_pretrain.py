@@ -59,15 +59,41 @@ def test_corpus_refuses_dev_and_test_files_and_leaks(tmp_path):
         load_train_problems(tmp_path / "train.jsonl")
 
 
-def test_mistake_share_is_met_and_every_flawed_trace_fails(mixed, problems):
+@pytest.mark.parametrize("calculator", [True, False])
+def test_mistake_share_is_met_and_every_flawed_trace_fails(calculator, problems):
+    config = CorpusConfig(traces=300, task_mix=MIX, mistake_share=0.3, calculator=calculator)
+    mixed = build_corpus(config, seed=0)
     counts = corpus.split_counts(300, MIX)
     for task, count in counts.items():
         traces = [t for t in mixed if t.task == task]
         verdicts = [grade(problems[t.problem_id], t.completion).passed for t in traces]
         assert len(traces) == count
-        assert sum(not passed for passed in verdicts) == round(0.3 * count), task
+        assert sum(not passed for passed in verdicts) == (round(0.3 * count) if config.mistakes(task) else 0), task
         assert all(passed == (t.kind == "expert") for t, passed in zip(traces, verdicts)), task
-        assert {t.kind for t in traces} == {"expert", *corpus.MISTAKES[task]}, task
+        assert {t.kind for t in traces} == {"expert", *config.mistakes(task)}, task
+    # With the calculator no trace writes false arithmetic: the mistakes left are choices.
+    assert ("wrong_step" in {t.kind for t in mixed}) == (not calculator)
+
+
+def test_calculator_traces_mark_every_result_as_tool_output_and_pretraining_masks_it(mixed):
+    from selfplay.model.pretrain import IGNORE_INDEX, tokenize_traces
+    from selfplay.model.tokenizer import build_tokenizer
+    countdown = [t for t in mixed if t.task == "countdown" and t.kind == "expert"]
+    for trace in countdown[:20]:
+        lines = trace.completion.split("\n")
+        assert all(line.startswith("<<") and line.endswith(">>") for line in lines)
+        assert [trace.completion[a:b] for a, b in trace.tool_spans] == [line.split("=")[1] for line in lines]
+    tokenizer = build_tokenizer()
+    row = tokenize_traces(countdown[:1], tokenizer, 512)[0]
+    trace = countdown[0]
+    prompt_length = len(tokenizer(trace.prompt)["input_ids"])
+    learned = "".join(tokenizer.decode([token]) for token, label in zip(row["input_ids"], row["labels"])
+                      if label != IGNORE_INDEX and token != tokenizer.eos_token_id)
+    kept, cursor = "", 0
+    for start, end in trace.tool_spans:
+        kept, cursor = kept + trace.completion[cursor:start], end
+    assert learned == kept + trace.completion[cursor:]  # every character but the tool's output
+    assert row["labels"][:prompt_length] == [IGNORE_INDEX] * prompt_length
 
 
 def test_dead_ends_are_true_steps_that_miss_the_target(problems):

@@ -195,7 +195,12 @@ def test_smoke_preset_writes_the_run_directory(model_dir, tmp_path, capsys):
         rows = rundir.read_jsonl(round_dir / "sft.jsonl")
         assert metrics["selection"]["sft_rows"] == len(rows) > 0 and metrics["selection"]["problems_solved"] > 0
         assert metrics["train"]["steps"] == config.sft.max_steps and metrics["train"]["train_loss"] > 0
-        assert set(metrics["eval"]) == {"fast", "deliberate"}
+        assert set(metrics["eval"]) == {"fast", "deliberate", "splits", "solved"}
+        (dev_file,) = config.dev_files
+        split = metrics["eval"]["splits"][dev_file]
+        assert split["n"] == config.eval.limit and split["fast"] == metrics["eval"]["fast"]["accuracy"]
+        assert len(metrics["eval"]["solved"]["fast"]) == metrics["eval"]["fast"]["solved"]
+        assert sum(metrics["curriculum"]["levels"].values()) == config.problems_per_round
         trees = rundir.read_trees_prefix(round_dir / "trees.jsonl.gz")
         assert sum(map(sum, (t["selected"] for t in trees))) == metrics["selection"]["selected_nodes"] > 0
         for row in rows:

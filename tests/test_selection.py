@@ -112,9 +112,9 @@ def test_select_round_rows_flags_pairs_and_stats():
     assert [tree["problem_id"] for tree in selection.trees] == ["p0", "p1"]  # sorted, whatever the arrival order
     assert selection.rows == [
         {"prompt": prompts["p1"], "completion": "5+3=8\n8*3=24<eos>", "problem_id": "p1", "round": 2,
-         "task": "countdown"},
+         "task": "countdown", "tool_spans": []},
         {"prompt": prompts["p1"], "completion": "5+3=8\n8*3=24 <eos>", "problem_id": "p1", "round": 2,
-         "task": "countdown"},
+         "task": "countdown", "tool_spans": []},
         earlier[0],  # 2 fresh rows * 0.25 / 0.75 -> 1 replayed row
     ]
     flagged = selection.trees[1]["selected"]
@@ -124,8 +124,24 @@ def test_select_round_rows_flags_pairs_and_stats():
     assert len(selection.rm_rows) == 3
     assert {row["rejected"] for row in selection.rm_rows} == {"5+3=8\n8+3=11"}
     assert all(row["round"] == 2 and row["task"] == "countdown" for row in selection.rm_rows)
-    assert selection.stats == selection_stats(selection.trees, selection.rows, selection.rm_rows, 2)
-    assert selection.stats | {"answer_pass_rate": None} == {
+    assert selection.stats == {**selection_stats(selection.trees, selection.rows, selection.rm_rows, 2),
+                               "skipped_all_passed": 0}
+    assert selection.stats | {"answer_pass_rate": None, "skipped_all_passed": 0} == {
         "problems": 2, "problems_solved": 1, "graded_answers": 5, "verified_answers": 3, "distinct_verified": 3,
-        "answer_pass_rate": None, "selected": 2, "replayed": 1, "sft_rows": 3, "selected_nodes": 3, "rm_pairs": 3}
+        "answer_pass_rate": None, "selected": 2, "replayed": 1, "sft_rows": 3, "selected_nodes": 3, "rm_pairs": 3,
+        "skipped_all_passed": 0}
     assert selection.stats["answer_pass_rate"] == pytest.approx(3 / 5)
+
+
+def test_a_problem_every_answer_solves_gives_no_rows_and_tool_output_is_marked():
+    solved = Tree(strategy="mcts", problem_id="easy", task="countdown", round=1)
+    answer(solved, 0, "<<2*3=6>>", passed=True)
+    mixed, _ = countdown_tree("p1")
+    prompts = {"easy": "Use 2 3 to make 6.\n", "p1": "Use 5 3 3 to make 24.\n"}
+    config = SelectionConfig(max_per_problem=1, replay_share=0.0, skip_all_passed=True)
+    selection = select_round([solved.to_dict(), mixed], prompts, [], config, round_index=1, eos_text=EOS, seed=0)
+    assert [row["problem_id"] for row in selection.rows] == ["p1"] and selection.stats["skipped_all_passed"] == 1
+    kept = select_round([solved.to_dict()], prompts, [], SelectionConfig(replay_share=0.0, skip_all_passed=False),
+                        round_index=1, eos_text=EOS, seed=0)
+    (row,) = kept.rows
+    assert row["completion"] == "<<2*3=6>><eos>" and row["tool_spans"] == [[6, 9]]

@@ -1,15 +1,18 @@
 """The base model's card: its dev numbers, measured by a small sampler here, and the README.
 
-`evaluate_model` loads a model directory with the plain `AutoModelForCausalLM` /
-`AutoTokenizer`, answers problems in the built-in format greedily and by sampling (temperature 1,
-no top-k or top-p), and grades every answer with `selfplay.grading.grade`. It is deliberately
-simple and isolated: `lab eval` (the policy and search modules) is the lab's evaluator of record,
-and its numbers may later replace these.
+`evaluate_model` loads a model directory as a `Policy` with the tools the model declares (the
+built-in model calls the calculator), answers problems in the built-in format greedily and by
+sampling (temperature 1, no top-k or top-p) as whole answers, and grades every answer with
+`selfplay.grading.grade`. `lab eval` (search strategies under a budget) is the lab's evaluator of
+record; these are the card's plain greedy and pass@k figures.
 
     python -m selfplay.model.card --model models/base      # re-measure; prints the eval.json object
 
-`finish` writes `eval.json`, `pretrain.yaml` (the resolved config) and `README.md` into the model
-directory after `pretrain`. Knows models, the grader and the dev splits; nothing about training.
+`finish` writes `eval.json`, `pretrain.yaml` (the resolved config) and `README.md` (YAML metadata
+for the Hub first: license, library, pipeline, the dev numbers as a model-index) into the model
+directory after `pretrain`, and sets what a plain `generate` needs: greedy answers of at most
+`ANSWER_TOKENS` in `generation_config.json`, the model's positions as the tokenizer's
+`model_max_length`. Knows models, the grader and the dev splits; nothing about training.
 """
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ from pathlib import Path
 
 import torch
 import yaml
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from selfplay.grading import grade
 from selfplay.prompting import builtin_prompt
@@ -31,6 +33,8 @@ from selfplay.tasks.splits import derive_seed
 REPO = Path(__file__).resolve().parents[2]
 MAX_NEW_TOKENS = {"countdown": 64, "arith": 96, "funcs": 192}  # well above the longest train solution
 DEV_TASKS = ("countdown", "arith", "funcs")
+ANSWER_TOKENS = 256  # generation_config's max_new_tokens: lab eval's default cap, above every MAX_NEW_TOKENS
+LICENSE = "apache-2.0"  # the repository's (pyproject.toml)
 
 
 @dataclass(frozen=True)
@@ -45,16 +49,11 @@ class TaskEval:
     wall_s: float  # generation and grading time
 
 
-def _generate(model, tokenizer, prompts: list[str], copies: int, max_new_tokens: int, seed: int) -> list[str]:
+def _generate(policy, prompts: list[str], copies: int, max_new_tokens: int, seed: int) -> list[str]:
     """`copies` completions per prompt (greedy when copies == 0 gives one), special tokens dropped."""
-    batch = tokenizer(prompts, return_tensors="pt", padding=True)  # left padded
-    sampling = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, num_return_sequences=copies) \
-        if copies else dict(do_sample=False)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        output = model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id,
-                                eos_token_id=tokenizer.eos_token_id, **sampling)  # (B * copies, T)
-    return tokenizer.batch_decode(output[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    answers = policy.complete(prompts, max(copies, 1), temperature=1.0 if copies else 0.0,
+                              max_new_tokens=max_new_tokens, seed=seed)
+    return [completion.text for group in answers for completion in group]
 
 
 def _solved(problems: list[Problem], answers: list[list[str]]) -> list[list[bool]]:
@@ -75,20 +74,20 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
         raise ValueError(f"evaluate one task at a time, got {sorted(tasks)}")
     task, start = tasks.pop(), time.monotonic()
     torch.set_num_threads(threads)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    from selfplay.model.policy import Policy
+    policy = Policy.from_pretrained(model_dir, device="cpu", dtype=torch.float32)
     max_new = MAX_NEW_TOKENS.get(task, 128)
     prompts = [builtin_prompt(problem.prompt) for problem in problems]
     greedy = []
     for i in range(0, len(prompts), batch_size):
-        greedy += _generate(model, tokenizer, prompts[i:i + batch_size], 0, max_new, seed)
+        greedy += _generate(policy, prompts[i:i + batch_size], 0, max_new, seed)
     greedy_solved = _solved(problems, [[text] for text in greedy])
     chosen = problems[:len(problems) if sampled is None else sampled] if samples else []
     per_batch = max(1, batch_size // max(samples, 1))
     sample_solved = []
     for i in range(0, len(chosen), per_batch):
         group = chosen[i:i + per_batch]
-        texts = _generate(model, tokenizer, [builtin_prompt(p.prompt) for p in group], samples, max_new,
+        texts = _generate(policy, [builtin_prompt(p.prompt) for p in group], samples, max_new,
                           derive_seed(seed, "card-eval", group[0].id))
         sample_solved += _solved(group, [texts[j * samples:(j + 1) * samples] for j in range(len(group))])
     n_samples = max(len(sample_solved) * samples, 1)
@@ -122,6 +121,44 @@ def _eval_table(results: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+def card_metadata(name: str, results: dict[str, dict] | None) -> dict:
+    """The README's YAML front matter; the dev numbers (`measure_dev`'s) become a model-index."""
+    metadata = {"license": LICENSE, "library_name": "transformers", "pipeline_tag": "text-generation",
+                "language": ["en"], "tags": ["llama", "selfplay", "countdown", "arithmetic", "from-scratch"]}
+    if results:
+        entries = []
+        for task, r in results.items():
+            metrics = [{"type": "accuracy", "name": "greedy accuracy", "value": r["greedy"]}]
+            if r["samples"]:
+                metrics.append({"type": f"pass@{r['samples']}", "name": f"pass@{r['samples']} at temperature 1.0",
+                                "value": r["pass_at_samples"]})
+            entries.append({"task": {"type": "text-generation"},
+                            "dataset": {"type": f"selfplay/{task}", "name": f"selfplay {task} dev", "split": "dev"},
+                            "metrics": metrics})
+        metadata["model-index"] = [{"name": name, "results": entries}]
+    return metadata
+
+
+def front_matter(metadata: dict) -> str:
+    """`---`-fenced YAML, the block a model card starts with."""
+    return f"---\n{yaml.safe_dump(metadata, sort_keys=False)}---\n\n"
+
+
+def set_generation_defaults(model_dir: str | Path) -> None:
+    """Greedy answers of at most `ANSWER_TOKENS` in generation_config.json, and the tokenizer's
+    `model_max_length` set to the model's `max_position_embeddings` (both read from the directory)."""
+    from transformers import GenerationConfig
+
+    model_dir = Path(model_dir)
+    generation = GenerationConfig.from_pretrained(model_dir)
+    generation.update(do_sample=False, max_new_tokens=ANSWER_TOKENS)
+    generation.save_pretrained(model_dir)
+    positions = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
+    path = model_dir / "tokenizer_config.json"
+    tokenizer_config = {**json.loads(path.read_text(encoding="utf-8")), "model_max_length": positions}
+    write_atomic(path, json.dumps(tokenizer_config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 def render_card(result, config, command: str, results: dict[str, dict] | None, eval_command: str) -> str:
     """The README.md of a pretrained model directory."""
     corpus = result.corpus
@@ -137,7 +174,7 @@ def render_card(result, config, command: str, results: dict[str, dict] | None, e
                   f"k samples at temperature 1.0, no top-k/top-p; funcs pass@k on the first {config.eval_funcs_limit} "
                   f"dev problems only, since its grader runs code):\n\n{_eval_table(results)}"
                   if results else "Not measured (`evaluate: false`).")
-    return f"""# selfplay base model
+    return front_matter(card_metadata(f"selfplay-{Path(result.out).name}", results)) + f"""# selfplay base model
 
 A small `LlamaForCausalLM` pretrained from scratch on CPU by the selfplay lab, for its built-in tasks
 (countdown, arith, funcs). It answers in the built-in format: the problem prompt and a newline, then
@@ -145,7 +182,9 @@ the solution one step per line, then EOS. It is meant to be *imperfect*: often w
 right somewhere among many samples, which is what search and self-improvement need.
 
 Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)`
-(a character-level tokenizer that prepends `<bos>`).
+(a character-level tokenizer that prepends `<bos>`). `generate` answers greedily, at most
+{ANSWER_TOKENS} new tokens, by default (`generation_config.json`); prompt and answer must fit in
+{shape.max_positions} positions.
 
 ## How it was made
 
@@ -175,8 +214,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def finish(result, config, command: str) -> dict[str, dict] | None:
-    """Measure (if the config says so) and write eval.json, pretrain.yaml and README.md."""
+    """Set the generation defaults, measure (if the config says so), write eval.json, pretrain.yaml, README.md."""
     out = Path(result.out)
+    set_generation_defaults(out)
     eval_command = f"python -m selfplay.model.card --model {out} --samples {config.eval_samples} " \
                    f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
     results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed) if config.evaluate else None

@@ -5,6 +5,12 @@ then the solution, one step per line; the trainer appends EOS). Traces come from
 only: `load_train_problems` refuses a file named like a dev or test split and checks every id and
 content key against the dev and test files beside it.
 
+With `calculator` on (the default), every countdown and arith computation is written as a
+calculator call, `<<25-5=20>>`: the model learns to write the expression and the tool writes the
+result (`tool_spans` marks `20>>` so training leaves it out of the loss). The model then cannot
+learn false arithmetic, and its mistakes are choices: which numbers, which operation, when to
+stop. With the calculator, only choice mistakes are made (`MISTAKES_WITH_CALCULATOR`).
+
 A configurable share of traces carries one deliberate mistake, because the "internet" the model
 imitates is imperfect; the resulting model is often wrong greedily and often right somewhere
 among many samples. Mistake kinds, each checked to FAIL the grader:
@@ -43,11 +49,15 @@ from selfplay.prompting import builtin_prompt
 from selfplay.tasks import Problem, content_key, load_problems
 from selfplay.tasks.countdown import solve_all
 from selfplay.tasks.splits import derive_seed
+from selfplay.tools.spans import tool_output_spans
 
 REPO = Path(__file__).resolve().parents[2]
 MISTAKES = {"countdown": ("wrong_step", "wrong_answer", "dead_end"),
             "arith": ("wrong_step", "wrong_answer"),
             "funcs": ("wrong_body",)}
+# False arithmetic cannot be written through a calculator; what is left to get wrong is choices.
+MISTAKES_WITH_CALCULATOR = {"countdown": ("dead_end",), "arith": (), "funcs": ("wrong_body",)}
+CALCULATOR_TASKS = ("countdown", "arith")
 HELD_OUT_SPLITS = ("dev", "test")
 DEFAULT_MIX = {"countdown": 0.85, "arith": 0.075, "funcs": 0.075}  # countdown is the main target
 MAX_SLIP = 3  # a slipped result is off by 1 to this much
@@ -61,6 +71,7 @@ class Trace:
     prompt: str  # the built-in prompt text (problem prompt and a newline)
     completion: str  # what the model learns to write after the prompt; EOS not included
     kind: str  # "expert" or one of MISTAKES[task]
+    tool_spans: tuple[tuple[int, int], ...] = ()  # character spans of tool output in `completion` (no loss)
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,7 @@ class CorpusConfig:
     countdown_solutions: int = 8  # an expert countdown trace is one of up to this many distinct solutions
     countdown_numbers: tuple[int, ...] = (3, 4)  # countdown train problems with these many numbers are used
     datasets: str = "datasets"  # folder with <task>/train.jsonl; relative paths start at the repo root
+    calculator: bool = True  # countdown and arith computations go through the calculator tool (<<a-b=c>>)
 
     def __post_init__(self) -> None:
         if self.traces < 1:
@@ -88,6 +100,9 @@ class CorpusConfig:
             raise ValueError(f"countdown_numbers must be counts of at least 2, got {self.countdown_numbers}")
         if self.countdown_solutions < 1:
             raise ValueError(f"countdown_solutions must be at least 1, got {self.countdown_solutions}")
+
+    def mistakes(self, task: str) -> tuple[str, ...]:
+        return (MISTAKES_WITH_CALCULATOR if self.calculator else MISTAKES)[task]
 
     def train_file(self, task: str) -> Path:
         root = Path(self.datasets)
@@ -160,7 +175,7 @@ def _cycle(problems: list[Problem], rng: random.Random) -> Iterator[Problem]:
 
 def _task_traces(task: str, problems: list[Problem], count: int, config: CorpusConfig,
                  rng: random.Random) -> list[Trace]:
-    flawed = round(count * config.mistake_share)
+    flawed = round(count * config.mistake_share) if config.mistakes(task) else 0
     flags = [True] * flawed + [False] * (count - flawed)
     rng.shuffle(flags)
     order, traces = _cycle(problems, rng), []
@@ -168,11 +183,14 @@ def _task_traces(task: str, problems: list[Problem], count: int, config: CorpusC
         for _ in range(10 * len(problems)):  # a problem that admits no mistake is passed over
             problem = next(order)
             completion = _expert(problem, config.countdown_solutions, rng)
-            kind = rng.choice(MISTAKES[task]) if is_flawed else "expert"
+            kind = rng.choice(config.mistakes(task)) if is_flawed else "expert"
             if is_flawed:
                 completion = _MAKERS[kind](problem, completion, rng)
             if completion is not None:
-                traces.append(Trace(problem.id, task, builtin_prompt(problem.prompt), completion, kind))
+                if config.calculator and task in CALCULATOR_TASKS:
+                    completion = with_calculator(completion)
+                spans = tuple(tool_output_spans(completion))
+                traces.append(Trace(problem.id, task, builtin_prompt(problem.prompt), completion, kind, spans))
                 break
         else:
             raise ValueError(f"no {task} problem admits a {'flawed' if is_flawed else 'expert'} trace")
@@ -192,6 +210,15 @@ def _expert(problem: Problem, solutions: int, rng: random.Random) -> str:
 
 
 _STEP = re.compile(r"(\d+)([-+*/])(\d+)=(\d+)")
+
+
+def with_calculator(completion: str) -> str:
+    """Every computation line written as a calculator call; other lines (`#### 19`) unchanged.
+
+    >>> with_calculator("25-5=20\\n20*4=80"), with_calculator("3*4=12\\n#### 12")
+    ('<<25-5=20>>\\n<<20*4=80>>', '<<3*4=12>>\\n#### 12')
+    """
+    return "\n".join(f"<<{line}>>" if _STEP.fullmatch(line) else line for line in completion.split("\n"))
 
 
 def _value(left: int, operator: str, right: int) -> int | None:

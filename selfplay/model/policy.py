@@ -88,12 +88,17 @@ class Policy:
         self._token_texts: list[str] | None = None
         self._scratch = Scratch()  # batch-cache buffers reused across calls
         self.tools = tools if tools is not None and tools.tools else None
+        self.declared_tools = self.tools  # what the policy was built with; `apply_tools(policy, "auto")` restores it
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None, *,
                         device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
                         **kwargs) -> Policy:
-        """Load a local model directory (weights + tokenizer), and an adapter on top if given."""
+        """Load a local model directory (weights + tokenizer), and an adapter on top if given.
+
+        `tools="auto"` (the default) switches on the tools the model declares in its config
+        (`selfplay_tools`, written by `lab pretrain`); pass a `Toolbox` or None to choose.
+        """
         if not os.path.isdir(model_dir):
             raise FileNotFoundError(f"{model_dir}: no such model directory")
         if not os.path.isfile(os.path.join(model_dir, "config.json")):
@@ -104,6 +109,9 @@ class Policy:
         dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+        if kwargs.get("tools", "auto") == "auto":  # the tools the model was trained to call, none if it declares none
+            declared = getattr(model.config, "selfplay_tools", None) or []
+            kwargs["tools"] = Toolbox.from_names(declared) if declared else None
         policy = cls(model, tokenizer, **kwargs)
         if adapter_dir is not None:
             policy.load_adapter(adapter_dir)

@@ -42,6 +42,7 @@ from transformers import (DataCollatorForSeq2Seq, GenerationConfig, LlamaConfig,
 from selfplay.model import card
 from selfplay.model.corpus import REPO, CorpusConfig, Trace, build_corpus, summarize
 from selfplay.model.tokenizer import build_tokenizer
+from selfplay.tools.spans import encode_masked
 
 DEFAULT_CONFIG = "configs/pretrain.yaml"
 IGNORE_INDEX = -100  # label of a token that carries no loss
@@ -125,14 +126,15 @@ def load_config(path: str | Path) -> PretrainConfig:
 
 
 def tokenize_traces(traces: list[Trace], tokenizer, max_positions: int) -> Dataset:
-    """input_ids = BOS prompt completion EOS; labels hide the prompt (IGNORE_INDEX)."""
+    """input_ids = BOS prompt completion EOS; labels hide the prompt and tool output (IGNORE_INDEX):
+    the model learns to call the calculator, and the tool writes the result."""
     prompts = tokenizer([t.prompt for t in traces])["input_ids"]
-    completions = tokenizer([t.completion for t in traces], add_special_tokens=False)["input_ids"]
     rows = {"input_ids": [], "labels": []}
-    for prompt, completion in zip(prompts, completions):
-        ids = (prompt + completion + [tokenizer.eos_token_id])[:max_positions]
-        rows["input_ids"].append(ids)
-        rows["labels"].append(([IGNORE_INDEX] * len(prompt) + completion + [tokenizer.eos_token_id])[:max_positions])
+    for prompt, trace in zip(prompts, traces):
+        completion, trainable = encode_masked(tokenizer, trace.completion, trace.tool_spans)
+        labels = [token if keep else IGNORE_INDEX for token, keep in zip(completion, trainable)]
+        rows["input_ids"].append((prompt + completion + [tokenizer.eos_token_id])[:max_positions])
+        rows["labels"].append(([IGNORE_INDEX] * len(prompt) + labels + [tokenizer.eos_token_id])[:max_positions])
     return Dataset.from_dict(rows)
 
 
@@ -258,6 +260,8 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
         trainer.train()
         wall_s = time.monotonic() - start
     out = Path(config.out)
+    if config.corpus.calculator:  # Policy.from_pretrained turns on what the model was taught to call
+        model.config.selfplay_tools = ["calculator"]
     save_model_dir(model, tokenizer, out)
     return PretrainResult(out=out, parameters=model.num_parameters(), steps=trainer.state.global_step,
                           tokens=int(trainer.state.num_input_tokens_seen), wall_s=round(wall_s, 1),

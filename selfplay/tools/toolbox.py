@@ -148,3 +148,13 @@ def parse_tool_names(value: str | Sequence[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown tool {unknown[0]!r}; expected some of {', '.join(TOOL_NAMES)}")
     return list(dict.fromkeys(names))
+
+
+def apply_tools(policy, spec: str) -> None:
+    """Set `policy.tools` from a config value: "auto" keeps what the model declared when loaded,
+    "none" switches tools off, "calculator,python" switches those on."""
+    if spec == "auto":
+        policy.tools = getattr(policy, "declared_tools", policy.tools)
+        return
+    names = parse_tool_names(spec)
+    policy.tools = Toolbox.from_names(names) if names else None
