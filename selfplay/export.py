@@ -23,6 +23,11 @@ prompt format); a completion carries no EOS text (trainers append their tokenize
 `--verdict` names the verifier statuses whose answers are used; answers with other statuses
 count as ungraded (e.g. `--verdict passed --verdict wrong` leaves timeouts out of every kind).
 
+When the trees hold tool calls, rows say where tool output sits, as `[[start, end], ...]`
+character spans (empty when none): `tool_spans` in `completion` (sft, steps),
+`chosen_tool_spans` and `rejected_tool_spans` (preference); a trainer masks them out of the
+loss. Runs without tool calls export no such columns.
+
 The export refuses, with the problem and the split named, any row whose problem is in a dev or
 test split: the committed `datasets/*/{dev,test}.jsonl` and the run's own `dev_files`, by id and
 by content key. Held-out problems must not leak into another model's training data.
@@ -43,6 +48,7 @@ from typing import Callable, Iterable, Mapping
 from selfplay import rundir
 from selfplay.prompting import builtin_prompt
 from selfplay.runconfig import resolve_path
+from search import Tree
 from selfplay.runread import RunError, RunView, open_run
 from selfplay.tasks import Problem, TaskFileError, content_key, load_problems
 from verifiers.scorer_data import branch_pairs, path_text, value_labels
@@ -113,6 +119,33 @@ def step_rows(trees: list[dict], prompts: Mapping[str, str]) -> list[dict]:
 
 ROW_MAKERS: dict[str, Callable[[list[dict], Mapping[str, str]], list[dict]]] = {
     "sft": sft_rows, "preference": preference_rows, "steps": step_rows}
+
+
+def tool_span_index(trees: Iterable[dict]) -> dict[tuple[str, str], list[list[int]]]:
+    """(problem id, answer text from the root) -> spans of tool output in it, for every node with
+    tool output on its path; a text met twice keeps its first spans."""
+    index: dict[tuple[str, str], list[list[int]]] = {}
+    for data in trees:
+        if any(data.get("tool_calls") or ()):
+            tree = Tree.from_dict(data)
+            for node in range(1, len(tree)):
+                spans = tree.tool_spans(node)
+                if spans:
+                    index.setdefault((tree.problem_id, tree.answer_text(node)), [list(span) for span in spans])
+    return index
+
+
+def add_tool_spans(rows: list[dict], index: Mapping[tuple[str, str], list], prompts: Mapping[str, str]) -> None:
+    """Give each row the spans of tool output in its completion (preference: in chosen and rejected)."""
+    for row in rows:
+        if "completion" in row:
+            row["tool_spans"] = index.get((row["problem_id"], row["completion"]), [])
+            continue
+        prefix = row["prompt"][len(prompts[row["problem_id"]]):]  # the shared steps before the branch
+        for side in ("chosen", "rejected"):
+            spans = index.get((row["problem_id"], prefix + row[side]), [])
+            row[f"{side}_tool_spans"] = [[start - len(prefix), end - len(prefix)] for start, end in spans
+                                         if start >= len(prefix)]
 
 
 # --- prompts -------------------------------------------------------------------------------------
@@ -228,6 +261,9 @@ def export_run(run_path: str | os.PathLike, kind: str, out: str | os.PathLike, *
     rows = []
     for index, trees in by_round.items():
         rows.extend(ROW_MAKERS[kind](sorted(trees, key=lambda tree: tree["problem_id"]), prompts))
+    spans = tool_span_index(tree for trees in by_round.values() for tree in trees)
+    if spans:
+        add_tool_spans(rows, spans, prompts)
     if not rows:
         raise ExportError(f"no {kind} rows in round {', '.join(map(str, indices))} of {run.path} "
                           f"(tasks: {', '.join(sorted(wanted_tasks)) or 'all'}; verdicts: {', '.join(statuses)})")
