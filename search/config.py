@@ -4,7 +4,8 @@ Knows nothing about models, files or Ray; YAML and CLI loading live in `selfplay
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,13 @@ class SearchConfig:
     stop_at_pass: bool = True  # best_of_n / beam / mcts: stop once an answer passes the answer check
 
     def __post_init__(self) -> None:
+        kinds = {"int": int, "float": (int, float), "bool": bool}  # annotations are strings (__future__)
+        for knob in fields(self):
+            value = getattr(self, knob.name)
+            if not isinstance(value, kinds[knob.type]) or isinstance(value, bool) != (knob.type == "bool"):
+                raise ValueError(f"{knob.name} must be {knob.type}, got {value!r}")
+            if knob.type == "float" and not math.isfinite(value):
+                raise ValueError(f"{knob.name} must be a finite number, got {value}")
         positive = ("max_depth", "max_step_tokens", "num_samples", "beam_width", "expansions_per_beam",
                     "num_simulations", "expansions_per_node")
         for name in positive:

@@ -224,3 +224,36 @@ def test_the_lab_form_keeps_countdown_meta_as_is(tmp_path):
     problem = generate_countdown(1, seed=0, level="std4")[0]
     path = save_problems([problem], tmp_path / "std4.jsonl")
     assert load_problems(path) == [problem] and problem.meta["use_all"] is True
+
+
+def _gzip_cut_short(path: Path) -> None:
+    """Many rows gzipped, then the second half of the stream dropped."""
+    data = gzip.compress("".join(json.dumps({**GOOD_ROW, "id": f"r{i}"}) + "\n" for i in range(20000)).encode())
+    path.write_bytes(data[:len(data) // 2])
+
+
+@pytest.mark.parametrize("name, write, where, words", [
+    ("long.jsonl", lambda p: p.write_text('{"numbers": [3, 5], "target": ' + "9" * 5000 + "}\n"), ":1: ",
+     "integer of more than"),
+    ("deep.jsonl", lambda p: p.write_text("[" * 100_000 + "]" * 100_000 + "\n"), ":1: ", "nested too deeply"),
+    ("deep_field.jsonl", lambda p: p.write_text('{"numbers": ' + "[" * 100_000 + "]" * 100_000 + "}\n"), ":1: ",
+     "nested too deeply"),
+    ("junk.jsonl.gz", lambda p: p.write_bytes(b"\x1f\x8b" + bytes(range(256)) * 4), ":1: ", "gzip"),
+    ("plain.jsonl.gz", lambda p: p.write_text(json.dumps(GOOD_ROW) + "\n"), ":1: ", "gzip"),
+    ("short.jsonl.gz", _gzip_cut_short, ":", "truncated gzip"),
+    ("junk.parquet", lambda p: p.write_bytes(b"PAR1" + bytes(range(256)) * 4), ": ", "not a readable parquet"),
+])
+def test_damaged_files_are_task_file_errors_naming_the_file(tmp_path, name, write, where, words):
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(TaskFileError) as caught:
+        load_problems(path)
+    assert str(caught.value).startswith(f"{path}{where}") and words in str(caught.value)
+
+
+def test_a_truncated_gzip_names_a_line_past_the_rows_it_read(tmp_path):
+    path = tmp_path / "short.jsonl.gz"
+    _gzip_cut_short(path)
+    with pytest.raises(TaskFileError) as caught:
+        load_problems(path)
+    assert caught.value.line is not None and 1 < caught.value.line < 20000

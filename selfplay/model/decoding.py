@@ -110,7 +110,7 @@ class _Prefill:
 def forward(model, input_ids, attention_mask, position_ids, cache) -> torch.Tensor:
     """Next-token log-probs after the last input position, per row: (B, V) float32."""
     output = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                   past_key_values=cache, use_cache=True, logits_to_keep=1)
+                   cache=cache, use_cache=True, logits_to_keep=1)
     return torch.log_softmax(output.logits[:, -1].float(), dim=-1)
 
 

@@ -24,12 +24,13 @@ SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 CHARACTERS = tuple(c for c in string.printable if c not in "\r\x0b\x0c")  # keeps \n and \t
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """A fresh character-level tokenizer that prepends BOS to every encoded text."""
+def build_tokenizer(model_max_length: int = 512) -> PreTrainedTokenizerFast:
+    """A fresh character-level tokenizer that prepends BOS to every encoded text. `model_max_length`
+    is the model's positions (512: the built-in model's), which the tokenizer config reports."""
     vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS + CHARACTERS)}
     # A BPE model with no merges splits text into single characters and never into anything else.
     core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
     core.decoder = decoders.Fuse()
     core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", special_tokens=[(BOS, vocab[BOS])])
     return PreTrainedTokenizerFast(tokenizer_object=core, bos_token=BOS, eos_token=EOS, pad_token=PAD,
-                                   unk_token=UNK, padding_side="left", model_max_length=2048)
+                                   unk_token=UNK, padding_side="left", model_max_length=model_max_length)

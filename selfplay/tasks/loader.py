@@ -3,7 +3,9 @@
 Reading is strict. A bad row raises `TaskFileError` naming the file, the line and the
 field (`datasets/x.jsonl:17: field 'target': expected a positive integer, got 'abc'`);
 nothing is skipped except blank lines, which are not rows. A file without problems and
-two rows with the same id are errors too. In a parquet file the "line" is the row number.
+two rows with the same id are errors too, and so is a damaged file (corrupt or truncated
+gzip data, a file that is not parquet, JSON nested too deeply for the parser or holding an
+integer too long to convert). In a parquet file the "line" is the row number.
 
 Writing is atomic (a temporary file in the same folder, then `os.replace`) and
 deterministic: the same problems give the same bytes.
@@ -13,10 +15,13 @@ generation or grading.
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
+import sys
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -43,35 +48,66 @@ def _suffix(path: str | os.PathLike) -> str:
     raise TaskFileError(path, None, None, f"unsupported file type; expected one of {', '.join(SUFFIXES)}")
 
 
-def _jsonl_rows(path: str | os.PathLike, suffix: str) -> Iterator[tuple[int, object]]:
-    opener = gzip.open if suffix == ".jsonl.gz" else open
-    with opener(path, "rb") as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise TaskFileError(path, line_number, None, f"not UTF-8 text ({error.reason})") from None
-            if not text.strip():
-                continue
-            try:
-                yield line_number, json.loads(text)
-            except json.JSONDecodeError as error:
-                raise TaskFileError(path, line_number, None,
-                                    f"invalid JSON: {error.msg} (column {error.colno})") from None
+def _numbered_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
+    """The file's lines, numbered from 1, gunzipped when the name ends in `.gz`; damaged gzip data
+    (corrupt, truncated, not gzip at all) is a `TaskFileError` naming the line it broke in."""
+    if not str(path).lower().endswith(".gz"):
+        with open(path, "rb") as handle:
+            yield from enumerate(handle, start=1)
+        return
+    line_number = 0
+    with gzip.open(path, "rb") as handle:
+        try:
+            for line_number, raw in enumerate(handle, start=1):
+                yield line_number, raw
+        except (OSError, EOFError, zlib.error) as error:
+            raise TaskFileError(path, line_number + 1, None, f"corrupt or truncated gzip data ({error})") from None
+
+
+def _parse_json(path: str | os.PathLike, line_number: int, text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise TaskFileError(path, line_number, None, f"invalid JSON: {error.msg} (column {error.colno})") from None
+    except RecursionError:
+        raise TaskFileError(path, line_number, None, "invalid JSON: nested too deeply") from None
+    except ValueError:  # json's only other error: int() refusing a number past sys.get_int_max_str_digits()
+        raise TaskFileError(path, line_number, None, f"invalid JSON: an integer of more than "
+                            f"{sys.get_int_max_str_digits()} digits") from None
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, object]]:
+    """(line number, parsed value) for every non-blank line of a `.jsonl` or `.jsonl.gz` file, strictly:
+    a line that is not UTF-8 or not JSON is a `TaskFileError` naming it."""
+    for line_number, raw in _numbered_lines(path):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TaskFileError(path, line_number, None, f"not UTF-8 text ({error.reason})") from None
+        if text.strip():
+            yield line_number, _parse_json(path, line_number, text)
 
 
 def _parquet_rows(path: str | os.PathLike) -> Iterator[tuple[int, object]]:
     try:
+        import pyarrow
         import pyarrow.parquet
     except ImportError:
         raise TaskFileError(path, None, None, "reading .parquet needs pyarrow (pip install pyarrow)") from None
-    yield from enumerate(pyarrow.parquet.read_table(path).to_pylist(), start=1)
+    try:
+        rows = pyarrow.parquet.read_table(path).to_pylist()
+    except FileNotFoundError:  # pyarrow's says only the path; this reads as open()'s does
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path)) from None
+    except pyarrow.ArrowException as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TaskFileError(path, None, None, f"not a readable parquet file ({reason})") from None
+    yield from enumerate(rows, start=1)
 
 
 def load_problems(path: str | os.PathLike) -> list[Problem]:
     """Every problem in a task file, in file order; `TaskFileError` on any bad row."""
     suffix = _suffix(path)
-    rows = _parquet_rows(path) if suffix == ".parquet" else _jsonl_rows(path, suffix)
+    rows = _parquet_rows(path) if suffix == ".parquet" else read_jsonl(path)
     problems: list[Problem] = []
     first_line_of: dict[str, int] = {}
     for line_number, row in rows:

@@ -60,8 +60,12 @@ def show_cli(args: argparse.Namespace) -> int:
 def serve_cli(args: argparse.Namespace) -> int:
     from selfplay.treeview.server import make_server
 
-    server = make_server(args.run_dir, args.host, args.port, quiet=not args.verbose,
-                         allow_hosts=tuple(args.allow_hosts))
+    try:
+        server = make_server(args.run_dir, args.host, args.port, quiet=not args.verbose,
+                             allow_hosts=tuple(args.allow_hosts))
+    except OSError as error:  # a busy port, an address not on this machine, a host name that does not resolve
+        raise OSError(f"--host {args.host} --port {args.port}: cannot serve there "
+                      f"({error.strerror or error})") from None
     print(f"serving {server.run.path} at {server.url}  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
@@ -98,6 +102,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535 (0: any free one), got {text}")
+    return value
+
+
 def _one_tree_parser(actions, name: str, help_text: str) -> argparse.ArgumentParser:
     """A subcommand about one problem's tree: RUN, --problem, --round."""
     parser = actions.add_parser(name, help=help_text)
@@ -129,7 +140,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     serve = actions.add_parser("serve", help="a local web viewer of the run (re-reads it as it is written)")
     serve.add_argument("run_dir", metavar="RUN", help="the run directory")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
-    serve.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    serve.add_argument("--port", type=_port, default=8765, help="port (0: any free one)")
     serve.add_argument("--allow-host", dest="allow_hosts", action="append", default=[], metavar="NAME",
                        help="also answer requests for this host name (say, a proxy's or a DNS alias); repeatable. "
                             "localhost, the bound address and, off loopback, this machine's names are always answered")
