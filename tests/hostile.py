@@ -3,7 +3,11 @@
 Every program defines `solve(x)` for a task whose answer, x * 7919 + 13, it does not know.
 Those that try to break a wall return the right answer exactly when the wall gave way, so a
 passing verdict always means a hole: "rejected" is then the whole requirement. The rest try
-to cheat the judge (exit early, lie about equality, forge output, read the expected values).
+to cheat the judge (exit early, lie about equality, forge output, read the expected values,
+end the test code's own loops, send replies that are ruinous to decode).
+
+`run_asserts` runs `asserts_for(name)`: the plain asserts of TEST_CODE, or, for a program aimed at
+a way of writing tests, that way (`all(map(...))`); an honest `solve` passes every one of them.
 """
 import os
 
@@ -17,11 +21,62 @@ RIGHT = f"x * {SECRET_FACTOR} + {SECRET_OFFSET}"
 # returning a float for an int is a type confusion only where the comparison is type-strict.
 TYPE_STRICT_ONLY = {"float_for_int"}
 
+_WANTED = f"cases = {[(x, want) for (x,), want in CASES]}\n"
+# Test code that loops over its cases through an iterator: a StopIteration (or, under
+# `async for`, a StopAsyncIteration) that escaped the candidate would end the loop early and
+# leave a vacuous `all([])`.
+ITERATING_TEST_CODE = {
+    "map": _WANTED + "assert all(map(lambda c: solve(c[0]) == c[1], cases))\n",
+    "filter": _WANTED + "assert not list(filter(lambda c: solve(c[0]) != c[1], cases))\n",
+    "zip": _WANTED + "assert all(got == want for got, want in zip(map(solve, [c[0] for c in cases]), "
+                     "[c[1] for c in cases]))\n",
+    "async_for": _WANTED + (
+        "import asyncio\n"
+        "class Answers:\n"
+        "    def __init__(self):\n        self.left = list(cases)\n"
+        "    def __aiter__(self):\n        return self\n"
+        "    async def __anext__(self):\n"
+        "        if not self.left:\n            raise StopAsyncIteration\n"
+        "        x, want = self.left.pop(0)\n"
+        "        return solve(x) == want\n"
+        "async def all_right():\n    return all([ok async for ok in Answers()])\n"
+        "assert asyncio.run(all_right())\n"),
+}
+
 
 def pairs() -> list[tuple[str, str]]:
     """(program, api) pairs that must be rejected."""
     return [(name, api) for name in sorted(PROGRAMS) for api in ("run_cases", "run_asserts")
             if not (api == "run_asserts" and name in TYPE_STRICT_ONLY)]
+
+
+def asserts_for(name: str) -> str:
+    """The test code `run_asserts` gives program `name`."""
+    for style, code in ITERATING_TEST_CODE.items():
+        if name.endswith("_under_" + style):
+            return code
+    return TEST_CODE
+
+
+# The harness imports its codec as the module `wire`; a candidate runs in the same interpreter,
+# so it can swap the encoder for one that sends whatever it likes.
+_RAW_REPLIES = "import sys\nsys.modules['wire'].encode = lambda value: value\n"
+_HASH_MODULUS = "((1 << 61) - 1)"  # hash(k * M) == 0 for every int k: all keys land on one slot
+
+
+def _raw_line(value_bytes: str) -> str:
+    """A program whose replies carry `value_bytes` (a Python expression for bytes) as raw JSON."""
+    return (
+        "import sys\n"
+        "wire = sys.modules['wire']\n"
+        "original = wire.dumps_line\n"
+        "def dumps_line(message):\n"
+        "    if message.get('event') != 'result':\n"
+        "        return original(message)\n"
+        "    line = original(dict(message, value=0))\n"
+        f"    return line.replace(b'\"value\":0', b'\"value\":' + {value_bytes}, 1)\n"
+        "wire.dumps_line = dumps_line\n"
+        "def solve(x):\n    return 0\n")
 
 PROGRAMS = {
     # -- leaving early, hoping silence reads as success -----------------------------------------
@@ -40,6 +95,14 @@ PROGRAMS = {
         "def solve(x):\n    os.execv(sys.executable, [sys.executable, '-c', 'print(\"all tests passed\")'])\n"),
     "skip_test": "import unittest\ndef solve(x):\n    raise unittest.SkipTest('not today')\n",
     "keyboard_interrupt": "def solve(x):\n    raise KeyboardInterrupt\n",
+    # -- ending the test code's own loops --------------------------------------------------------
+    "stop_iteration_under_map": "def solve(x):\n    raise StopIteration\n",
+    "stop_iteration_under_filter": "def solve(x):\n    raise StopIteration\n",
+    "stop_iteration_under_zip": "def solve(x):\n    raise StopIteration\n",
+    "stop_async_iteration_under_async_for": "def solve(x):\n    raise StopAsyncIteration\n",
+    "own_stop_iteration_class_under_map": (
+        "class StopIteration(Exception):\n    pass\n"
+        "def solve(x):\n    raise StopIteration('named like the built-in')\n"),
     # -- lying about equality -----------------------------------------------------------------
     "always_equal_object": (
         "class Yes:\n    def __eq__(self, other): return True\n    def __ne__(self, other): return False\n"
@@ -171,6 +234,24 @@ PROGRAMS = {
     "huge_integer_result": "def solve(x):\n    return 10 ** 100_000\n",
     "deeply_nested_result": (
         "def solve(x):\n    value = []\n    for _ in range(100_000):\n        value = [value]\n    return value\n"),
+    # -- replies that are ruinous to decode (the candidate replaced its own encoder) ------------
+    "colliding_dict_keys": _RAW_REPLIES + (
+        f"def solve(x):\n    return {{'$': 'dict', 'v': [[k * {_HASH_MODULUS}, 0] for k in range(1, 60_001)]}}\n"),
+    "colliding_set_items": _RAW_REPLIES + (
+        f"def solve(x):\n    return {{'$': 'frozenset', 'v': [k * {_HASH_MODULUS} for k in range(1, 60_001)]}}\n"),
+    "colliding_tuple_keys": _RAW_REPLIES + (
+        "def solve(x):\n"
+        f"    keys = [{{'$': 'tuple', 'v': [k * {_HASH_MODULUS}]}} for k in range(1, 40_001)]\n"
+        "    return {'$': 'dict', 'v': [[key, 0] for key in keys]}\n"),
+    "colliding_keys_few_per_dict": _RAW_REPLIES + (
+        "def solve(x):\n"
+        f"    one = {{'$': 'dict', 'v': [[k * {_HASH_MODULUS}, 0] for k in range(1, 8_001)]}}\n"
+        "    return [one] * 9\n"),
+    "wide_json_object": _RAW_REPLIES + "def solve(x):\n    return {f'k{i}': i for i in range(100_000)}\n",
+    "reply_over_the_cap": _RAW_REPLIES + "def solve(x):\n    return 'x' * (3 << 20)\n",
+    "many_huge_integers": _raw_line("b'[' + b','.join([b'9' * 4000] * 400) + b']'"),
+    "raw_deep_nesting": _raw_line("b'[' * 200_000 + b']' * 200_000"),
+    "many_small_items": _RAW_REPLIES + "def solve(x):\n    return [[0] * 10 for _ in range(90_000)]\n",
     "recursion_bomb": "def solve(x):\n    return solve(x + 1) + 1\n",
     # -- escaping ------------------------------------------------------------------------------
     "daemon_outlives_run": (

@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from tests.hostile import CASES, PROGRAMS, TEST_CODE, pairs
+from tests.hostile import CASES, ITERATING_TEST_CODE, PROGRAMS, TEST_CODE, asserts_for, pairs
+from verifiers import sandbox
 from verifiers.code import run_asserts, run_cases
-from verifiers.sandbox import SLOT_COUNT, _uid_range, isolation_mode
+from verifiers.sandbox import isolation_mode
 
 TIMEOUT_S = 2.0
 TEARDOWN_ALLOWANCE_S = 4.0  # process start, killing the namespace and removing the directory
@@ -20,8 +21,8 @@ pytestmark = pytest.mark.skipif(isolation_mode() != "namespaces",
                                 reason="the full adversarial suite needs the namespace sandbox (root)")
 
 
-def sandbox_processes() -> list[str]:
-    low, _ = _uid_range()
+def sandbox_processes(uids: set[int]) -> list[str]:
+    """Processes running as one of `uids` (this test's own runs: other sessions may be sandboxing too)."""
     found = []
     for status in glob.glob("/proc/[0-9]*/status"):
         try:
@@ -29,7 +30,7 @@ def sandbox_processes() -> list[str]:
                 uid = int(next(line for line in handle if line.startswith("Uid:")).split()[1])
         except (OSError, StopIteration, ValueError):
             continue
-        if low <= uid < low + SLOT_COUNT:
+        if uid in uids:
             found.append(status)
     return found
 
@@ -51,11 +52,20 @@ def helper_processes() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def host_stays_clean():
+def host_stays_clean(monkeypatch):
     mine = f"/tmp/selfplay-sandbox-{os.getpid()}-*"  # other processes may be running sandboxes too
     before = set(glob.glob(mine))
+    uids = set()
+
+    class RecordedSlot(sandbox._Slot):
+        def __init__(self) -> None:
+            super().__init__()
+            uids.add(self.uid)
+
+    monkeypatch.setattr(sandbox, "_Slot", RecordedSlot)
     yield
-    assert sandbox_processes() == [], "a sandboxed process outlived its run"
+    assert uids, "no run took a sandbox uid"
+    assert sandbox_processes(uids) == [], "a sandboxed process outlived its run"
     assert helper_processes() == [], "a jail waiter or tester outlived its run"
     assert set(glob.glob(mine)) <= before, "a sandbox directory was left behind"
     assert not os.path.exists("/usr/selfplay-was-here")
@@ -67,7 +77,7 @@ def test_hostile_program_is_rejected(name, api):
     if api == "run_cases":
         verdict = run_cases(PROGRAMS[name], "solve", CASES, timeout_s=TIMEOUT_S)
     else:
-        verdict = run_asserts(PROGRAMS[name], TEST_CODE, timeout_s=TIMEOUT_S)
+        verdict = run_asserts(PROGRAMS[name], asserts_for(name), timeout_s=TIMEOUT_S)
     elapsed = time.monotonic() - start
     assert not verdict.passed, f"{name} got through {api}: {verdict}"
     assert verdict.score == 0.0, verdict
@@ -79,7 +89,9 @@ def test_catalogue_is_large_and_honest():
     assert len(PROGRAMS) >= 25
     honest = "def solve(x):\n    return x * 7919 + 13\n"
     assert run_cases(honest, "solve", CASES).passed
-    assert run_asserts(honest, TEST_CODE).passed
+    for code in [TEST_CODE, *ITERATING_TEST_CODE.values()]:
+        assert run_asserts(honest, code).passed, code
+    assert {asserts_for(name) for name in PROGRAMS} == {TEST_CODE, *ITERATING_TEST_CODE.values()}
 
 
 def test_run_asserts_judges_with_the_test_codes_own_equality():

@@ -3,11 +3,12 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
 from verifiers._child import wire
-from verifiers.code import json_form, run_asserts, run_cases, strictly_equal
+from verifiers.code import _short, json_form, run_asserts, run_cases, strictly_equal
 from verifiers.sandbox import (CHILD_DIR, CandidateProcess, SandboxError, SandboxLimits, SandboxUnavailable,
                                isolation_mode)
 
@@ -32,6 +33,41 @@ def test_wire_refuses_malformed_values(bad):
         wire.decode(bad)
 
 
+HASH_MODULUS = (1 << 61) - 1  # hash(k * HASH_MODULUS) == 0 for every int k
+
+
+@pytest.mark.parametrize("wired", [
+    {"$": "dict", "v": [[k * HASH_MODULUS, 0] for k in range(1, 20_001)]},
+    {"$": "set", "v": [k * HASH_MODULUS for k in range(1, 20_001)]},
+    {"$": "frozenset", "v": [-k * HASH_MODULUS for k in range(1, 20_001)]},
+    {"$": "dict", "v": [[{"$": "tuple", "v": [k * HASH_MODULUS, "a"]}, 0] for k in range(1, 20_001)]},
+    [{"$": "set", "v": [k * HASH_MODULUS for k in range(1, 10)]}],  # nine are already too many
+], ids=["dict", "set", "frozenset", "tuple-keys", "nine"])
+@pytest.mark.timeout(30)
+def test_wire_refuses_keys_that_share_one_hash(wired):
+    with pytest.raises(wire.WireError, match="share one hash"):
+        wire.decode(wired)
+
+
+def test_wire_accepts_the_few_collisions_honest_values_have():
+    value = {-1: "a", -2: "b", 1: "c", 2.0 ** 61: "d", (1, 2): "e"}  # hash(-1) == hash(-2), hash(2.0**61) == hash(1)
+    assert wire.decode(wire.encode(value)) == value
+    items = frozenset(k * HASH_MODULUS for k in range(1, 9))
+    assert wire.decode(wire.encode(items)) == items
+
+
+def test_wire_decoding_stops_at_its_deadline():
+    wired = wire.encode(list(range(100_000)))
+    with pytest.raises(wire.WireTimeout):
+        wire.decode(wired, deadline=time.monotonic() - 1)
+    assert wire.decode(wired, deadline=time.monotonic() + 60) == list(range(100_000))
+
+
+def test_wire_refuses_integers_it_would_not_send():
+    with pytest.raises(wire.WireError, match="integer too large"):
+        wire.decode(10 ** 2000)
+
+
 def test_wire_refuses_subclasses_and_objects():
     class Sneaky(int):
         pass
@@ -45,10 +81,19 @@ def test_wire_refuses_subclasses_and_objects():
     (1, 1, True), (True, 1, False), (1, True, False), (1.0, 1, False), (1, 1.0, False), ("1", 1, False),
     (0.1 + 0.2, 0.3, True), (0.333, 1 / 3, False), ([1, 2], [1, 2], True), ([1, 2], [2, 1], False),
     ({"a": [1]}, {"a": [1]}, True), ({"a": 1}, {"a": 1, "b": 2}, False), (None, None, True), (None, 0, False),
-    (float("nan"), float("nan"), False),
+    (float("nan"), float("nan"), False), ((1, 2), [1, 2], True), ([(1,)], [[1]], True), ((1,), [1, 2], False),
+    ([1, 2], (1, 2), False),
 ])
 def test_strictly_equal(got, expected, equal):
     assert strictly_equal(got, expected) is equal
+
+
+@pytest.mark.parametrize("value", [
+    1, "text", None, [], (), set(), frozenset(), {}, (1,), [1, (2, 3)], {1: [2], "a": (3,)}, {4}, frozenset({5}),
+    b"\x00", 1 + 2j, float("nan"), {"k": {"nested": [1, 2, {3: (4,)}]}}, list(range(200)), "x" * 500,
+])
+def test_short_is_repr_cut_to_its_limit(value):
+    assert _short(value) == (repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "...")
 
 
 def test_json_form_turns_tuples_into_lists():
@@ -162,6 +207,41 @@ class TestRunAsserts:
         tests = "for i in range(3):\n    try:\n        f(i)\n    except BaseException:\n        pass\nassert True\n"
         verdict = run_asserts("import os\ndef f(x):\n    os._exit(0)\n", tests)
         assert not verdict.passed and verdict.status == "error"
+
+
+@needs_jail
+@pytest.mark.timeout(60)
+def test_a_reply_whose_keys_hash_alike_is_an_error_not_a_stall():
+    # The candidate swaps the harness's encoder and sends 60,000 dict keys k * (2**61 - 1), which
+    # all hash to 0: building that dict took the parent minutes.
+    program = ("import sys\nsys.modules['wire'].encode = lambda value: value\n"
+               "def f(x):\n    return {'$': 'dict', 'v': [[k * ((1 << 61) - 1), 0] for k in range(1, 60_001)]}\n")
+    verdict = run_cases(program, "f", [([1], {"a": 0})], timeout_s=2.0)
+    assert verdict.status == "error" and not verdict.passed and "share one hash" in verdict.detail
+    with CandidateProcess(program, SandboxLimits(timeout_s=10.0)) as candidate:
+        result = candidate.call("f", [1])
+    assert not result.ok and result.error == "WireError"
+    verdict = run_asserts(program, "assert f(1) == {'a': 0}\n", timeout_s=2.0)
+    assert not verdict.passed and "share one hash" in verdict.detail
+
+
+@needs_jail
+def test_a_reply_over_the_cap_is_an_error():
+    program = "import sys\nsys.modules['wire'].encode = lambda value: value\ndef f(x):\n    return 'x' * (3 << 20)\n"
+    verdict = run_cases(program, "f", [([1], "x")], timeout_s=5.0)
+    assert verdict.status == "error" and "too large" in verdict.detail
+
+
+@needs_jail
+@pytest.mark.parametrize("raised", ["StopIteration", "StopAsyncIteration"])
+def test_an_iteration_ender_from_the_candidate_fails_the_check(raised):
+    tests = "cases = [(1, 1), (2, 4)]\nassert all(map(lambda c: f(c[0]) == c[1], cases))\nassert f(3) == 9\n"
+    verdict = run_asserts(f"def f(x):\n    if x < 3:\n        raise {raised}\n    return x * x\n", tests)
+    assert verdict.status == "wrong" and verdict.score == 0.5 and f"CandidateError: {raised}" in verdict.detail
+    # Test code may still catch what the candidate raised, as any candidate error.
+    catching = ("def test_raises():\n    try:\n        f(1)\n    except Exception:\n        return\n"
+                "    raise AssertionError\n")
+    assert run_asserts(f"def f(x):\n    raise {raised}\n", catching).passed
 
 
 @needs_jail

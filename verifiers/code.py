@@ -10,6 +10,9 @@ the trusted test code and reaches the candidate only through a pipe (`_child/tes
 candidate cannot decide its own verdict, whatever it prints, patches, exits with or returns.
 A machine that cannot run the jail raises `SandboxUnavailable`: that is never a verdict.
 
+Judging a result costs no more than the expected value is large (plus a fixed-size excerpt for
+the detail), so a huge wrong result cannot hold the verdict past the run's deadline.
+
 Knows nothing about search, models, Ray or files of a run.
 """
 from __future__ import annotations
@@ -149,12 +152,15 @@ def json_form(value: object) -> object:
 
 
 def strictly_equal(got: object, expected: object) -> bool:
-    """Type-strict equality of two JSON-form values.
+    """Type-strict equality of two JSON-form values; a tuple in `got` counts as the list it becomes.
 
-    >>> strictly_equal(1, True), strictly_equal(1.0, 1), strictly_equal([1, "a"], [1, "a"])
+    >>> strictly_equal(1, True), strictly_equal(1.0, 1), strictly_equal((1, "a"), [1, "a"])
     (False, False, True)
+
+    The work is bounded by the size of `expected`: a container of another length is unequal
+    before any of its items is looked at.
     """
-    if type(got) is not type(expected):
+    if (list if type(got) is tuple else type(got)) is not type(expected):
         return False
     if type(expected) is float:
         return got == expected or math.isclose(got, expected, rel_tol=FLOAT_REL_TOL, abs_tol=0.0)
@@ -169,14 +175,43 @@ def _judge(result, expected) -> tuple[str, str]:
     if not result.ok:
         status = "memory" if result.error == "MemoryError" else "error"
         return status, f"raised {result.message or result.error}"
-    if strictly_equal(json_form(result.value), json_form(expected)):
+    if strictly_equal(result.value, json_form(expected)):
         return "passed", ""
     return "wrong", f"expected {_short(expected)}, got {_short(result.value)}"
 
 
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+def _short(value: object, limit: int = 120) -> str:
+    """`repr(value)` cut to `limit` characters; of a large container only the first items are shown."""
+    parts, size = [], 0
+    for part in _repr_parts(value):
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            break
+    text = "".join(parts)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+BRACKETS = {list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}"), frozenset: ("frozenset({", "})"), dict: ("{", "}")}
+
+
+def _repr_parts(value: object):
+    """The text of `repr(value)` in pieces, made only as far as they are read."""
+    kind = type(value)
+    if kind not in BRACKETS or not value:
+        yield repr(value)
+        return
+    opening, closing = BRACKETS[kind]
+    yield opening
+    for index, item in enumerate(value.items() if kind is dict else value):
+        if index:
+            yield ", "
+        if kind is dict:
+            yield from _repr_parts(item[0])
+            yield ": "
+            item = item[1]
+        yield from _repr_parts(item)
+    yield ",)" if kind is tuple and len(value) == 1 else closing
 
 
 def _summarise(outcomes: list[str], total: int, failure: str) -> Verdict:

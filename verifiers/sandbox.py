@@ -6,6 +6,10 @@ calls over a pipe of its own, each with a deadline that is part of one wall-cloc
 the whole run. It never runs candidate code itself and never believes what the child says
 about the outcome: callers get decoded values (exact built-in types) and decide.
 
+The candidate can replace its own encoder, so a reply may hold anything. What the parent does
+with one is bounded whatever it holds: a reply line is at most `MAX_REPLY_BYTES`, and decoding
+(`wire.decode`) refuses hash-colliding keys and stops at the run's deadline.
+
 Teardown always runs, whatever happened: the jail's waiter is asked to kill the candidate's
 namespace, the process group is killed if it does not go, any process still running under the
 run's own uid is killed, and the run's private directory is removed.
@@ -33,7 +37,8 @@ from verifiers._child import wire
 CHILD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child")
 SLOT_DIR = os.path.join(tempfile.gettempdir(), "selfplay-sandbox-slots")
 SLOT_COUNT = 1024
-MAX_REPLY_BYTES = 8 * 1024 * 1024
+MAX_REPLY_BYTES = 2 * 1024 * 1024  # one reply line; results of test calls are far smaller
+MAX_NAMES = 1000  # as many as the harness reports
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ class _Pipe:
     read_fd: int
     write_fd: int
     nonce: str  # every reply must carry it: only this run's channel can answer this run
-    buffer: bytes = field(default=b"")
+    buffer: bytearray = field(default_factory=bytearray)
 
     def send(self, message: dict, deadline: float) -> None:
         data = wire.dumps_line(message)
@@ -199,7 +204,10 @@ class _Pipe:
                     raise SandboxError("error", "the candidate process went away") from None
 
     def receive(self, deadline: float) -> dict:
-        while b"\n" not in self.buffer:
+        end = self.buffer.find(b"\n")
+        while end < 0:
+            if len(self.buffer) > MAX_REPLY_BYTES:
+                raise SandboxError("error", "the candidate's reply is too large")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise SandboxError("timeout", "time limit reached waiting for the candidate")
@@ -209,10 +217,14 @@ class _Pipe:
             chunk = os.read(self.read_fd, 1 << 16)
             if not chunk:
                 raise SandboxError("error", "the candidate process exited before answering")
+            end = chunk.find(b"\n")  # only the new bytes: the search stays linear in the reply
+            if end >= 0:
+                end += len(self.buffer)
             self.buffer += chunk
-            if len(self.buffer) > MAX_REPLY_BYTES:
-                raise SandboxError("error", "the candidate's reply is too large")
-        line, self.buffer = self.buffer.split(b"\n", 1)
+        if end > MAX_REPLY_BYTES:
+            raise SandboxError("error", "the candidate's reply is too large")
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end + 1]
         try:
             message = wire.loads_line(line)
         except wire.WireError as error:
@@ -289,7 +301,7 @@ class CandidateProcess:
         names = hello.get("names")
         if hello.get("event") != "ready" or type(names) is not list:
             raise SandboxError("error", "the candidate process did not start properly")
-        self.names = [name for name in names if type(name) is str and name.isidentifier()]
+        self.names = [name for name in names[:MAX_NAMES] if type(name) is str and name.isidentifier()]
 
     def _config(self, keep_fds: list[int]) -> dict:
         limits = self.limits
@@ -386,7 +398,9 @@ class CandidateProcess:
             raise SandboxError("error", "the candidate's reply does not match the call")
         if reply.get("event") == "result":
             try:
-                return CallResult(ok=True, value=wire.decode(reply.get("value")))
+                return CallResult(ok=True, value=wire.decode(reply.get("value"), deadline=self.deadline))
+            except wire.WireTimeout as error:
+                raise SandboxError("timeout", str(error)) from None
             except wire.WireError as error:
                 return CallResult(ok=False, error="WireError", message=str(error))
         if reply.get("event") == "error":

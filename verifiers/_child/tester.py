@@ -7,6 +7,12 @@ which holds exact built-in types only. So an `__eq__` that is always true, an `i
 a patched `assert` or a peek at the caller's frame cannot happen: the expected values and the
 comparisons live in this process, which the candidate can neither see nor signal.
 
+An exception the candidate raises is raised again here as the built-in of that name, so that
+test code can expect a `ValueError`; but `StopIteration` and `StopAsyncIteration` come back as
+a `CandidateError`: raised inside `map`, `filter`, `zip` or `async for` they would end the test
+code's own iteration silently, and `all(map(check, cases))` would hold for a candidate that
+answered nothing.
+
 Units of the test: each top-level `assert`, each top-level call expression (`check(f)`),
 then `check(entry_point)` if the code defines `check` and never calls it, then each `test_*`
 function it defines and never calls. Everything else is setup; a setup error fails the test.
@@ -31,13 +37,15 @@ class CandidateError(Exception):
     """The candidate raised an exception that is not a built-in one."""
 
 
+ENDS_ITERATION = (StopIteration, StopAsyncIteration)
 BUILTIN_EXCEPTIONS = {name: value for name, value in vars(builtins).items()
-                      if isinstance(value, type) and issubclass(value, Exception)}
+                      if isinstance(value, type) and issubclass(value, Exception)
+                      and not issubclass(value, ENDS_ITERATION)}
 
 
 class Link:
     def __init__(self, request_fd, reply_fd, nonce):
-        self.request_fd, self.reply_fd, self.buffer, self.next_id = request_fd, reply_fd, b"", 0
+        self.request_fd, self.reply_fd, self.buffer, self.next_id = request_fd, reply_fd, bytearray(), 0
         self.nonce = nonce
         self.gone = ""  # set once the candidate fails for good, even if test code swallows it
 
@@ -64,21 +72,30 @@ class Link:
             raise CandidateGone("the candidate's reply does not match the call")
         if reply.get("event") == "result":
             try:
-                return wire.decode(reply.get("value"))
+                return wire.decode(reply.get("value"))  # the parent's deadline bounds this process
             except wire.WireError as error:
                 raise CandidateError(f"unreadable result: {error}") from None
         kind, text = str(reply.get("error"))[:80], str(reply.get("message"))[:300]
         if kind == "MemoryError":
             raise CandidateGone("MemoryError in the candidate")
-        raise BUILTIN_EXCEPTIONS.get(kind, CandidateError)(text)
+        if kind not in BUILTIN_EXCEPTIONS:
+            raise CandidateError(f"{kind}: {text}" if text else kind)
+        raise BUILTIN_EXCEPTIONS[kind](text)
 
     def receive(self):
-        while b"\n" not in self.buffer:
+        end = self.buffer.find(b"\n")
+        while end < 0:
             chunk = os.read(self.reply_fd, 1 << 16)
-            if not chunk or len(self.buffer) > wire.MAX_TEXT_BYTES:
+            if not chunk:
                 raise CandidateGone("the candidate process exited before answering")
+            if len(self.buffer) > wire.MAX_TEXT_BYTES:
+                raise CandidateGone("the candidate's reply is too large")
+            end = chunk.find(b"\n")  # only the new bytes: the search stays linear in the reply
+            if end >= 0:
+                end += len(self.buffer)
             self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
+        line = bytes(self.buffer[:end])
+        del self.buffer[:end + 1]
         try:
             return wire.loads_line(line)
         except wire.WireError as error:

@@ -10,14 +10,23 @@ no class, subclass or object of the candidate's can reach the trusted side.
 
 `encode` refuses anything that is not exactly a built-in value type (an `int` subclass, an
 object with a custom `__eq__`, a generator): a candidate cannot smuggle behaviour through.
-Both directions are bounded in depth and size.
+
+`decode` must stay cheap whatever bytes arrive, because the candidate can replace its own
+encoder and send anything. It is bounded in depth, items and integer size; a dict or set whose
+keys share one hash (`k * (2**61 - 1)` for many `k`: each insertion would probe all the others,
+quadratic time in C) is refused before it is built; and given a deadline, it checks the clock
+as it goes and raises `WireTimeout` once the deadline has passed.
 """
 import json
 import math
+import time
 
 MAX_DEPTH = 64
 MAX_ITEMS = 1_000_000
 MAX_TEXT_BYTES = 8 * 1024 * 1024
+MAX_INT_BITS = 4096
+MAX_SAME_HASH = 8  # distinct honest keys almost never share a full hash; -1 and -2 do
+CLOCK_EVERY = 4096  # items decoded between two looks at the clock
 TAG = "$"
 
 
@@ -25,23 +34,42 @@ class WireError(ValueError):
     """A value that cannot cross the boundary, or a message that is not well formed."""
 
 
+class WireTimeout(WireError):
+    """Decoding ran past its deadline."""
+
+
+class _Budget:
+    """Items left to build, and the deadline to build them by (None: no deadline)."""
+
+    def __init__(self, deadline=None):
+        self.items, self.deadline = MAX_ITEMS, deadline
+
+    def spend(self):
+        self.items -= 1
+        if self.items < 0:
+            raise WireError("value too large to cross the sandbox boundary")
+        if self.items % CLOCK_EVERY == 0:
+            self.check_clock()
+
+    def check_clock(self):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise WireTimeout("time limit reached while decoding a value")
+
+
 def encode(value):
     """Return a JSON-able structure for `value`, built from exact built-in types only."""
-    budget = [MAX_ITEMS]
-    return _encode(value, 0, budget)
+    return _encode(value, 0, _Budget())
 
 
 def _encode(value, depth, budget):
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise WireError("value too large to cross the sandbox boundary")
+    budget.spend()
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")
     kind = type(value)
     if value is None or kind is bool or kind is str:
         return value
     if kind is int:
-        if value.bit_length() > 4096:
+        if value.bit_length() > MAX_INT_BITS:
             raise WireError("integer too large")
         return value
     if kind is float:
@@ -70,46 +98,46 @@ def _sorted_if_possible(items):
         return list(items)
 
 
-def decode(data):
-    """Inverse of `encode`; raises WireError on anything `encode` would not produce."""
-    budget = [MAX_ITEMS]
-    return _decode(data, 0, budget)
+def decode(data, deadline=None):
+    """Inverse of `encode`; raises WireError on anything `encode` would not produce.
+
+    `deadline` is a `time.monotonic()` value; past it, decoding stops with `WireTimeout`.
+    """
+    return _decode(data, 0, _Budget(deadline))
 
 
 def _decode(data, depth, budget):
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise WireError("value too large")
+    budget.spend()
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")
     kind = type(data)
-    if data is None or kind is bool or kind is str or kind is int:
+    if data is None or kind is bool or kind is str or kind is float:
         return data
-    if kind is float:
+    if kind is int:
+        if data.bit_length() > MAX_INT_BITS:
+            raise WireError("integer too large")
         return data
     if kind is list:
         return [_decode(item, depth + 1, budget) for item in data]
-    if kind is not dict or set(data) != {TAG, "v"}:
+    if kind is not dict or len(data) != 2 or set(data) != {TAG, "v"}:
         raise WireError("malformed value on the wire")
     tag, payload = data[TAG], data["v"]
     if tag == "float" and payload in ("nan", "inf", "-inf"):
         return float(payload)
-    if tag in ("tuple", "set", "frozenset") and type(payload) is list:
+    if tag == "tuple" and type(payload) is list:
+        return tuple(_decode(item, depth + 1, budget) for item in payload)
+    if tag in ("set", "frozenset") and type(payload) is list:
         items = [_decode(item, depth + 1, budget) for item in payload]
-        try:
-            return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
-        except TypeError as error:
-            raise WireError(f"unhashable item in a {tag}") from error
+        _check_hashes(items, tag, budget)
+        return set(items) if tag == "set" else frozenset(items)
     if tag == "dict" and type(payload) is list:
-        result = {}
+        pairs = []
         for pair in payload:
             if type(pair) is not list or len(pair) != 2:
                 raise WireError("malformed dict on the wire")
-            try:
-                result[_decode(pair[0], depth + 1, budget)] = _decode(pair[1], depth + 1, budget)
-            except TypeError as error:
-                raise WireError("unhashable dict key") from error
-        return result
+            pairs.append((_decode(pair[0], depth + 1, budget), _decode(pair[1], depth + 1, budget)))
+        _check_hashes([key for key, _ in pairs], "dict", budget)
+        return dict(pairs)
     if tag == "bytes" and type(payload) is str:
         try:
             return bytes.fromhex(payload)
@@ -121,6 +149,27 @@ def _decode(data, depth, budget):
         except (TypeError, ValueError) as error:
             raise WireError("malformed complex on the wire") from error
     raise WireError(f"unknown tag {str(tag)[:40]!r} on the wire")
+
+
+def _check_hashes(keys, tag, budget):
+    """Refuse keys that would make building the dict or set quadratic: too many share one hash.
+
+    The counts are kept in a dict keyed by the hash values themselves, which is safe: a hash
+    value is an int below 2**61 - 1 in size, and such an int hashes to itself, so distinct
+    hash values never collide in full there.
+    """
+    counts = {}
+    for index, key in enumerate(keys):
+        if index % CLOCK_EVERY == 0:
+            budget.check_clock()
+        try:
+            value = hash(key)
+        except TypeError as error:
+            raise WireError(f"unhashable item in a {tag}") from error
+        count = counts.get(value, 0) + 1
+        if count > MAX_SAME_HASH:
+            raise WireError(f"more than {MAX_SAME_HASH} items of a {tag} share one hash")
+        counts[value] = count
 
 
 def dumps_line(message):
