@@ -30,7 +30,9 @@ loss. Runs without tool calls export no such columns.
 
 The export refuses, with the problem and the split named, any row whose problem is in a dev or
 test split: the committed `datasets/*/{dev,test}.jsonl` and the run's own `dev_files`, by id and
-by content key. Held-out problems must not leak into another model's training data.
+by normalised content (`selfplay.tasks.problem.normalised_key`: a copy under another id, with a
+trailing space, "1,000" for 1000 or its countdown numbers in another order is the same problem).
+Held-out problems must not leak into another model's training data.
 
 Knows the run directory (through `selfplay.runread`), the row formats and jsonl / parquet;
 nothing about models beyond reading a tokenizer's chat template when a prompt must be rendered.
@@ -50,7 +52,8 @@ from selfplay.prompting import builtin_prompt
 from selfplay.runconfig import resolve_path
 from search import Tree
 from selfplay.runread import RunError, RunView, open_run
-from selfplay.tasks import Problem, TaskFileError, content_key, load_problems
+from selfplay.tasks import Problem, TaskFileError, load_problems
+from selfplay.tasks.problem import normalised_key
 from verifiers.scorer_data import branch_pairs, path_text, value_labels
 from verifiers.verdict import STATUSES
 
@@ -198,7 +201,7 @@ def run_prompts(run: RunView, problem_ids: Iterable[str]) -> dict[str, str]:
 # --- held-out problems ---------------------------------------------------------------------------
 
 def held_out_index(extra_files: Iterable[str | os.PathLike] = ()) -> dict[str, str]:
-    """Problem id and content key -> the dev or test file holding it (committed splits + `extra_files`)."""
+    """Problem id and normalised key -> the dev or test file holding it (committed splits + `extra_files`)."""
     files = sorted(DATASETS.glob("*/dev.jsonl")) + sorted(DATASETS.glob("*/test.jsonl"))
     files += [Path(name) for name in extra_files if Path(name).is_file() and Path(name) not in files]
     index: dict[str, str] = {}
@@ -210,15 +213,16 @@ def held_out_index(extra_files: Iterable[str | os.PathLike] = ()) -> dict[str, s
         shown = os.path.relpath(path, DATASETS.parent) if path.is_relative_to(DATASETS.parent) else str(path)
         for problem in problems:
             index.setdefault(problem.id, shown)
-            index.setdefault(content_key(problem), shown)
+            index.setdefault(normalised_key(problem), shown)
     return index
 
 
 def check_held_out(rows: list[dict], held_out: Mapping[str, str], problems: Mapping[str, Problem]) -> None:
-    """ExportError naming the first row whose problem (by id or content) is in a dev or test split."""
+    """ExportError naming the first row whose problem (by id or normalised content) is in a dev or test split."""
+    keys = {problem_id: normalised_key(problems[problem_id])
+            for problem_id in {row["problem_id"] for row in rows} if problem_id in problems}
     for row in rows:
-        problem = problems.get(row["problem_id"])
-        for key in (row["problem_id"], content_key(problem) if problem is not None else None):
+        for key in (row["problem_id"], keys.get(row["problem_id"])):
             if key in held_out:
                 count = sum(other["problem_id"] == row["problem_id"] for other in rows)
                 raise ExportError(f"problem {row['problem_id']} (round {row['round']}, {count} rows) is in the "

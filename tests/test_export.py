@@ -118,6 +118,51 @@ def test_export_refuses_a_test_problem_under_another_id_by_content(tmp_path, cap
     assert cli.main(["export", str(run), "--kind", "steps", "--task", "arith", "--out", str(tmp_path / "o.jsonl")]) == 2
 
 
+def _arith_dev():
+    return load_problems("datasets/arith/dev.jsonl")[0]
+
+
+def _funcs_test():
+    return load_problems("datasets/funcs/test.jsonl")[0]
+
+
+# A held-out problem copied into training under a new id, reformatted the ways a copy drifts.
+REFORMATTED_COPIES = {
+    "trailing space": lambda: (dataclasses.replace(_arith_dev(), id="copy", prompt=_arith_dev().prompt + " "),
+                               "datasets/arith/dev.jsonl"),
+    "spacing and case as qa": lambda: (dataclasses.replace(
+        _arith_dev(), id="copy", task="qa", prompt="  " + _arith_dev().prompt.upper().replace(" ", "  ")),
+        "datasets/arith/dev.jsonl"),
+    "countdown numbers reordered": lambda: (dataclasses.replace(
+        DEV, id="copy", prompt="Reach the target.", meta={"numbers": list(reversed(DEV.meta["numbers"])),
+                                                          "target": DEV.meta["target"]}),
+        "datasets/countdown/dev.jsonl"),
+    "funcs cases reordered": lambda: (dataclasses.replace(
+        _funcs_test(), id="copy", prompt=_funcs_test().prompt.replace("\n", " \n"),
+        tests=dict(_funcs_test().tests, cases=list(reversed(_funcs_test().tests["cases"])))),
+        "datasets/funcs/test.jsonl"),
+}
+
+
+@pytest.mark.parametrize("name", REFORMATTED_COPIES)
+def test_export_refuses_a_reformatted_copy_of_a_held_out_problem(tmp_path, name):
+    copy, split = REFORMATTED_COPIES[name]()
+    leaked = build_tree("copy", 1, [node(0, "x\n"), node(1, "1", terminal=True, passed=False)])
+    run = make_run(tmp_path, extra_round_one=[leaked], extra_problems=[copy])
+    with pytest.raises(ExportError, match=f"problem copy \\(round 1, 1 rows\\) is in the held-out split {split}"):
+        export_run(run, "steps", tmp_path / "out.jsonl")
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_export_lets_a_problem_through_that_only_looks_like_a_held_out_one(tmp_path):
+    original = _arith_dev()
+    number = next(word for word in original.prompt.split() if word.isdigit())
+    other = dataclasses.replace(original, id="other", prompt=original.prompt.replace(number, str(int(number) + 1), 1))
+    tree = build_tree("other", 1, [node(0, "x\n"), node(1, "1", terminal=True, passed=False)])
+    run = make_run(tmp_path, extra_round_one=[tree], extra_problems=[other])
+    assert export_run(run, "steps", tmp_path / "out.jsonl").rows == 5  # the fixture's four and this one
+
+
 def test_export_command_line(run_path, tmp_path, capsys):
     out = tmp_path / "pairs.parquet"
     assert cli.main(["export", str(run_path), "--kind", "preference", "--out", str(out), "--round", "1"]) == 0

@@ -7,12 +7,21 @@ text; funcs: prompt, entry point and hidden tests), never of the seed or the spl
 content therefore gets equal ids, and overlap between splits or files can be checked by
 comparing content keys (decontamination), whatever ids the files carry.
 
+The content key is exact: one trailing space makes another key. `normalised_key` is the key a
+leak guard compares: it leaves out what a copy can change without changing the problem
+(whitespace, letter case, how numbers are written, the order of countdown numbers and of hidden
+test cases, the name of the entry point, the layout of test code).
+
 This module knows nothing about how problems are generated, read from files or graded.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+import math
+import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 
 TASKS = ("countdown", "arith", "funcs", "qa")
@@ -56,6 +65,116 @@ def content_id(task: str, prompt: str, tests: dict | None, meta: dict) -> str:
 def content_key(problem: "Problem") -> str:
     """The decontamination key of a problem: equal for equal content, whatever its id."""
     return content_hash(problem.task, problem.prompt, problem.tests, problem.meta)
+
+
+def normalised_key(problem: "Problem") -> str:
+    """A content key that reformatting cannot change: equal for copies a reader would call the same.
+
+    >>> a = Problem.create("arith", "What is 1,000 + 2.50?", answer="1002.5")
+    >>> b = Problem.create("qa", "  what is 1000 +2.5 ? ", answer="1002.5", id="renamed")
+    >>> normalised_key(a) == normalised_key(b), content_key(a) == content_key(b)
+    (True, False)
+
+    Coarser than `content_key` (equal content keys give equal normalised keys), so a guard that
+    compares it refuses every exact copy too. arith and qa share one key space: both are a
+    question. It may call two problems the same that differ only in such formatting.
+    """
+    return hashlib.sha256(canonical_json(normalised_fields(problem)).encode("utf-8")).hexdigest()
+
+
+def normalised_fields(problem: "Problem") -> dict:
+    """What `normalised_key` hashes: `content_fields` with the formatting taken out."""
+    if problem.task == "countdown":
+        numbers = problem.meta.get("numbers")
+        numbers = list(numbers) if isinstance(numbers, (list, tuple)) else [numbers]
+        return {"kind": "countdown", "numbers": sorted((normalised_number(n) for n in numbers), key=canonical_json),
+                "target": normalised_number(problem.meta.get("target"))}
+    if problem.task == "funcs":
+        tests = problem.tests or {}
+        entry_point = tests.get("entry_point")
+        fields = {"kind": "funcs", "prompt": normalised_text(_without_name(problem.prompt, entry_point))}
+        if "cases" in tests:
+            cases = tests["cases"] if isinstance(tests["cases"], (list, tuple)) else [tests["cases"]]
+            fields["cases"] = sorted((_normalised_json(case) for case in cases), key=canonical_json)
+        else:
+            fields["test_code"] = normalised_code(tests.get("test_code"), entry_point)
+        return fields
+    return {"kind": "question", "question": normalised_text(problem.prompt)}
+
+
+_SPACED_SYMBOL = re.compile(r"\s*([^\w\s])\s*")
+_WRITTEN_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\w)")
+ENTRY_POINT = "entry_point_"  # what the entry point's name becomes
+
+
+def normalised_text(text: str) -> str:
+    """Text with Unicode forms, case, whitespace and the writing of numbers taken out.
+
+    >>> normalised_text("  Ann pays  $1,000.50 for 007 pens ,  then 3.0 more. ")
+    'ann pays$1000.5 for 7 pens,then 3 more.'
+    """
+    text = " ".join(unicodedata.normalize("NFKC", str(text)).casefold().split())
+    text = _SPACED_SYMBOL.sub(r"\1", text)
+    return _WRITTEN_NUMBER.sub(_plain_number, text)
+
+
+def _plain_number(match: re.Match) -> str:
+    whole = match.group(1).replace(",", "").lstrip("0") or "0"
+    fraction = (match.group(2) or "").rstrip("0")
+    return whole + fraction if len(fraction) > 1 else whole
+
+
+def normalised_number(value: object) -> object:
+    """A number as one JSON value however it was written: 24, 24.0 and "24" all give 24."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        try:
+            value = int(text) if re.fullmatch(r"[-+]?\d+", text) else float(text)
+        except ValueError:
+            return normalised_text(value)
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else repr(value)
+    return _normalised_json(value)
+
+
+def _normalised_json(value: object) -> object:
+    """A JSON-like value with integral floats written as ints (2.0 -> 2); strings stay exact."""
+    if isinstance(value, (list, tuple)):
+        return [_normalised_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _normalised_json(item) for key, item in value.items()}
+    if isinstance(value, float):
+        return normalised_number(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return repr(value)
+
+
+def normalised_code(code: object, entry_point: object = None) -> str:
+    """Python test code as parsed and printed again: comments, layout, quotes, number spelling go.
+
+    >>> normalised_code("assert  f(1_000)==0x10  # why", "f")
+    'assert entry_point_(1000) == 16'
+    """
+    text = str(code)
+    try:
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == entry_point:
+                node.id = ENTRY_POINT
+        return ast.unparse(tree)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # not Python: compare its words
+        return " ".join(text.split())
+
+
+def _without_name(text: str, name: object) -> str:
+    if not isinstance(name, str) or not name.isidentifier():
+        return text
+    return re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", ENTRY_POINT, text)
 
 
 @dataclass(frozen=True)
