@@ -7,15 +7,17 @@ left running or lying on the host.
 """
 import glob
 import os
+import threading
 
 import pytest
 
 from selfplay.model.policy import Policy
 from selfplay.model.tokenizer import build_tokenizer
 from selfplay.tools import Toolbox
+from selfplay.tools import python as python_tool
 from selfplay.tools.python import OUTPUT_OPEN, PythonTool, error_block, output_block
 from tests.tiny_models import tiny_llama
-from verifiers.run_program import run_program
+from verifiers.run_program import ProgramRun, run_program
 from verifiers.sandbox import SLOT_COUNT, SandboxLimits, _uid_range, isolation_mode
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -106,6 +108,18 @@ def left_running(before: set[int]) -> list[int]:
         except (OSError, ValueError, IndexError):
             continue
     return found
+
+
+def test_a_batch_of_programs_runs_side_by_side(monkeypatch):
+    barrier = threading.Barrier(3, timeout=60)
+
+    def run_together(code, limits=None):
+        barrier.wait()  # returns only once all three programs are running at the same time
+        return ProgramRun("ok", f"{code}\n", "", 0.0)
+
+    monkeypatch.setattr(python_tool, "run_program", run_together)
+    calls = PythonTool(max_workers=3).run_many(["1", "2", "3"])
+    assert [call.output for call in calls] == [f"```output\n{n}\n```\n" for n in (1, 2, 3)]
 
 
 @pytest.fixture
