@@ -1,25 +1,21 @@
-"""The learning benchmark: does the closed loop distil search into the policy?
+"""The learning benchmark: do the rounds make the policy better on problems it was never taught?
 
-Runs (or continues) an improvement run of a preset, measures the base model's deliberate dev
-accuracy at a reference budget (default: the preset's deliberate strategy at 32 answers' worth)
-on the same dev problems, and reports per round: fast (greedy) and deliberate dev accuracy, wall
-time and tokens, against two goals:
+Runs (or continues) an improvement run of a preset, then measures every round's policy (round 0
+is the base model) on a held-out TEST split harder than anything the base model was pretrained
+on (default: the standard countdown game, every number used once, 3 and 4 numbers from 1-20,
+targets to 200: `datasets/countdown/hard/test.jsonl`), answering fast (greedy) and deliberately
+(the preset's eval search, MCTS x8 by default). Beside it, the run's own easy dev figures. Per
+round: accuracies, problems gained and lost against the base model on the hard split (greedy
+answers, problem by problem) with a two-sided sign test, and the elapsed time. Goals (issue
+targets): hard fast +15 points with p < 0.01, hard deliberate +10 points, easy dev fast down by
+at most 3 points, the run within 30 minutes; stretch: hard fast reaches the base model's MCTS x32.
 
-1. fast accuracy rises every round;
-2. after round 3, fast accuracy reaches the base model's deliberate accuracy at the reference
-   budget (the search has been distilled into the policy), within 30 minutes in all.
+    python benchmarks/learning.py                                # default preset, an actor per core
+    python benchmarks/learning.py --preset smoke --out /tmp/learn-smoke --workers 0 --limit 20
 
-    python benchmarks/learning.py                               # default preset: an actor per core
-    python benchmarks/learning.py --preset smoke --out /tmp/learn-smoke --workers 0
-
-A third part says whether a round's change in fast accuracy is more than chance: every round's
-greedy dev answers are set beside the base model's, problem by problem (answers unchanged,
-problems gained, problems lost), with a two-sided sign test on gained vs lost and the 95%
-interval of one accuracy on this many problems.
-
-Rerunning with the same --out continues the run (finished rounds are read back, not redone) and
-reuses the cached reference. Writes OUT/learning.json and OUT/learning.png (accuracy per round,
-the reference as a line) and prints the table.
+Rerunning with the same --out continues the run and reuses every cached measurement
+(OUT/test-round-K.json, OUT/reference.json). Writes OUT/learning.json and OUT/learning.png.
+Tune on dev splits; this reports on test.
 """
 from __future__ import annotations
 
@@ -43,40 +39,80 @@ GOAL_ROUNDS = 3
 GOAL_MINUTES = 30
 
 
-def reference(config, out: Path, strategy: str, budget: int, console: Console) -> dict:
-    """The base model's deliberate dev accuracy at `budget` (cached in OUT/reference.json)."""
-    path = out / "reference.json"
-    if path.is_file():
-        cached = rundir.read_json(path)
-        if (cached.get("strategy"), cached.get("budget"), cached.get("n")) == (strategy, budget, config.eval.limit):
-            return cached
-    from selfplay.evaluate import evaluate
-    from selfplay.model.policy import Policy
-    from selfplay.rounds import dev_problems
+def test_problems(path: str, limit: int):
+    from selfplay.runconfig import resolve_path
+    from selfplay.tasks import load_problems
+    problems = load_problems(resolve_path(path))
+    return problems[:limit] if limit else problems
 
-    problems = dev_problems(config)
-    policy = Policy.from_pretrained(str(config.path(config.model)))
-    console.print(f"reference: base model, {strategy} x{budget} on {len(problems)} dev problems")
-    result = evaluate(policy, problems, strategy, budget, config.seed, progress=True)
-    data = {"strategy": strategy, "budget": budget, "n": config.eval.limit, "accuracy": result.accuracy,
-            "tokens": result.tokens, "wall_s": round(result.wall_s, 1)}
+
+def measure(policy, problems, strategy: str, budget: int, seed: int) -> dict:
+    from selfplay.evaluate import evaluate
+    result = evaluate(policy, problems, strategy, budget, seed, progress=True)
+    return {"strategy": strategy, "budget": budget, "n": result.n, "accuracy": result.accuracy,
+            "tokens": result.tokens, "wall_s": round(result.wall_s, 1),
+            "solved": sorted(o.id for o in result.problems if o.solved)}
+
+
+def cached(path: Path, key: dict, compute) -> dict:
+    """`compute()` once per `key`, kept in `path` so a rerun reads it back."""
+    if path.is_file():
+        data = rundir.read_json(path)
+        if data.get("key") == key:
+            return data
+    data = {"key": key, **compute()}
     rundir.write_json(path, data)
     return data
 
 
-def rows_of(results: list[dict]) -> list[dict]:
-    rows, elapsed = [], 0.0
+def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budget: int, console: Console):
+    """Per round, fast and deliberate results on the test problems (and the base model's reference)."""
+    from selfplay.model.policy import Policy
+
+    problems = test_problems(test_file, limit)
+    policy, measured = None, []
     for result in results:
+        adapter = result.get("adapter") if result["round"] else None
+        key = {"test": test_file, "n": len(problems), "adapter": adapter, "eval": [config.eval.strategy, config.eval.budget]}
+
+        def compute():
+            nonlocal policy
+            policy = policy or Policy.from_pretrained(str(config.path(config.model)))
+            policy.load_adapter(adapter) if adapter else policy.unload_adapter()
+            console.print(f"round {result['round']}: {len(problems)} test problems, greedy and "
+                          f"{config.eval.strategy} x{config.eval.budget}")
+            return {"fast": measure(policy, problems, "greedy", 1, config.seed),
+                    "deliberate": measure(policy, problems, config.eval.strategy, config.eval.budget, config.seed)}
+        measured.append(cached(out / f"test-round-{result['round']}.json", key, compute))
+
+    def reference_now():
+        nonlocal policy
+        policy = policy or Policy.from_pretrained(str(config.path(config.model)))
+        policy.unload_adapter()
+        console.print(f"reference: base model, {config.eval.strategy} x{ref_budget} on {len(problems)} test problems")
+        return measure(policy, problems, config.eval.strategy, ref_budget, config.seed)
+    ref = cached(out / "reference.json", {"test": test_file, "n": len(problems), "budget": ref_budget},
+                 reference_now)
+    return measured, ref, len(problems)
+
+
+def rows_of(results: list[dict], measured: list[dict], easy_dev: str) -> list[dict]:
+    rows, elapsed = [], 0.0
+    base_fast = set(measured[0]["fast"]["solved"])
+    for result, test in zip(results, measured):
         elapsed += result.get("wall_s", 0.0)
-        evaluation, compute = result.get("eval") or {}, result.get("compute") or {}
+        evaluation = result.get("eval") or {}
+        easy = (evaluation.get("splits") or {}).get(easy_dev) or {}
+        now = set(test["fast"]["solved"])
+        gained, lost = len(now - base_fast), len(base_fast - now)
         rows.append({"round": result["round"],
-                     "fast": evaluation.get("fast", {}).get("accuracy"),
-                     "deliberate": evaluation.get("deliberate", {}).get("accuracy"),
-                     "wall_s": round(result.get("wall_s", 0.0), 1), "elapsed_min": round(elapsed / 60, 2),
-                     "sample_tokens": compute.get("sample_tokens", 0), "train_tokens": compute.get("train_tokens", 0),
-                     "eval_tokens": compute.get("eval_tokens", sum(v.get("tokens", 0) for v in evaluation.values())),
+                     "hard_fast": test["fast"]["accuracy"], "hard_deliberate": test["deliberate"]["accuracy"],
+                     "easy_fast": easy.get("fast"), "easy_deliberate": easy.get("deliberate"),
+                     "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 5),
+                     "levels": (result.get("curriculum") or {}).get("levels"),
                      "solved": (result.get("selection") or {}).get("problems_solved"),
-                     "sft_rows": (result.get("selection") or {}).get("sft_rows")})
+                     "sft_rows": (result.get("selection") or {}).get("sft_rows"),
+                     "wall_s": round(result.get("wall_s", 0.0), 1), "elapsed_min": round(elapsed / 60, 2)})
     return rows
 
 
@@ -119,45 +155,21 @@ def answer_changes(base: list[tuple[str, bool]], now: list[tuple[str, bool]]) ->
             "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 4)}
 
 
-def churn(config, results: list[dict], console: Console) -> list[dict]:
-    """Per round: greedy dev answers against the base model's, problem by problem."""
-    from selfplay.model.policy import Policy
-    from selfplay.rounds import dev_problems
-
-    problems = dev_problems(config)
-    policy = Policy.from_pretrained(str(config.path(config.model)))
-    base, rows = greedy_answers(policy, problems, config.eval.max_new_tokens), []
-    for result in results:
-        if result["round"] == 0 or not result.get("adapter"):
-            continue
-        policy.load_adapter(result["adapter"])
-        now = greedy_answers(policy, problems, config.eval.max_new_tokens)
-        rows.append({"round": result["round"], **answer_changes(base, now)})
-    policy.unload_adapter()
-    n = len(problems)
-    accuracy = sum(passed for _, passed in base) / n
-    interval = 1.96 * (accuracy * (1 - accuracy) / n) ** 0.5
-    out = Table(title=f"greedy dev answers against the base model's ({n} problems; one accuracy's 95% interval "
-                      f"is about +/- {interval:.3f})")
-    for column in ("round", "answers unchanged", "gained", "lost", "sign test p"):
-        out.add_column(column, justify="right")
-    for row in rows:
-        out.add_row(str(row["round"]), f"{row['unchanged_answers']}/{n}", str(row["gained"]), str(row["lost"]),
-                    f"{row['sign_test_p']:.3f}")
-    console.print(out)
-    return rows
-
-
 def verdicts(rows: list[dict], ref: dict) -> dict:
-    fast = [row["fast"] for row in rows]
-    rises = all(later > earlier for earlier, later in zip(fast, fast[1:]))
-    at_goal = next((row for row in rows if row["round"] == GOAL_ROUNDS), None)
-    return {"fast_rises_every_round": rises,
-            "fast_after_3_rounds": None if at_goal is None else at_goal["fast"],
-            "reference_accuracy": ref["accuracy"],
-            "reaches_reference": None if at_goal is None else at_goal["fast"] >= ref["accuracy"],
-            "minutes_to_round_3": None if at_goal is None else at_goal["elapsed_min"],
-            "within_30_minutes": None if at_goal is None else at_goal["elapsed_min"] <= GOAL_MINUTES}
+    base, last = rows[0], rows[-1]
+    pick = lambda row, key: None if row.get(key) is None else round(row[key], 4)  # noqa: E731
+    drop = None if base["easy_fast"] is None or last["easy_fast"] is None else base["easy_fast"] - last["easy_fast"]
+    return {"rounds": last["round"],
+            "hard_fast": [pick(base, "hard_fast"), pick(last, "hard_fast")],
+            "hard_fast_gain_15_points_p_below_0.01": last["hard_fast"] - base["hard_fast"] >= 0.15
+            and last["sign_test_p"] < 0.01,
+            "hard_deliberate": [pick(base, "hard_deliberate"), pick(last, "hard_deliberate")],
+            "hard_deliberate_gain_10_points": last["hard_deliberate"] - base["hard_deliberate"] >= 0.10,
+            "easy_fast": [pick(base, "easy_fast"), pick(last, "easy_fast")],
+            "easy_fast_drop_at_most_3_points": None if drop is None else drop <= 0.03 + 1e-9,
+            "minutes": last["elapsed_min"], "within_30_minutes": last["elapsed_min"] <= GOAL_MINUTES,
+            "reference": f"base {ref['strategy']} x{ref['budget']} = {ref['accuracy']:.3f}",
+            "stretch_fast_reaches_reference": last["hard_fast"] >= ref["accuracy"]}
 
 
 def plot(rows: list[dict], ref: dict, path: Path, title: str) -> Path:
@@ -166,16 +178,19 @@ def plot(rows: list[dict], ref: dict, path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     rounds = [row["round"] for row in rows]
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(rounds, [row["fast"] for row in rows], "o-", label="fast (greedy)")
-    axis.plot(rounds, [row["deliberate"] for row in rows], "s-", label="deliberate (round's eval search)")
-    axis.axhline(ref["accuracy"], color="gray", linestyle="--",
-                 label=f"base model, {ref['strategy']} x{ref['budget']}")
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    axis.plot(rounds, [row["hard_fast"] for row in rows], "o-", color="C0", label="hard test, fast (greedy)")
+    axis.plot(rounds, [row["hard_deliberate"] for row in rows], "s-", color="C1", label="hard test, deliberate")
+    if all(row["easy_fast"] is not None for row in rows):
+        axis.plot(rounds, [row["easy_fast"] for row in rows], "o--", color="C0", alpha=0.5, label="easy dev, fast")
+        axis.plot(rounds, [row["easy_deliberate"] for row in rows], "s--", color="C1", alpha=0.5,
+                  label="easy dev, deliberate")
+    axis.axhline(ref["accuracy"], color="gray", linestyle=":", label=f"base model, {ref['strategy']} x{ref['budget']}")
     axis.set_xlabel("round (0 = base model)")
-    axis.set_ylabel("dev accuracy")
+    axis.set_ylabel("accuracy")
     axis.set_xticks(rounds)
     axis.set_ylim(0, 1)
-    axis.set_title(title)
+    axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
     axis.legend(loc="best", fontsize=8)
     figure.tight_layout()
@@ -184,18 +199,19 @@ def plot(rows: list[dict], ref: dict, path: Path, title: str) -> Path:
     return path
 
 
-def table(rows: list[dict], ref: dict) -> Table:
-    out = Table(title=f"dev accuracy per round (reference: base model {ref['strategy']} x{ref['budget']} = "
-                      f"{ref['accuracy']:.3f})")
-    for column in ("round", "fast", "deliberate", "solved", "sft rows", "round wall s", "elapsed min",
-                   "sample tokens", "train tokens", "eval tokens"):
+def table(rows: list[dict], n: int) -> Table:
+    out = Table(title=f"per round: hard test ({n} problems) and easy dev accuracy; gained/lost = hard-test greedy "
+                      "answers against the base model's")
+    for column in ("round", "hard fast", "hard delib.", "easy fast", "easy delib.", "gained", "lost", "sign p",
+                   "levels", "solved", "sft rows", "elapsed min"):
         out.add_column(column, justify="right")
+    show = lambda value: "-" if value is None else f"{value:.3f}"  # noqa: E731
     for row in rows:
-        out.add_row(str(row["round"]), f"{row['fast']:.3f}", f"{row['deliberate']:.3f}",
-                    "-" if row["solved"] is None else str(row["solved"]),
-                    "-" if row["sft_rows"] is None else str(row["sft_rows"]), f"{row['wall_s']:.0f}",
-                    f"{row['elapsed_min']:.1f}", str(row["sample_tokens"]), str(row["train_tokens"]),
-                    str(row["eval_tokens"]))
+        levels = " ".join(f"{Path(name).parent.name}:{count}" for name, count in (row["levels"] or {}).items())
+        out.add_row(str(row["round"]), show(row["hard_fast"]), show(row["hard_deliberate"]), show(row["easy_fast"]),
+                    show(row["easy_deliberate"]), str(row["gained"]), str(row["lost"]), f"{row['sign_test_p']:.4f}",
+                    levels or "-", "-" if row["solved"] is None else str(row["solved"]),
+                    "-" if row["sft_rows"] is None else str(row["sft_rows"]), f"{row['elapsed_min']:.1f}")
     return out
 
 
@@ -206,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=workers_count, metavar="N|auto",
                         help="Ray actors for sampling (default: the preset's; 0: in this process)")
     parser.add_argument("--rounds", type=int, help="rounds (default: the preset's)")
+    parser.add_argument("--test", default="datasets/countdown/hard/test.jsonl", help="the held-out hard split")
+    parser.add_argument("--easy-dev", help="the easy dev file among the preset's dev_files (default: the first)")
+    parser.add_argument("--limit", type=int, default=0, help="test problems (the first N; 0: all)")
     parser.add_argument("--reference-budget", type=int, default=32)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
@@ -226,18 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = run_rounds(config, console)
     run_wall = time.perf_counter() - start
-    ref = reference(config, out, config.eval.strategy, args.reference_budget, console)
-    rows = rows_of(results)
-    changes = churn(config, results, console)
-    summary = {"preset": args.preset, "workers": config.workers, "out": str(out), "dev_problems": config.eval.limit,
+    measured, ref, n = test_rounds(config, results, out, args.test, args.limit, args.reference_budget, console)
+    easy_dev = args.easy_dev or config.dev_files[0]
+    rows = rows_of(results, measured, easy_dev)
+    summary = {"preset": args.preset, "workers": config.workers, "out": str(out), "test": args.test,
+               "test_problems": n, "easy_dev": easy_dev, "dev_problems_per_file": config.eval.limit,
                "sampling": {"strategy": config.sampling.strategy, "budget": config.sampling.budget,
                             "problems_per_round": config.problems_per_round},
                "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget},
-               "reference": ref, "rounds": rows, "greedy_changes": changes, "goals": verdicts(rows, ref),
-               "this_invocation_wall_s": round(run_wall, 1)}
+               "reference": {k: v for k, v in ref.items() if k != "solved"}, "rounds": rows,
+               "goals": verdicts(rows, ref), "this_invocation_wall_s": round(run_wall, 1),
+               "command": "python benchmarks/learning.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     rundir.write_json(out / "learning.json", summary)
-    image = plot(rows, ref, out / "learning.png", f"{args.preset}: {config.eval.limit} countdown dev problems")
-    console.print(table(rows, ref))
+    image = plot(rows, ref, out / "learning.png", f"{args.preset}: {Path(args.test).parent.name} test split, "
+                                                  f"{n} problems")
+    console.print(table(rows, n))
     console.print_json(json.dumps(summary["goals"]))
     console.print(f"wrote {out / 'learning.json'} and {image}")
     return 0

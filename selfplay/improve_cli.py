@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -43,23 +44,39 @@ def make_executor(config: RunConfig):
     return RayExecutor(None if config.workers == AUTO else config.workers, threads_per_worker=config.threads)
 
 
-def _accuracy(result: dict, mode: str) -> str:
-    value = (result.get("eval") or {}).get(mode, {}).get("accuracy")
+def _accuracy(result: dict, mode: str, split: str | None = None) -> str:
+    evaluation = result.get("eval") or {}
+    value = ((evaluation.get("splits") or {}).get(split) or {}).get(mode) if split \
+        else evaluation.get(mode, {}).get("accuracy")
     return "-" if value is None else f"{value:.3f}"
 
 
+def split_label(name: str) -> str:
+    """A short column name for a dev file: `countdown/hard/dev.jsonl` -> `hard`, `countdown/dev.jsonl` -> `countdown`."""
+    path = Path(name)
+    return path.parent.name if path.stem in ("dev", "test", "train") else path.stem
+
+
 def rounds_table(results: list[dict], config: RunConfig) -> Table:
-    """One row per round: dev accuracy fast / deliberate, selection and training at a glance."""
-    table = Table(title=f"{config.run_dir()}  (dev: {config.eval.strategy} x{config.eval.budget} for deliberate)")
-    for column in ("round", "fast", "deliberate", "solved", "sft rows", "train loss", "wall s"):
+    """One row per round: fast / deliberate accuracy on each dev file, the level mix, selection and training."""
+    table = Table(title=f"{config.run_dir()}  (deliberate: {config.eval.strategy} x{config.eval.budget})")
+    splits = list(config.dev_files) if len(config.dev_files) > 1 else [None]
+    table.add_column("round", justify="right")
+    for split in splits:
+        label = "" if split is None else f"{split_label(split)} "
+        table.add_column(f"{label}fast", justify="right")
+        table.add_column(f"{label}delib.", justify="right")
+    for column in ("levels", "solved", "sft rows", "train loss", "wall s"):
         table.add_column(column, justify="right")
     for result in results:
         selection, train = result.get("selection", {}), result.get("train", {})
         solved = f"{selection['problems_solved']}/{selection['problems']}" if selection else "-"
+        levels = " ".join(f"{split_label(name)}:{count}" for name, count in
+                          ((result.get("curriculum") or {}).get("levels") or {}).items()) or "-"
         loss = train.get("train_loss")
-        table.add_row(str(result["round"]), _accuracy(result, "fast"), _accuracy(result, "deliberate"), solved,
-                      str(selection.get("sft_rows", "-")), "-" if loss is None else f"{loss:.3f}",
-                      f"{result.get('wall_s', 0):.0f}")
+        accuracies = [_accuracy(result, mode, split) for split in splits for mode in ("fast", "deliberate")]
+        table.add_row(str(result["round"]), *accuracies, levels, solved, str(selection.get("sft_rows", "-")),
+                      "-" if loss is None else f"{loss:.3f}", f"{result.get('wall_s', 0):.0f}")
     return table
 
 
