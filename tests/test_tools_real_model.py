@@ -51,7 +51,8 @@ def test_a_python_call_goes_through_the_chat_template_and_the_bpe_tokenizer(qwen
     assert prompt.startswith("<|im_start|>user\n") and prompt.endswith("<|im_start|>assistant\n")
     (step,) = policy.expand([policy.root(prompt)], 1, temperature=0.0, max_step_tokens=60, min_step_tokens=60)[0]
     (call,) = step.tool_calls
-    assert (call.tool, call.status, call.output) == ("python", "ok", "```output\n42\n<|im_end|> <|im_start|>user\n```\n")
+    assert (call.tool, call.status) == ("python", "ok")
+    assert call.output == "```output\n42\n<|im_end|> <|im_start|>user\n```\n"
     assert step.text[call.start:call.end] == call.output  # the markers stayed text: decoding kept them
     assert step.n_tokens == 60 and call.end < len(step.text)  # the model wrote on after the output
     # Before min_step_tokens no end-of-sequence token is sampled: one here would be the output's.

@@ -23,8 +23,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
-LEGEND = ("bold green: chosen answer's path   ★ selected for training   ✓/✗ verdict   ⚠ value and verifier disagree"
-          "   ⚙ tool call")
+LEGEND = ("bold green: chosen answer's path   ★ selected for training   ✓/✗ verdict   "
+          "⚠ value and verifier disagree   ⚙ tool call")
 
 
 def printable(text: str, width: int | None = None) -> str:
