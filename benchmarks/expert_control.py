@@ -12,6 +12,12 @@ base model's: accuracy, answers unchanged, problems gained and lost, sign test.
 
     python benchmarks/expert_control.py --rows 1000
     python benchmarks/expert_control.py --rows 1000 --set sft.learning_rate=0.0003
+
+The model card's stability check is this control with one epoch on the level the model was taught
+(`--train datasets/countdown/train.jsonl --dev datasets/countdown/dev.jsonl --set sft.epochs=1`): a
+round's finetuning on good data must not cost the model what it knew. For a model that calls the
+calculator, expert solutions are written as calculator calls and the results are tool output
+(masked out of the loss), as in its own rounds.
 """
 from __future__ import annotations
 
@@ -31,21 +37,27 @@ from rich.console import Console  # noqa: E402
 from learning import answer_changes, greedy_answers  # noqa: E402
 
 
-def expert_rows(train_file: Path, count: int, seed: int, eos_text: str) -> list[dict]:
-    """`count` rows {"prompt", "completion"}: a random train problem, one of its solver's solutions, EOS."""
+def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculator: bool = False) -> list[dict]:
+    """`count` rows {"prompt", "completion", "tool_spans"}: a random train problem, one of its solver's
+    solutions (as calculator calls when `calculator`), EOS."""
+    from selfplay.model.corpus import with_calculator
     from selfplay.prompting import builtin_prompt
     from selfplay.tasks import load_problems
     from selfplay.tasks.countdown import solve_all
+    from selfplay.tools.spans import tool_output_spans
 
     problems = [problem for problem in load_problems(train_file) if problem.task == "countdown"]
     rng = random.Random(seed)
     rng.shuffle(problems)
     rows = []
     for problem in problems:
-        solutions = solve_all(problem.meta["numbers"], problem.meta["target"], limit=8)
+        solutions = solve_all(problem.meta["numbers"], problem.meta["target"], limit=8,
+                              use_all=bool(problem.meta.get("use_all")))
         if solutions:
-            rows.append({"prompt": builtin_prompt(problem.prompt),
-                         "completion": "\n".join(rng.choice(solutions)) + eos_text})
+            text = "\n".join(rng.choice(solutions))
+            text = with_calculator(text) if calculator else text
+            rows.append({"prompt": builtin_prompt(problem.prompt), "completion": text + eos_text,
+                         "tool_spans": [list(span) for span in tool_output_spans(text)]})
         if len(rows) == count:
             break
     return rows
@@ -56,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="default")
     parser.add_argument("--rows", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train", help="train file of the expert problems (default: the preset's first)")
+    parser.add_argument("--dev", help="dev file to measure greedy accuracy on (default: the preset's dev files)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", help="write the summary here (JSON)")
     args = parser.parse_args(argv)
@@ -71,19 +85,24 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     config = load_config(args.preset, args.overrides)
     model_dir = str(config.path(config.model))
-    train_file = config.path(next(iter(config.train_files)))
+    train_file = config.path(args.train or next(iter(config.train_files)))
     _, eos_text = prompt_renderer(model_dir)
-    rows = expert_rows(train_file, args.rows, args.seed, eos_text)
-    problems = dev_problems(config)
-    console = Console()
     policy = Policy.from_pretrained(model_dir)
+    calculator = policy.tools is not None and "calculator" in policy.tools.names
+    rows = expert_rows(train_file, args.rows, args.seed, eos_text, calculator)
+    if args.dev:
+        from selfplay.tasks import load_problems
+        problems = load_problems(config.path(args.dev))[:config.eval.limit]
+    else:
+        problems = dev_problems(config)
+    console = Console()
     base = greedy_answers(policy, problems, config.eval.max_new_tokens)
     with tempfile.TemporaryDirectory(prefix="expert-lora-") as scratch:
         trained = finetune(rows, model_dir, Path(scratch) / "adapter", config.sft, seed=args.seed)
         policy.load_adapter(Path(scratch) / "adapter")
         after = greedy_answers(policy, problems, config.eval.max_new_tokens)
     changes = answer_changes(base, after)
-    summary = {"preset": args.preset, "expert_rows": len(rows), "sft": config.sft.__dict__,
+    summary = {"preset": args.preset, "train": str(train_file), "expert_rows": len(rows), "sft": config.sft.__dict__,
                "steps": trained.steps, "first_loss": trained.first_loss, "last_loss": trained.last_loss,
                "dev_problems": len(problems),
                "greedy_before": sum(passed for _, passed in base) / len(problems),

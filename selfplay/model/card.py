@@ -33,6 +33,10 @@ from selfplay.tasks.splits import derive_seed
 REPO = Path(__file__).resolve().parents[2]
 MAX_NEW_TOKENS = {"countdown": 64, "arith": 96, "funcs": 192}  # well above the longest train solution
 DEV_TASKS = ("countdown", "arith", "funcs")
+# The card's splits: each task's dev file, and the hard countdown dev split (the standard game, every
+# number used once, 3 and 4 numbers to 200) that the model was never pretrained on.
+DEV_FILES = {"countdown": "countdown/dev.jsonl", "countdown_hard": "countdown/hard/dev.jsonl",
+             "arith": "arith/dev.jsonl", "funcs": "funcs/dev.jsonl"}
 ANSWER_TOKENS = 256  # generation_config's max_new_tokens: lab eval's default cap, above every MAX_NEW_TOKENS
 LICENSE = "apache-2.0"  # the repository's (pyproject.toml)
 
@@ -104,11 +108,13 @@ def measure_dev(model_dir: str | Path, samples: int = 32, funcs_limit: int = 50,
     """The card's numbers: every dev problem greedily, pass@`samples` on every countdown and arith
     dev problem and on the first `funcs_limit` funcs dev problems."""
     results = {}
-    for task in DEV_TASKS:
-        problems = load_problems(Path(datasets) / task / "dev.jsonl")
-        sampled = min(funcs_limit, len(problems)) if task == "funcs" else None
-        results[task] = asdict(evaluate_model(model_dir, problems, samples, sampled=sampled, seed=seed))
-        print(json.dumps(results[task]), flush=True)
+    for name, file in DEV_FILES.items():
+        if not (Path(datasets) / file).is_file():
+            continue
+        problems = load_problems(Path(datasets) / file)
+        sampled = min(funcs_limit, len(problems)) if name == "funcs" else None
+        results[name] = asdict(evaluate_model(model_dir, problems, samples, sampled=sampled, seed=seed))
+        print(json.dumps({"split": name, **results[name]}), flush=True)
     return results
 
 
@@ -159,7 +165,8 @@ def set_generation_defaults(model_dir: str | Path) -> None:
     write_atomic(path, json.dumps(tokenizer_config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-def render_card(result, config, command: str, results: dict[str, dict] | None, eval_command: str) -> str:
+def render_card(result, config, command: str, results: dict[str, dict] | None, eval_command: str,
+                stability: dict | None = None) -> str:
     """The README.md of a pretrained model directory."""
     corpus = result.corpus
     mix = ", ".join(f"{task} {c['traces']} ({', '.join(f'{k} {n}' for k, n in c['kinds'].items())})"
@@ -182,7 +189,7 @@ the solution one step per line, then EOS. It is meant to be *imperfect*: often w
 right somewhere among many samples, which is what search and self-improvement need.
 
 Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)`
-(a character-level tokenizer that prepends `<bos>`). `generate` answers greedily, at most
+(a character-level tokenizer that prepends `<bos>`).{_tools_paragraph(config)} `generate` answers greedily, at most
 {ANSWER_TOKENS} new tokens, by default (`generation_config.json`); prompt and answer must fit in
 {shape.max_positions} positions.
 
@@ -204,7 +211,31 @@ Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from
 ## Dev numbers
 
 {evaluation}
-"""
+{_stability_section(stability)}"""
+
+
+def _tools_paragraph(config) -> str:
+    if not config.corpus.calculator:
+        return ""
+    return ("\n\nIt was taught to do arithmetic through a calculator: every computation is a call, `<<25-5=`, and"
+            "\nthe tool writes the result, `20>>` (the results were left out of its training loss). The config"
+            "\ndeclares it (`selfplay_tools: [calculator]`), so `Policy.from_pretrained` and `lab eval` switch the"
+            "\ncalculator on; plain `generate` has no tool and must write results itself, which it was not taught."
+            "\nIts mistakes are choices (which numbers, which operation, when to stop), not false arithmetic."
+            "\nIt was pretrained on the easy countdown level only (each number at most once, targets to 100);"
+            "\nthe hard split below (the standard game, every number used exactly once, targets to 200) is what"
+            "\nthe improvement rounds climb.")
+
+
+def _stability_section(stability: dict | None) -> str:
+    if not stability:
+        return ""
+    return (f"\n## Stability check\n\nOne epoch of the rounds' LoRA finetuning (`sft` of the default preset) on "
+            f"{stability['expert_rows']:,} solver-written\nsolutions of easy train problems: greedy easy-dev accuracy "
+            f"{stability['greedy_before']:.1%} -> {stability['greedy_after']:.1%} ({stability['gained']} gained, "
+            f"{stability['lost']} lost, sign test p {stability['sign_test_p']:.2f};\nthe limit is a fall of at most "
+            f"2 points: {'met' if stability['greedy_after'] >= stability['greedy_before'] - 0.02 else 'NOT met'}). "
+            f"Measured with `{stability['command']}`.\n")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -221,12 +252,47 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
                    f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
     results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed) if config.evaluate else None
     write_atomic(out / "pretrain.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
+    speed = [entry["tokens_per_s"] for entry in result.log_history if "tokens_per_s" in entry]
     if results is not None:
-        record = {"command": eval_command, "tasks": results,
+        record = {"command": eval_command, "pretrain_command": command, "tasks": results,
                   "training": {"parameters": result.parameters, "steps": result.steps, "tokens": result.tokens,
-                               "wall_s": result.wall_s, "stopped_by_budget": result.stopped_by_budget}}
+                               "wall_s": result.wall_s, "stopped_by_budget": result.stopped_by_budget,
+                               "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
+                               "tokens_per_s": speed[-1] if speed else None}}
         write_atomic(out / "eval.json", json.dumps(record, indent=2) + "\n")
     write_atomic(out / "README.md", render_card(result, config, command, results, eval_command))
+    return results
+
+
+def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, stability_file: str | None) -> dict:
+    """Re-measure a pretrained model directory and rewrite its eval.json and README.md (weights untouched);
+    `stability_file`: a `benchmarks/expert_control.py --out` summary to report as the stability check."""
+    from types import SimpleNamespace
+
+    from selfplay.model.corpus import build_corpus, summarize
+    from selfplay.model.pretrain import load_config
+
+    out = Path(model_dir)
+    config = load_config(out / "pretrain.yaml")
+    old = json.loads((out / "eval.json").read_text(encoding="utf-8"))
+    training = old["training"]
+    log = [{"loss": training["first_loss"]}, {"loss": training["last_loss"], "tokens_per_s": training["tokens_per_s"]}]
+    result = SimpleNamespace(out=out, parameters=training["parameters"], steps=training["steps"],
+                             tokens=training["tokens"], wall_s=training["wall_s"],
+                             stopped_by_budget=training["stopped_by_budget"], log_history=log,
+                             corpus=summarize(build_corpus(config.corpus, seed=config.seed)))
+    set_generation_defaults(out)
+    eval_command = f"python -m selfplay.model.card --model {model_dir} --samples {samples} --funcs-limit {funcs_limit} " \
+                   f"--seed {seed} --write" + (f" --stability {stability_file}" if stability_file else "")
+    results = measure_dev(out, samples, funcs_limit, seed)
+    stability = json.loads(Path(stability_file).read_text(encoding="utf-8")) if stability_file else old.get("stability")
+    record = {**old, "command": eval_command, "tasks": results}
+    if stability:
+        record["stability"] = stability
+    write_atomic(out / "eval.json", json.dumps(record, indent=2) + "\n")
+    write_atomic(out / "README.md", render_card(result, config, old.get("pretrain_command", "python -m jobs.pretrain"),
+                                                results, eval_command, stability))
     return results
 
 
@@ -236,8 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=32, help="samples per problem for pass@k")
     parser.add_argument("--funcs-limit", type=int, default=50, help="funcs dev problems sampled")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--write", action="store_true", help="also rewrite the directory's eval.json and README.md")
+    parser.add_argument("--stability", help="expert_control.py --out summary to report as the stability check")
     args = parser.parse_args(argv)
-    print(json.dumps(measure_dev(args.model, args.samples, args.funcs_limit, args.seed)))
+    if args.write:
+        print(json.dumps(refresh(args.model, args.samples, args.funcs_limit, args.seed, args.stability)))
+    else:
+        print(json.dumps(measure_dev(args.model, args.samples, args.funcs_limit, args.seed)))
     return 0
 
 

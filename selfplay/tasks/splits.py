@@ -4,7 +4,7 @@
 task's first files (`datasets/<task>/`, level `easy`) and one folder per further level
 (`datasets/countdown/std3/`, `datasets/arith/long/`, ...), named in `DEFAULT_SIZES`, and the
 hard countdown split `datasets/countdown/hard/{dev,test}.jsonl`: the dev and the test splits
-of `countdown.HARD_LEVELS` (the standard game with 3 and 4 numbers) joined.
+of `countdown.HARD_LEVELS` (the standard game with 3 and 4 numbers) joined, interleaved.
 
 Countdown and arith draw ONE pool of distinct problems per set from their generator
 (distinct by content key) and cut it into splits, so no problem is in two splits; funcs cuts
@@ -241,7 +241,9 @@ def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
     files = {(name, split): problems for name, splits in built.items() for split, problems in splits.items()}
     if all(name in built for name in hard_sets):
         for split in ("dev", "test"):
-            files[HARD, split] = [problem for name in hard_sets for problem in built[name][split]]
+            # Interleaved (std3, std4, std3, ...), so that the first N problems (eval.limit) mix the levels.
+            files[HARD, split] = [problem for group in zip(*(built[name][split] for name in hard_sets))
+                                  for problem in group]
     written: dict[str, dict[str, Path]] = {}
     for (name, split), problems in files.items():
         written.setdefault(name, {})[split] = save_problems(problems, Path(out_dir) / name / f"{split}.jsonl")
