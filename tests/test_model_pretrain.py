@@ -81,8 +81,9 @@ def test_calculator_traces_mark_every_result_as_tool_output_and_pretraining_mask
     countdown = [t for t in mixed if t.task == "countdown" and t.kind == "expert"]
     for trace in countdown[:20]:
         lines = trace.completion.split("\n")
-        assert all(line.startswith("<<") and line.endswith(">>") for line in lines)
-        assert [trace.completion[a:b] for a, b in trace.tool_spans] == [line.split("=")[1] for line in lines]
+        assert all(line.startswith("<<") and ">> [" in line and line.endswith("]") for line in lines)
+        assert [trace.completion[a:b] for a, b in trace.tool_spans] == \
+            [line.split("=")[1].split(">>")[0] + ">>" for line in lines]
     tokenizer = build_tokenizer()
     row = tokenize_traces(countdown[:1], tokenizer, 512)[0]
     trace = countdown[0]
@@ -103,6 +104,7 @@ def test_dead_ends_are_true_steps_that_miss_the_target(problems):
     for trace in dead_ends:
         steps = [parse_step(line) for line in trace.completion.split("\n")]
         assert all(step is not None and step_error(step) is None for step in steps)
+        assert steps[-1].left_after is not None  # the scratchpad of numbers left, true as the grader checks
         assert steps[-1].result != problems[trace.problem_id].meta["target"]
 
 

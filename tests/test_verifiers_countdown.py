@@ -8,7 +8,7 @@ import time
 import pytest
 
 import verifiers.countdown as countdown
-from verifiers.countdown import Step, check_countdown, parse_step, step_error
+from verifiers.countdown import Step, check_countdown, parse_step, prefix_error, step_error
 from verifiers.math import check_countdown as reexported
 
 
@@ -359,3 +359,29 @@ def test_hostile_annotations_never_pass(solution):
 ])
 def test_parse_annotated_step(line, expected):
     assert parse_step(line) == expected
+
+
+# --- the state scratchpad: the numbers left after a step ------------------------------------------
+
+@pytest.mark.parametrize("solution, status", [
+    ("<<25-5=20>> [4 20]\n<<20*4=80>> [80]", "passed"),
+    ("25-5=20 [20 4]\n20*4=80", "passed"),  # any order; a step may leave it out
+    ("<<25-5=20>>[4 20]\n<<20*4=80>> [ 80 ]", "passed"),
+    ("<<25-5=20>> [4 21]\n<<20*4=80>> [80]", "wrong"),  # a false state is never accepted
+    ("<<25-5=20>> [4 20 20]\n<<20*4=80>>", "wrong"),
+    ("<<25-5=20>> []\n<<20*4=80>>", "wrong"),
+    ("<<25-5=20>> [4 20] [4 20]\n<<20*4=80>>", "invalid"),
+    ("<<25-5=20>> [4 20\n<<20*4=80>>", "invalid"),
+    ("<<25-5=20>> 4 20]\n<<20*4=80>>", "invalid"),
+    ("<<25-5=20>> [4, 20]\n<<20*4=80>>", "invalid"),
+    ("<<25-5=20>> [-4 20]\n<<20*4=80>>", "invalid"),
+    ("<<25-5=20>> [" + "1 " * 4000 + "]", "invalid"),
+    ("<<25-5=20>> [" + "9" * 5000 + "]", "invalid"),
+])
+def test_state_annotation_must_be_the_numbers_left(solution, status):
+    assert check_countdown([25, 5, 4], 80, solution).status == status
+
+
+def test_a_false_state_rules_out_a_search_path():
+    assert prefix_error([25, 5, 4], 80, "<<25-5=20>> [4 20]\n") is None
+    assert "numbers left" in prefix_error([25, 5, 4], 80, "<<25-5=20>> [4]\n")

@@ -10,6 +10,10 @@ annotation form (GSM8K's `<<48/2=24>>`): the whole line is `<<25-5=20>>`, with o
 spaces or tabs inside and outside the brackets, and counts exactly as the plain step
 `25-5=20` (the written result is checked like any other). Nothing else may share the line:
 `<<25-5=20>> so`, `<<25-5=20`, `<<<<25-5=20>>>>` and `25-5=<<25-5=20>>20` are not steps.
+A step may end with the numbers left after it, in square brackets, in any order:
+`<<25-5=20>> [4 20]` (a scratchpad of the state, which a small model finds easier to keep in
+view than to track). When present it must be exactly the multiset left, or the step is
+`wrong`: the loop trains on what passes, so a false state is never learned.
 Operators: `+`, `-` (also `−`, U+2212), `*`
 (also `x`, `×`), `/` (also `÷`). Blank lines are ignored. Every other line, prose and
 "Answer:" lines included, makes the whole solution `invalid`: the loop finetunes on what
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from verifiers.verdict import Verdict
 
@@ -48,6 +52,8 @@ _OPERAND = rf"[0-9]{{1,{MAX_OPERAND_DIGITS}}}"
 _STEP_TEXT = rf"({_OPERAND})[ \t]*([-+*/x\u2212\u00d7\u00f7])[ \t]*({_OPERAND})[ \t]*=[ \t]*(-?{_OPERAND})"
 _STEP = re.compile(_STEP_TEXT)
 _ANNOTATED_STEP = re.compile(rf"<<[ \t]*{_STEP_TEXT}[ \t]*>>")  # the calculator's form of a step
+_MAX_STATE_CHARS = MAX_NUMBERS * (MAX_OPERAND_DIGITS + 1)
+_STATE = re.compile(rf"(.*?)[ \t]*\[([0-9 ]{{0,{_MAX_STATE_CHARS}}})\]")  # a step, then the numbers left
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class Step:
     operator: str  # one of + - * /
     right: int
     result: int  # as written, which may be false
+    left_after: tuple[int, ...] | None = field(default=None, repr=False)  # numbers left after it, when written
 
 
 def parse_step(line: str) -> Step | None:
@@ -65,13 +72,21 @@ def parse_step(line: str) -> Step | None:
     (Step(left=25, operator='-', right=5, result=20), None)
     >>> parse_step("<<25-5=20>>"), parse_step("<<25-5=20>> so far")
     (Step(left=25, operator='-', right=5, result=20), None)
+    >>> parse_step("<<25-5=20>> [4 20]").left_after
+    (4, 20)
     """
-    text = line.strip()
+    text, left_after = line.strip(), None
+    stated = _STATE.fullmatch(text)
+    if stated is not None and len(stated.group(2)) <= _MAX_STATE_CHARS:
+        numbers = stated.group(2).split()
+        if any(len(number) > MAX_OPERAND_DIGITS for number in numbers) or len(numbers) > MAX_NUMBERS:
+            return None
+        text, left_after = stated.group(1), tuple(int(number) for number in numbers)
     match = _STEP.fullmatch(text) or _ANNOTATED_STEP.fullmatch(text)
     if match is None:
         return None
     left, operator, right, result = match.groups()
-    return Step(int(left), _OPERATORS[operator], int(right), int(result))
+    return Step(int(left), _OPERATORS[operator], int(right), int(result), left_after)
 
 
 def step_error(step: Step) -> str | None:
@@ -102,6 +117,9 @@ def _consume(available: Counter, step: Step) -> str | None:
             return f"{operand} is not available"
         available[operand] -= 1
     available[step.result] += 1
+    if step.left_after is not None and Counter(step.left_after) != +available:
+        actual = " ".join(map(str, sorted(available.elements())))
+        return f"the numbers left are [{actual}], not [{' '.join(map(str, step.left_after))}]"
     return None
 
 

@@ -83,6 +83,7 @@ class CorpusConfig:
     countdown_numbers: tuple[int, ...] = (3, 4)  # countdown train problems with these many numbers are used
     datasets: str = "datasets"  # folder with <task>/train.jsonl; relative paths start at the repo root
     calculator: bool = True  # countdown and arith computations go through the calculator tool (<<a-b=c>>)
+    countdown_state: bool = True  # each countdown step ends with the numbers left, `[4 20]` (a scratchpad)
 
     def __post_init__(self) -> None:
         if self.traces < 1:
@@ -187,6 +188,8 @@ def _task_traces(task: str, problems: list[Problem], count: int, config: CorpusC
             if is_flawed:
                 completion = _MAKERS[kind](problem, completion, rng)
             if completion is not None:
+                if config.countdown_state and task == "countdown":
+                    completion = with_state(problem.meta["numbers"], completion)
                 if config.calculator and task in CALCULATOR_TASKS:
                     completion = with_calculator(completion)
                 spans = tuple(tool_output_spans(completion))
@@ -212,13 +215,38 @@ def _expert(problem: Problem, solutions: int, rng: random.Random) -> str:
 _STEP = re.compile(r"(\d+)([-+*/])(\d+)=(\d+)")
 
 
+def with_state(numbers: list[int], completion: str) -> str:
+    """Every countdown step followed by the numbers left after it: the given ones still unused in
+    their order, then the results made so far in theirs.
+
+    >>> with_state([25, 5, 4], "25-5=20\\n20*4=80")
+    '25-5=20 [4 20]\\n20*4=80 [80]'
+    """
+    left, lines = list(numbers), []
+    for line in completion.split("\n"):
+        match = _STEP.fullmatch(line)
+        if match is None:
+            lines.append(line)
+            continue
+        for operand in (int(match[1]), int(match[3])):
+            if operand in left:
+                left.remove(operand)
+        left.append(int(match[4]))
+        lines.append(f"{line} [{' '.join(map(str, left))}]")
+    return "\n".join(lines)
+
+
 def with_calculator(completion: str) -> str:
     """Every computation line written as a calculator call; other lines (`#### 19`) unchanged.
 
     >>> with_calculator("25-5=20\\n20*4=80"), with_calculator("3*4=12\\n#### 12")
     ('<<25-5=20>>\\n<<20*4=80>>', '<<3*4=12>>\\n#### 12')
     """
-    return "\n".join(f"<<{line}>>" if _STEP.fullmatch(line) else line for line in completion.split("\n"))
+    lines = []
+    for line in completion.split("\n"):
+        step, _, state = line.partition(" [")
+        lines.append(f"<<{step}>>" + (f" [{state}" if state else "") if _STEP.fullmatch(step) else line)
+    return "\n".join(lines)
 
 
 def _value(left: int, operator: str, right: int) -> int | None:
