@@ -66,7 +66,21 @@ class TrainResult:
 def lora_config(config: FinetuneConfig):
     from peft import LoraConfig, TaskType
     return LoraConfig(task_type=TaskType.CAUSAL_LM, r=config.lora_rank, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules="all-linear")
+                      lora_dropout=config.lora_dropout, target_modules=lora_targets(config.target_modules))
+
+
+def lora_targets(value: str) -> str | list[str]:
+    """`all-linear` as PEFT spells it, or a comma-separated list of module names.
+
+    >>> lora_targets("all-linear"), lora_targets("q_proj, v_proj")
+    ('all-linear', ['q_proj', 'v_proj'])
+    """
+    if value.strip() == "all-linear":
+        return "all-linear"
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise ValueError("sft.target_modules: 'all-linear' or module names, e.g. 'q_proj,v_proj'")
+    return names
 
 
 def starting_model(model_dir: str | os.PathLike, config: FinetuneConfig, previous_adapter: str | None):

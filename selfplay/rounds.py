@@ -34,7 +34,7 @@ from selfplay.curriculum import round_draw, solved_shares
 from selfplay.evaluate import evaluate
 from selfplay.finetune import finetune, read_training
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
-from selfplay.selection import select_round, selection_stats
+from selfplay.selection import refit_rows, select_round, selection_stats
 from selfplay.tasks import Problem, load_problems
 from selfplay.tools.toolbox import apply_tools
 from selfplay.work import LocalExecutor, ProblemTrees, SampleJob
@@ -156,7 +156,10 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
     config = context.config
     previous = context.run.round(round_dir.index - 1).adapter if round_dir.index > 1 else None
     if not round_dir.adapter.is_dir():
-        finetune(rundir.read_jsonl(round_dir.sft), context.model_dir, round_dir.adapter, config.sft,
+        rows = rundir.read_jsonl(round_dir.sft)
+        if not config.sft.continue_adapter:  # ReST-EM: a fresh LoRA on every round's verified rows so far
+            rows = refit_rows(earlier_rows(context.run, round_dir.index), rows, round_dir.index)
+        finetune(rows, context.model_dir, round_dir.adapter, config.sft,
                  previous_adapter=previous, seed=config.seed + round_dir.index)
     training = read_training(round_dir.adapter)
     training.pop("log_history", None)

@@ -103,7 +103,9 @@ class CurriculumConfig:
 class FinetuneConfig:
     """LoRA SFT of the policy on the selected traces (TRL SFTTrainer + PEFT)."""
 
-    continue_adapter: bool = True  # train on from the previous round's adapter (False: a fresh LoRA each round)
+    continue_adapter: bool = True  # train on from the previous round's adapter; False: refit a fresh LoRA each
+    # round on every round's verified rows so far (ReST-EM), instead of this round's rows and a replay share
+    target_modules: str = "all-linear"  # LoRA targets: "all-linear" or module names, e.g. "q_proj,v_proj"
     lora_rank: int = 8  # LoRA rank on every linear layer
     lora_alpha: int = 16  # LoRA scale numerator (scale = alpha / rank)
     lora_dropout: float = 0.0  # dropout on the LoRA path

@@ -207,3 +207,23 @@ def select_round(trees: Sequence[dict], prompts: Mapping[str, str], earlier_rows
     pairs = rm_rows(ordered, prompts, config.rm_pairs_per_problem, seed, round_index)
     stats = {**selection_stats(flagged, rows, pairs, round_index), "skipped_all_passed": skipped}
     return Selection(rows, pairs, flagged, stats)
+
+
+def refit_rows(earlier_rows: Sequence[dict], rows: Sequence[dict], round_index: int) -> list[dict]:
+    """ReST-EM's training set for round K: every round's own verified rows so far (rounds 1..K-1 as
+    they selected them, then round K's fresh ones), each (problem, completion) once; replays dropped.
+
+    >>> earlier = [{"problem_id": "a", "completion": "x", "round": 1}, {"problem_id": "b", "completion": "y", "round": 1}]
+    >>> now = [{"problem_id": "a", "completion": "x", "round": 2}, {"problem_id": "c", "completion": "z", "round": 2},
+    ...        {"problem_id": "b", "completion": "y", "round": 1}]
+    >>> [(row["problem_id"], row["round"]) for row in refit_rows(earlier, now, 2)]
+    [('a', 1), ('b', 1), ('c', 2)]
+    """
+    chosen, seen = [], set()
+    fresh = [row for row in rows if row["round"] == round_index]
+    for row in [*earlier_rows, *fresh]:
+        key = (row["problem_id"], row["completion"])
+        if key not in seen:
+            seen.add(key)
+            chosen.append(row)
+    return chosen

@@ -1,0 +1,14 @@
+"""The worked examples in module and function docstrings run, so they stay true."""
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["selfplay.selection", "selfplay.finetune", "selfplay.curriculum", "selfplay.tools.calculator",
+           "selfplay.tools.toolbox", "selfplay.tools.spans", "selfplay.model.corpus", "verifiers.countdown"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
