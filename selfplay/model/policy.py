@@ -25,6 +25,7 @@ beyond rendering a `Problem`'s prompt.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -132,6 +133,11 @@ class Policy:
         """Put a saved LoRA adapter on the base model, replacing the current one, in place."""
         if not os.path.isdir(adapter_dir):
             raise FileNotFoundError(f"{adapter_dir}: no such adapter directory")
+        with warnings.catch_warnings():  # PEFT asks transformers for `is_gradient_checkpointing` (deprecated in v5)
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            self._swap_adapter(adapter_dir)
+
+    def _swap_adapter(self, adapter_dir: str | os.PathLike) -> None:
         name = f"adapter{self._version + 1}"
         if isinstance(self.model, PeftModel):
             previous = self.model.active_adapter
