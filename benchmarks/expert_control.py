@@ -37,10 +37,12 @@ from rich.console import Console  # noqa: E402
 from learning import answer_changes, greedy_answers  # noqa: E402
 
 
-def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculator: bool = False) -> list[dict]:
+def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculator: bool = False,
+                state: bool = False) -> list[dict]:
     """`count` rows {"prompt", "completion", "tool_spans"}: a random train problem, one of its solver's
-    solutions (as calculator calls when `calculator`), EOS."""
-    from selfplay.model.corpus import with_calculator
+    solutions (with the numbers left after each step when `state`, as calculator calls when
+    `calculator`: the form the model was pretrained on), EOS."""
+    from selfplay.model.corpus import with_calculator, with_state
     from selfplay.prompting import builtin_prompt
     from selfplay.tasks import load_problems
     from selfplay.tasks.countdown import solve_all
@@ -55,12 +57,22 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculat
                               use_all=bool(problem.meta.get("use_all")))
         if solutions:
             text = "\n".join(rng.choice(solutions))
+            text = with_state(problem.meta["numbers"], text) if state else text
             text = with_calculator(text) if calculator else text
             rows.append({"prompt": builtin_prompt(problem.prompt), "completion": text + eos_text,
                          "tool_spans": [list(span) for span in tool_output_spans(text)]})
         if len(rows) == count:
             break
     return rows
+
+
+def writes_state(model_dir: str) -> bool:
+    """Whether the model was pretrained to write the numbers left after each countdown step."""
+    import yaml
+    recipe = Path(model_dir) / "pretrain.yaml"
+    if not recipe.is_file():
+        return False
+    return bool((yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("corpus", {}).get("countdown_state"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     _, eos_text = prompt_renderer(model_dir)
     policy = Policy.from_pretrained(model_dir)
     calculator = policy.tools is not None and "calculator" in policy.tools.names
-    rows = expert_rows(train_file, args.rows, args.seed, eos_text, calculator)
+    rows = expert_rows(train_file, args.rows, args.seed, eos_text, calculator, writes_state(model_dir))
     if args.dev:
         from selfplay.tasks import load_problems
         problems = load_problems(config.path(args.dev))[:config.eval.limit]

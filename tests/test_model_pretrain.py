@@ -181,3 +181,5 @@ def test_the_committed_base_model_loads_and_meets_its_targets():
     assert hard["greedy"] <= easy["greedy"] / 2  # the standard game is new to it: room for the rounds
     assert hard["pass_at_samples"] >= 4 * hard["greedy"]  # and its samples find what greedy misses
     assert f"{record['training']['parameters']:,}" in (BASE / "README.md").read_text()
+    stability = record["stability"]  # one epoch of the rounds' finetuning on expert traces costs <= 2 points
+    assert stability["dev_problems"] == 200 and stability["greedy_after"] >= stability["greedy_before"] - 0.02

@@ -221,7 +221,9 @@ def _tools_paragraph(config) -> str:
             "\nthe tool writes the result, `20>>` (the results were left out of its training loss). The config"
             "\ndeclares it (`selfplay_tools: [calculator]`), so `Policy.from_pretrained` and `lab eval` switch the"
             "\ncalculator on; plain `generate` has no tool and must write results itself, which it was not taught."
-            "\nIts mistakes are choices (which numbers, which operation, when to stop), not false arithmetic."
+            + ("\nEach countdown step ends with the numbers left after it, `<<25-5=20>> [4 20]`: a scratchpad of the"
+               "\nstate that the verifier checks exactly." if getattr(config.corpus, "countdown_state", False) else "")
+            + "\nIts mistakes are choices (which numbers, which operation, when to stop), not false arithmetic."
             "\nIt was pretrained on the easy countdown level only (each number at most once, targets to 100);"
             "\nthe hard split below (the standard game, every number used exactly once, targets to 200) is what"
             "\nthe improvement rounds climb.")
@@ -265,9 +267,11 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
     return results
 
 
-def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, stability_file: str | None) -> dict:
-    """Re-measure a pretrained model directory and rewrite its eval.json and README.md (weights untouched);
-    `stability_file`: a `benchmarks/expert_control.py --out` summary to report as the stability check."""
+def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, stability_file: str | None,
+            measure: bool = True) -> dict:
+    """Rewrite a pretrained model directory's eval.json and README.md (weights untouched), re-measuring
+    the dev numbers unless `measure` is False (then eval.json's are kept); `stability_file`: a
+    `benchmarks/expert_control.py --out` summary (with its `command`) to report as the stability check."""
     from types import SimpleNamespace
 
     from selfplay.model.corpus import build_corpus, summarize
@@ -284,8 +288,10 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
                              corpus=summarize(build_corpus(config.corpus, seed=config.seed)))
     set_generation_defaults(out)
     eval_command = f"python -m selfplay.model.card --model {model_dir} --samples {samples} --funcs-limit {funcs_limit} " \
-                   f"--seed {seed} --write" + (f" --stability {stability_file}" if stability_file else "")
-    results = measure_dev(out, samples, funcs_limit, seed)
+                   f"--seed {seed}"
+    results = measure_dev(out, samples, funcs_limit, seed) if measure else old["tasks"]
+    if not measure:
+        eval_command = old["command"]
     stability = json.loads(Path(stability_file).read_text(encoding="utf-8")) if stability_file else old.get("stability")
     record = {**old, "command": eval_command, "tasks": results}
     if stability:
@@ -304,9 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--write", action="store_true", help="also rewrite the directory's eval.json and README.md")
     parser.add_argument("--stability", help="expert_control.py --out summary to report as the stability check")
+    parser.add_argument("--keep-numbers", action="store_true", help="with --write: keep eval.json's dev numbers")
     args = parser.parse_args(argv)
     if args.write:
-        print(json.dumps(refresh(args.model, args.samples, args.funcs_limit, args.seed, args.stability)))
+        print(json.dumps(refresh(args.model, args.samples, args.funcs_limit, args.seed, args.stability,
+                                 measure=not args.keep_numbers)))
     else:
         print(json.dumps(measure_dev(args.model, args.samples, args.funcs_limit, args.seed)))
     return 0
