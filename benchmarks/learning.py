@@ -192,7 +192,7 @@ def plot(rows: list[dict], ref: dict, path: Path, title: str) -> Path:
     axis.set_ylim(0, 1)
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
-    axis.legend(loc="best", fontsize=8)
+    axis.legend(loc="center right", bbox_to_anchor=(1.0, 0.58), fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
