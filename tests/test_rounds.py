@@ -329,3 +329,32 @@ def test_a_rerun_repairs_trees_written_twice_and_never_recounts_a_damaged_round(
     error = capsys.readouterr().err
     assert error.startswith(f"improve: error: {trees_path}: damaged at byte 0 ") and "must be whole" in error
     assert not (out / "round-1" / "metrics.json").exists() and not (out / "round-1" / "DONE").exists()
+
+
+@pytest.mark.parametrize("continue_adapter", [True, False])
+def test_refit_trains_a_fresh_lora_on_every_rounds_rows(tmp_path, monkeypatch, continue_adapter):
+    from selfplay import rounds
+    from selfplay.rundir import RunDir
+    from selfplay.runconfig import from_dict
+
+    run = RunDir(tmp_path)
+    rows = {1: [{"prompt": "p\n", "completion": "a", "problem_id": "x", "round": 1, "task": "countdown"}],
+            2: [{"prompt": "p\n", "completion": "b", "problem_id": "y", "round": 2, "task": "countdown"},
+                {"prompt": "p\n", "completion": "a", "problem_id": "x", "round": 1, "task": "countdown"}]}
+    for index, written in rows.items():
+        run.round(index).path.mkdir(parents=True)
+        rundir.write_jsonl(run.round(index).sft, written)
+    seen = {}
+
+    def fake_finetune(train_rows, model_dir, out_dir, config, *, previous_adapter, seed):
+        seen["rows"], seen["previous"] = [(r["problem_id"], r["round"]) for r in train_rows], previous_adapter
+        Path(out_dir).mkdir(parents=True)
+        rundir.write_json(Path(out_dir) / "training.json", {"rows": len(train_rows)})
+
+    monkeypatch.setattr(rounds, "finetune", fake_finetune)
+    config = from_dict({"sft": {"continue_adapter": continue_adapter}})
+    context = rounds.Context(config, run, executor=None, evaluator=None, progress=False)
+    rounds.train_phase(context, run.round(2))
+    # Continuing trains on the round's own file (its fresh rows and its replay); refitting, on every
+    # round's fresh rows so far, each once.
+    assert seen["rows"] == ([("y", 2), ("x", 1)] if continue_adapter else [("x", 1), ("y", 2)])
