@@ -69,15 +69,14 @@ def level_history(run: rundir.RunDir, round_index: int) -> list[dict]:
             for k in range(1, round_index)]
 
 
+def dev_splits(config: RunConfig) -> dict[str, list[Problem]]:
+    """The first `eval.limit` problems of each dev file, by file name."""
+    return {name: load_problems(config.path(name))[:config.eval.limit] for name in config.dev_files}
+
+
 def dev_problems(config: RunConfig) -> list[Problem]:
-    """The first `eval.limit` problems of each dev file."""
-    return [problem for name in config.dev_files for problem in load_problems(config.path(name))[:config.eval.limit]]
-
-
-def dev_splits(config: RunConfig) -> dict[str, list[str]]:
-    """Problem ids of each dev file's evaluated problems, by file name."""
-    return {name: [problem.id for problem in load_problems(config.path(name))[:config.eval.limit]]
-            for name in config.dev_files}
+    """The first `eval.limit` problems of each dev file, one list."""
+    return [problem for problems in dev_splits(config).values() for problem in problems]
 
 
 def prompt_renderer(model_dir: str):
@@ -185,7 +184,8 @@ def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
 
 def eval_phase(context: Context, adapter_dir: Path | None) -> dict:
     """Fast (greedy) and deliberate dev accuracy of the base model with `adapter_dir` on it."""
-    config, problems = context.config, dev_problems(context.config)
+    config, splits = context.config, dev_splits(context.config)
+    problems = [problem for chosen in splits.values() for problem in chosen]
     if not problems:
         return {}
     policy = context.evaluator.policy(context.model_dir, None if adapter_dir is None else str(adapter_dir))
@@ -195,7 +195,8 @@ def eval_phase(context: Context, adapter_dir: Path | None) -> dict:
     deliberate = evaluate(policy, problems, config.eval.strategy, config.eval.budget, config.seed,
                           progress=context.progress)
     return {"fast": fast.to_dict(), "deliberate": deliberate.to_dict(),
-            "splits": split_accuracies(dev_splits(config), {"fast": fast, "deliberate": deliberate}),
+            "splits": split_accuracies({name: [p.id for p in chosen] for name, chosen in splits.items()},
+                                       {"fast": fast, "deliberate": deliberate}),
             "solved": {kind: sorted(o.id for o in result.problems if o.solved)
                        for kind, result in (("fast", fast), ("deliberate", deliberate))}}
 

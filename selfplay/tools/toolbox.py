@@ -157,4 +157,6 @@ def apply_tools(policy, spec: str) -> None:
         policy.tools = getattr(policy, "declared_tools", policy.tools)
         return
     names = parse_tool_names(spec)
+    if (policy.tools.names if policy.tools is not None else []) == names:
+        return  # already so: called once per sampled problem, it builds nothing anew
     policy.tools = Toolbox.from_names(names) if names else None
