@@ -295,3 +295,18 @@ PROGRAMS = {
     "write_outside_workdir": (
         f"def solve(x):\n    open('/usr/selfplay-was-here', 'w').write('x')\n    return {RIGHT}\n"),
 }
+
+
+def processes_with_uid(wanted) -> set[int]:
+    """Pids of the processes whose real uid satisfies `wanted(uid)` (read from /proc, races tolerated)."""
+    import glob
+    found = set()
+    for status in glob.glob("/proc/[0-9]*/status"):
+        try:
+            with open(status) as handle:
+                uid = int(next(line for line in handle if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            continue
+        if wanted(uid):
+            found.add(int(status.split("/")[2]))
+    return found

@@ -236,21 +236,28 @@ class CrashAfter:
         self.inner.run(problems, job, forward)
 
 
-@pytest.mark.slow
-def test_a_crashed_round_resumes_and_every_problem_appears_once(model_dir, tmp_path):
+ONE_ROUND = ["--rounds", "1", "--set", "eval.limit=2"]
+
+
+def crashed_after_three_trees(model_dir, tmp_path):
+    """A one-round smoke run that crashed after writing 3 trees: (config, run dir, trees file)."""
     out = tmp_path / "run"
-    flags = ["--rounds", "1", "--set", "eval.limit=2"]
-    config = improve_cli.config_from_args(improve_cli.build_parser().parse_args(smoke_args(model_dir, out, *flags)))
+    config = improve_cli.config_from_args(improve_cli.build_parser().parse_args(smoke_args(model_dir, out, *ONE_ROUND)))
     with pytest.raises(Crash):
         improve(config, CrashAfter(LocalExecutor(), 3), progress=False, log=lambda _: None)
-    trees_path = out / "round-1" / "trees.jsonl.gz"
+    return config, out, out / "round-1" / "trees.jsonl.gz"
+
+
+@pytest.mark.slow
+def test_a_crashed_round_resumes_and_every_problem_appears_once(model_dir, tmp_path):
+    config, out, trees_path = crashed_after_three_trees(model_dir, tmp_path)
     before = rundir.read_trees_prefix(trees_path)
     assert len(before) == 3 and not (out / "round-1" / "sft.jsonl").exists()
     with open(trees_path, "ab") as handle:  # and the crash tore an append in half
         handle.write(gzip.compress(json.dumps(tree("torn")).encode())[:20])
     (out / "round-1" / ".sft.jsonl.tmp123").write_text("half")  # a temporary the crash left behind
 
-    assert improve_cli.main(smoke_args(model_dir, out, *flags)) == 0
+    assert improve_cli.main(smoke_args(model_dir, out, *ONE_ROUND)) == 0
     after = rundir.read_trees_prefix(trees_path)
     assert sorted(tree_ids(trees_path)) == sorted(p.id for p in round_problems(config, 1))
     assert len(after) == len(set(tree_ids(trees_path))) == config.problems_per_round
@@ -265,7 +272,7 @@ def test_a_crashed_round_resumes_and_every_problem_appears_once(model_dir, tmp_p
     sft_stamp = (out / "round-1" / "sft.jsonl").stat().st_mtime_ns
     (out / "round-1" / "DONE").unlink()
     (out / "round-1" / "metrics.json").unlink()
-    assert improve_cli.main(smoke_args(model_dir, out, *flags)) == 0
+    assert improve_cli.main(smoke_args(model_dir, out, *ONE_ROUND)) == 0
     assert (out / "round-1" / "adapter" / "adapter_model.safetensors").stat().st_mtime_ns == adapter_stamp
     assert (out / "round-1" / "sft.jsonl").stat().st_mtime_ns == sft_stamp
     assert (out / "round-1" / "DONE").is_file()
@@ -306,17 +313,12 @@ def test_a_killed_job_resumes_when_rerun(model_dir, tmp_path):
 
 @pytest.mark.slow
 def test_a_rerun_repairs_trees_written_twice_and_never_recounts_a_damaged_round(model_dir, tmp_path, capsys):
-    out = tmp_path / "run"
-    flags = ["--rounds", "1", "--set", "eval.limit=2"]
-    config = improve_cli.config_from_args(improve_cli.build_parser().parse_args(smoke_args(model_dir, out, *flags)))
-    with pytest.raises(Crash):
-        improve(config, CrashAfter(LocalExecutor(), 3), progress=False, log=lambda _: None)
-    trees_path = out / "round-1" / "trees.jsonl.gz"
+    config, out, trees_path = crashed_after_three_trees(model_dir, tmp_path)
     with open(trees_path, "ab") as handle:  # a second run on the same --out, before runs were locked
         handle.write(trees_path.read_bytes())
     assert len(tree_ids(trees_path)) == 6 and len(set(tree_ids(trees_path))) == 3
 
-    assert improve_cli.main(smoke_args(model_dir, out, *flags)) == 0
+    assert improve_cli.main(smoke_args(model_dir, out, *ONE_ROUND)) == 0
     assert "round 1: 3 problems had a second tree" in capsys.readouterr().out
     assert sorted(tree_ids(trees_path)) == sorted(p.id for p in round_problems(config, 1))
     assert rundir.read_json(out / "round-1" / "metrics.json")["sampling"]["resumed"] == 3
@@ -325,7 +327,7 @@ def test_a_rerun_repairs_trees_written_twice_and_never_recounts_a_damaged_round(
     (out / "round-1" / "DONE").unlink()
     (out / "round-1" / "metrics.json").unlink()
     trees_path.write_bytes(trees_path.read_bytes()[:-40])
-    assert improve_cli.main(smoke_args(model_dir, out, *flags)) == 2
+    assert improve_cli.main(smoke_args(model_dir, out, *ONE_ROUND)) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"improve: error: {trees_path}: damaged at byte 0 ") and "must be whole" in error
     assert not (out / "round-1" / "metrics.json").exists() and not (out / "round-1" / "DONE").exists()

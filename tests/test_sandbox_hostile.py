@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.hostile import CASES, ITERATING_TEST_CODE, PROGRAMS, TEST_CODE, asserts_for, pairs
+from tests.hostile import CASES, ITERATING_TEST_CODE, PROGRAMS, TEST_CODE, asserts_for, pairs, processes_with_uid
 from verifiers import sandbox
 from verifiers.code import run_asserts, run_cases
 from verifiers.sandbox import isolation_mode
@@ -21,18 +21,9 @@ pytestmark = pytest.mark.skipif(isolation_mode() != "namespaces",
                                 reason="the full adversarial suite needs the namespace sandbox (root)")
 
 
-def sandbox_processes(uids: set[int]) -> list[str]:
+def sandbox_processes(uids: set[int]) -> list[int]:
     """Processes running as one of `uids` (this test's own runs: other sessions may be sandboxing too)."""
-    found = []
-    for status in glob.glob("/proc/[0-9]*/status"):
-        try:
-            with open(status) as handle:
-                uid = int(next(line for line in handle if line.startswith("Uid:")).split()[1])
-        except (OSError, StopIteration, ValueError):
-            continue
-        if uid in uids:
-            found.append(status)
-    return found
+    return sorted(processes_with_uid(uids.__contains__))
 
 
 def helper_processes() -> list[str]:

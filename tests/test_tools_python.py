@@ -16,6 +16,7 @@ from selfplay.model.tokenizer import build_tokenizer
 from selfplay.tools import Toolbox
 from selfplay.tools import python as python_tool
 from selfplay.tools.python import OUTPUT_OPEN, PythonTool, error_block, output_block
+from tests.hostile import processes_with_uid
 from tests.tiny_models import tiny_llama
 from verifiers.run_program import ProgramRun, run_program
 from verifiers.sandbox import SLOT_COUNT, SandboxLimits, _uid_range, isolation_mode
@@ -75,16 +76,8 @@ def parent_of(pid: int) -> int:
 
 def sandboxed_processes() -> set[int]:
     """Processes running as one of the sandbox's uids (this checkout's or another's)."""
-    low, found = _uid_range()[0], set()
-    for status in glob.glob("/proc/[0-9]*/status"):
-        try:
-            with open(status) as handle:
-                uid = int(next(line for line in handle if line.startswith("Uid:")).split()[1])
-        except (OSError, StopIteration, ValueError):
-            continue
-        if low <= uid < low + SLOT_COUNT:
-            found.add(int(status.split("/")[2]))
-    return found
+    low = _uid_range()[0]
+    return processes_with_uid(lambda uid: low <= uid < low + SLOT_COUNT)
 
 
 def left_running(before: set[int]) -> list[int]:
