@@ -230,7 +230,7 @@ def _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, gene
         usage.decode_tokens += len(active) - len(forcing)
         usage.prefill_tokens += len(forcing)
         if requests:
-            _run_tools(tools, requests, rows, texts, forced_queue, usage)
+            _run_tools(tools, requests, rows, forced_queue, usage)
         active = still
         if not active:
             break
@@ -243,7 +243,7 @@ def _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, gene
     return rows
 
 
-def _run_tools(tools: ToolFeed, requests, rows, texts, forced_queue, usage: Usage) -> None:
+def _run_tools(tools: ToolFeed, requests, rows, forced_queue, usage: Usage) -> None:
     """Run the calls rows just ended (one batch) and queue each output as that row's forced tokens."""
     calls = tools.run([request for _, request in requests])
     usage.tool_calls += len(calls)
