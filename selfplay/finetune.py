@@ -4,10 +4,11 @@
                       previous_adapter="runs/x/round-1/adapter", seed=0)
     PeftModel.from_pretrained(base_model, "runs/x/round-2/adapter")   # what the next round samples with
 
-Rows are `{"prompt", "completion", "tool_spans"?}` (extra columns are dropped), tokenised here
-(`tokenized_row`) as the policy sees them: the prompt with the tokenizer's special tokens (the
-built-in BOS; a chat template writes its own), the completion in pieces split at tool output,
-and one EOS. TRL takes the pre-tokenised rows and masks the prompt and the tool output out of
+Rows are `{"prompt", "completion", "tool_spans"?, "copies"?, "partial"?}` (extra columns are
+dropped), tokenised here (`tokenized_row`) as the policy sees them: the prompt with the
+tokenizer's special tokens (the built-in BOS; a chat template writes its own), the completion
+in pieces split at tool output, and one EOS unless the row is `partial` (one step of a longer
+answer, as step targets are). A row with `copies: n` is trained on n times an epoch. TRL takes the pre-tokenised rows and masks the prompt and the tool output out of
 the loss through `completion_mask` (`completion_only_loss`).
 
 Continuing from the previous round's adapter (`continue_adapter`, the default) rather than a
@@ -127,7 +128,9 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
     with staging_dir(out_dir) as staging, tempfile.TemporaryDirectory(prefix="sft-") as scratch:
         if rows:
             tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-            dataset = Dataset.from_list([tokenized_row(tokenizer, row) for row in rows])
+            examples = [tokenized_row(tokenizer, row) for row in rows]
+            dataset = Dataset.from_list([example for row, example in zip(rows, examples)
+                                         for _ in range(row.get("copies", 1))])
             with _quiet_deprecations():
                 trainer = SFTTrainer(model=model, args=sft_arguments(config, scratch, seed), train_dataset=dataset,
                                      processing_class=tokenizer)
@@ -150,7 +153,7 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
 
 def tokenized_row(tokenizer, row: dict) -> dict:
     """`input_ids` = the prompt (with the tokenizer's special tokens, as the policy encodes it), the
-    completion and EOS; `completion_mask` = 1 on the completion's own tokens, 0 on the prompt and on
+    completion and EOS (none for a `partial` row); `completion_mask` = 1 on the completion's own tokens, 0 on the prompt and on
     tool output (`row["tool_spans"]`), so the model learns to call a tool and not to imitate it.
 
     >>> from selfplay.model.tokenizer import build_tokenizer
@@ -166,7 +169,8 @@ def tokenized_row(tokenizer, row: dict) -> dict:
     ends_with_eos = bool(eos) and completion.endswith(eos)
     body = completion[:-len(eos)] if ends_with_eos else completion
     ids, mask = encode_masked(tokenizer, body, row.get("tool_spans") or [])
-    ids, mask = ids + [tokenizer.eos_token_id], mask + [1]
+    if not row.get("partial"):
+        ids, mask = ids + [tokenizer.eos_token_id], mask + [1]
     return {"input_ids": prompt_ids + ids, "completion_mask": [0] * len(prompt_ids) + mask}
 
 

@@ -71,10 +71,16 @@ class SelectionConfig:
     replay_share: float = 0.25  # share of the round's SFT rows drawn from earlier rounds' selections
     rm_pairs_per_problem: int = 8  # (verified, failed) answer pairs per problem in rm.jsonl
     skip_all_passed: bool = True  # no rows from a problem whose every graded answer passed: it teaches nothing
+    targets: str = "path"  # "path": the verified paths; "visits": each path node's children by visit share (MCTS)
+    visit_copies: int = 4  # with "visits": a child's rows = its visit share x this, rounded
 
     def __post_init__(self) -> None:
         if self.max_per_problem < 1 or self.rm_pairs_per_problem < 1:
             raise ConfigError("selection.max_per_problem and selection.rm_pairs_per_problem must be at least 1")
+        if self.targets not in ("path", "visits"):
+            raise ConfigError(f"selection.targets: 'path' or 'visits', got {self.targets!r}")
+        if self.visit_copies < 1:
+            raise ConfigError(f"selection.visit_copies must be at least 1, got {self.visit_copies}")
         if not 0 <= self.replay_share < 1:
             raise ConfigError(f"selection.replay_share must be in [0, 1), got {self.replay_share}")
 
@@ -177,6 +183,9 @@ class RunConfig:
         if self.out and not Path(self.out).expanduser().is_absolute():
             raise ConfigError(f"out must be an absolute path (a relative one would land in Ray's copy of the "
                               f"repo), got {self.out!r}")
+        if self.selection.targets == "visits" and self.sampling.strategy != "mcts":
+            raise ConfigError(f"selection.targets=visits needs MCTS visit counts; sampling.strategy is "
+                              f"{self.sampling.strategy!r}")
         if self.tools != "auto":
             from selfplay.tools import parse_tool_names
             try:

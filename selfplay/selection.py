@@ -15,9 +15,19 @@ The rules, in order:
 3. Identical path texts count once (the first in that order), then at most `max_per_problem`.
    With `skip_all_passed`, a problem whose every graded answer passed gives no rows: the policy
    already solves it, so it teaches nothing (a problem with no passed answer gives none anyway).
-4. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
+4. With `targets: visits` (MCTS trees only), AlphaZero's policy target replaces the paths: at
+   every node on the chosen paths (the root included), each child gets rows in proportion to its
+   share of the node's child visits (`visit_copies` rows for a share of 1, rounded; a row's
+   `copies` says how many, and finetuning repeats it that often; below a node whose children have
+   no visits, such as a rollout's, the path's own child gets all of them). The prompt is the problem's
+   prompt followed by the path to the node, the completion is the child's one step; a child that
+   ended in a failed answer, or was ruled out, gets none (only verified answers end in EOS; the
+   other steps are `partial` rows, trained without EOS). So the policy learns the search's
+   preference among the moves it weighed, not only the move it took.
+5. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
    trees it came from) are drawn, seeded by (seed, round), so that they make `replay_share` of
-   the round's rows; a replayed row keeps its original `round`, and never duplicates a fresh row.
+   the round's rows; a replayed row keeps its original `round`, and never duplicates a fresh row
+   (rows are the same when problem, prompt and completion are).
 
 EOS: a step's text leaves special tokens out, so the completion is the path text with the
 tokenizer's EOS text appended (`eos_text`, e.g. `<eos>`, or a chat model's end-of-turn token);
@@ -125,6 +135,51 @@ def with_selected(tree: dict, nodes: Iterable[int]) -> dict:
     return {**tree, "selected": flags}
 
 
+def _row_key(row: Mapping) -> tuple[str, str, str]:
+    return row["problem_id"], row["prompt"], row["completion"]
+
+
+def visit_target_rows(tree: dict, prompt: str, paths: Sequence[int], copies: int, eos_text: str,
+                      round_index: int) -> list[dict]:
+    """AlphaZero-style step targets (rule 4) for the paths ending at `paths`.
+
+    >>> tree = {"problem_id": "p", "task": "countdown", "parents": [-1, 0, 0, 0, 1],
+    ...         "step_texts": ["", "a\\n", "b\\n", "c", "d"], "visit_counts": [8, 6, 1, 1, 5],
+    ...         "terminal": [False, False, False, True, True],
+    ...         "verdicts": [None, None, None, {"passed": False}, {"passed": True}]}
+    >>> [(r["prompt"], r["completion"], r["copies"], r["partial"])
+    ...  for r in visit_target_rows(tree, "Q:", [4], 4, "<e>", 1)]
+    [('Q:', 'a\\n', 3, True), ('Q:', 'b\\n', 1, True), ('Q:a\\n', 'd<e>', 4, False)]
+    """
+    children: dict[int, list[int]] = {}
+    for node, parent in enumerate(tree["parents"]):
+        if parent >= 0:
+            children.setdefault(parent, []).append(node)
+    rows, done = [], set()
+    for end in paths:
+        nodes = [0, *path_nodes(tree, end)]
+        for node, on_path in zip(nodes, nodes[1:]):
+            if node in done:
+                continue
+            done.add(node)
+            kids = children.get(node, [])
+            visits = {kid: tree["visit_counts"][kid] for kid in kids} or {on_path: 1}
+            total = sum(visits.values())
+            if not total:
+                visits, total = {on_path: 1}, 1
+            prefix = prompt + path_text(tree, node)
+            for kid in kids:
+                terminal, verdict = tree["terminal"][kid], tree["verdicts"][kid]
+                count = int(copies * visits.get(kid, 0) / total + 0.5)
+                if count < 1 or (terminal and not _passed(verdict)):
+                    continue
+                step = completion_text(tree["step_texts"][kid], eos_text) if terminal else tree["step_texts"][kid]
+                rows.append({"prompt": prefix, "completion": step, "problem_id": tree["problem_id"],
+                             "round": round_index, "task": tree["task"], "copies": count, "partial": not terminal,
+                             "tool_spans": [list(span) for span in tool_output_spans(step)]})
+    return rows
+
+
 def completion_text(path: str, eos_text: str) -> str:
     """The path text ending in exactly one EOS text.
 
@@ -148,10 +203,10 @@ def replay_count(fresh: int, share: float, available: int) -> int:
 def replay_rows(earlier_rows: Sequence[dict], fresh_rows: Sequence[dict], share: float, seed: int,
                 round_index: int) -> list[dict]:
     """Earlier rounds' own selections, drawn to make `share` of the rows, none equal to a fresh row."""
-    taken = {(row["problem_id"], row["completion"]) for row in fresh_rows}
+    taken = {_row_key(row) for row in fresh_rows}
     pool = []
     for row in earlier_rows:
-        key = (row["problem_id"], row["completion"])
+        key = _row_key(row)
         if row["round"] < round_index and key not in taken:
             taken.add(key)
             pool.append(row)
@@ -198,6 +253,10 @@ def select_round(trees: Sequence[dict], prompts: Mapping[str, str], earlier_rows
         skipped += skip
         picks = [] if skip else best_paths(tree, config.max_per_problem)
         flagged.append(with_selected(tree, [pick.node for pick in picks]))
+        if config.targets == "visits":
+            fresh.extend(visit_target_rows(tree, prompts[tree["problem_id"]], [pick.node for pick in picks],
+                                           config.visit_copies, eos_text, round_index))
+            continue
         for pick in picks:
             completion = completion_text(pick.text, eos_text)
             fresh.append({"prompt": prompts[tree["problem_id"]], "completion": completion,
@@ -213,16 +272,17 @@ def refit_rows(earlier_rows: Sequence[dict], rows: Sequence[dict], round_index: 
     """ReST-EM's training set for round K: every round's own verified rows so far (rounds 1..K-1 as
     they selected them, then round K's fresh ones), each (problem, completion) once; replays dropped.
 
-    >>> earlier = [{"problem_id": "a", "completion": "x", "round": 1}, {"problem_id": "b", "completion": "y", "round": 1}]
-    >>> now = [{"problem_id": "a", "completion": "x", "round": 2}, {"problem_id": "c", "completion": "z", "round": 2},
-    ...        {"problem_id": "b", "completion": "y", "round": 1}]
+    >>> row = lambda problem, completion, round: {"problem_id": problem, "prompt": "Q", "completion": completion,
+    ...                                           "round": round}
+    >>> earlier = [row("a", "x", 1), row("b", "y", 1)]
+    >>> now = [row("a", "x", 2), row("c", "z", 2), row("b", "y", 1)]
     >>> [(row["problem_id"], row["round"]) for row in refit_rows(earlier, now, 2)]
     [('a', 1), ('b', 1), ('c', 2)]
     """
     chosen, seen = [], set()
     fresh = [row for row in rows if row["round"] == round_index]
     for row in [*earlier_rows, *fresh]:
-        key = (row["problem_id"], row["completion"])
+        key = _row_key(row)
         if key not in seen:
             seen.add(key)
             chosen.append(row)

@@ -145,3 +145,72 @@ def test_a_problem_every_answer_solves_gives_no_rows_and_tool_output_is_marked()
                         round_index=1, eos_text=EOS, seed=0)
     (row,) = kept.rows
     assert row["completion"] == "<<2*3=6>><eos>" and row["tool_spans"] == [[6, 9]]
+
+
+def visited_tree() -> tuple[dict, dict]:
+    """An MCTS-like tree: the root weighed three first steps (6, 2 and 0 visits); the verified answer lies below
+    the most visited one, a failed answer beside it; the second-best first step has no answer yet."""
+    tree = Tree(strategy="mcts", problem_id="v1", task="countdown", round=1)
+    names = {"good": answer(tree, 0, "<<5*3=15>> [3 15]\n", passed=None, terminal=False),
+             "fair": answer(tree, 0, "<<5+3=8>> [3 8]\n", passed=None, terminal=False),
+             "unvisited": answer(tree, 0, "<<3-3=0>>\n", passed=None, terminal=False)}
+    names["win"] = answer(tree, names["good"], "<<15+3=18>> [18]", passed=True)
+    names["loss"] = answer(tree, names["good"], "<<15-3=12>> [12]", passed=False)
+    for node, visits in ((names["good"], 6), (names["fair"], 2), (names["unvisited"], 0), (names["win"], 4),
+                         (names["loss"], 2)):
+        tree.visit_counts[node] = visits
+    tree.visit_counts[0] = 8
+    return tree.to_dict(), names
+
+
+def test_visit_targets_follow_the_childrens_visit_shares_along_the_chosen_path():
+    tree, names = visited_tree()
+    prompt = "Use 5 3 3 to make 18.\n"
+    config = SelectionConfig(max_per_problem=1, replay_share=0.0, targets="visits", visit_copies=4)
+    selection = select_round([tree], {"v1": prompt}, [], config, round_index=1, eos_text=EOS, seed=0)
+    rows = [(row["prompt"], row["completion"], row["copies"], row["partial"]) for row in selection.rows]
+    assert rows == [
+        (prompt, "<<5*3=15>> [3 15]\n", 3, True),  # 6/8 of the root's child visits x 4
+        (prompt, "<<5+3=8>> [3 8]\n", 1, True),  # 2/8 x 4; the unvisited child gets nothing
+        (prompt + "<<5*3=15>> [3 15]\n", "<<15+3=18>> [18]<eos>", 3, False),  # the failed sibling: no row
+    ]
+    assert [row["tool_spans"] for row in selection.rows] == [[[6, 10]], [[6, 9]], [[7, 11]]]
+    path_rows = select_round([tree], {"v1": prompt}, [], SelectionConfig(max_per_problem=1, replay_share=0.0),
+                             round_index=1, eos_text=EOS, seed=0).rows
+    assert [row["completion"] for row in path_rows] == ["<<5*3=15>> [3 15]\n<<15+3=18>> [18]<eos>"]
+    flags = selection.trees[0]["selected"]
+    assert [node for node, flag in enumerate(flags) if flag] == [names["good"], names["win"]]  # as with paths
+
+
+def test_visit_targets_below_unvisited_children_keep_the_path_step():
+    tree, _ = visited_tree()
+    tree["visit_counts"] = [0] * len(tree["visit_counts"])  # e.g. a rollout's nodes: no visits recorded
+    rows = select_round([tree], {"v1": "Q\n"}, [], SelectionConfig(replay_share=0.0, targets="visits"),
+                        round_index=1, eos_text=EOS, seed=0).rows
+    assert [(row["completion"], row["copies"]) for row in rows] == [("<<5*3=15>> [3 15]\n", 4),
+                                                                     ("<<15+3=18>> [18]<eos>", 4)]
+
+
+def test_partial_rows_end_without_eos_and_copies_repeat():
+    from selfplay.finetune import tokenized_row
+    from selfplay.model.tokenizer import build_tokenizer
+    tokenizer = build_tokenizer()
+    whole = tokenized_row(tokenizer, {"prompt": "Q\n", "completion": "1+1=2\n"})
+    partial = tokenized_row(tokenizer, {"prompt": "Q\n", "completion": "1+1=2\n", "partial": True})
+    assert whole["input_ids"][-1] == tokenizer.eos_token_id and partial["input_ids"] == whole["input_ids"][:-1]
+    assert partial["completion_mask"] == whole["completion_mask"][:-1]
+
+
+@pytest.mark.parametrize("values, message", [({"targets": "children"}, "selection.targets"),
+                                             ({"visit_copies": 0}, "visit_copies")])
+def test_visit_target_settings_are_checked(values, message):
+    from selfplay.runconfig import ConfigError
+    with pytest.raises(ConfigError, match=message):
+        SelectionConfig(**values)
+
+
+def test_visit_targets_need_mcts_sampling():
+    from selfplay.runconfig import ConfigError, load_config
+    with pytest.raises(ConfigError, match="needs MCTS"):
+        load_config("smoke", ["selection.targets=visits", "sampling.strategy=best_of_n"])
+    assert load_config("smoke", ["selection.targets=visits", "sampling.strategy=mcts"]).selection.targets == "visits"
