@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from search import STRATEGIES  # noqa: E402
 from selfplay.tasks import load_problems  # noqa: E402
 from selfplay.work import LocalExecutor, SampleJob  # noqa: E402
 
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=str(REPO / "models" / "base"))
     parser.add_argument("--tasks", default=str(REPO / "datasets" / "countdown" / "train.jsonl"))
     parser.add_argument("--problems", type=int, default=96)
-    parser.add_argument("--strategy", default="mcts")
+    parser.add_argument("--strategy", choices=list(STRATEGIES), default="mcts")
     parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--workers", default="1,2", help="comma-separated Ray actor counts")
     args = parser.parse_args(argv)

@@ -8,7 +8,9 @@
 
 Every strategy has the same signature, `(policy, prompt_text, config, *, seed, budget=None,
 scorer=None, answer_check=None, answer_key=None) -> SearchResult`, and ignores the arguments
-it has no use for (only `majority` reads `answer_key`, and requires it).
+it has no use for (only `majority` reads `answer_key`, and requires it). `STRATEGIES` (in
+`search.strategies`) is the one list of names: each maps to a callable `Strategy` whose `kind`
+(greedy, sampling or search) says how it answers; callers derive their names from it.
 """
 from search.beam import beam
 from search.budget import Budget, TokenMeter, expand_cost_bound
@@ -18,13 +20,12 @@ from search.protocols import AnswerCheck, AnswerKey, PolicyState, PolicyStep, Sc
 from search.run import SearchResult, SearchRun, derive_seed
 from search.sampling import best_of_n, greedy, majority, sample
 from search.selection import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
+from search.strategies import GREEDY, KINDS, SAMPLING, SEARCH, STRATEGIES, Strategy, lookup_strategy, strategy_names
 from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
 
-STRATEGIES = {"greedy": greedy, "sample": sample, "majority": majority, "best_of_n": best_of_n, "beam": beam,
-              "mcts": mcts}
-
-__all__ = ["STRATEGIES", "AnswerCheck", "AnswerKey", "Budget", "FORMAT", "NO_PARENT", "PolicyState", "PolicyStep",
-           "ROOT_INDEX", "Scorer", "SearchConfig", "SearchResult", "SearchRun", "StepPolicy", "TokenMeter", "Tree",
-           "TreeFormatError", "UsageCounter", "beam", "best_index", "best_of_n", "choose_answer", "derive_seed",
-           "expand_cost_bound", "greedy", "majority", "majority_vote", "mcts", "mean_token_probability",
-           "puct_score", "sample", "sibling_priors"]
+__all__ = ["GREEDY", "KINDS", "SAMPLING", "SEARCH", "STRATEGIES", "AnswerCheck", "AnswerKey", "Budget", "FORMAT",
+           "NO_PARENT", "PolicyState", "PolicyStep", "ROOT_INDEX", "Scorer", "SearchConfig", "SearchResult",
+           "SearchRun", "StepPolicy", "Strategy", "TokenMeter", "Tree", "TreeFormatError", "UsageCounter", "beam",
+           "best_index", "best_of_n", "choose_answer", "derive_seed", "expand_cost_bound", "greedy", "lookup_strategy",
+           "majority", "majority_vote", "mcts", "mean_token_probability", "puct_score", "sample", "sibling_priors",
+           "strategy_names"]

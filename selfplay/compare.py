@@ -21,27 +21,30 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from selfplay.evaluate import SEARCHES, add_model_arguments, evaluate, tool_options
+from search import GREEDY, SAMPLING, SEARCH, STRATEGIES, strategy_names
+from selfplay.evaluate import add_model_arguments, evaluate, tool_options
 from selfplay.tasks import load_problems
 from selfplay.treeio import write_trees
 
-DEFAULT_STRATEGIES = ("majority", "best_of_n", "beam", "mcts")
+SEARCHES = strategy_names(SEARCH)  # the deliberate strategies; greedy and pass@N are the references
+DEFAULT_STRATEGIES = SEARCHES
 DEFAULT_BUDGETS = (4, 8, 16, 32)
 
 
 def compare(policy, problems, strategies=DEFAULT_STRATEGIES, budgets=DEFAULT_BUDGETS, *, seed: int = 0,
             out_dir: str | os.PathLike | None = None, scorer=None, include_sample: bool = True,
             progress: bool = True, console: Console | None = None) -> list[dict]:
-    """Evaluate greedy, then every (strategy, budget); returns one row per run."""
-    runs = [("greedy", 1)] + [(strategy, budget) for strategy in strategies for budget in budgets]
+    """Evaluate greedy, then every (strategy, budget), then pass@N at each budget; one row per run."""
+    runs = [(name, 1) for name in strategy_names(GREEDY)]
+    runs += [(strategy, budget) for strategy in strategies for budget in budgets]
     if include_sample:
-        runs += [("sample", budget) for budget in budgets]
+        runs += [(name, budget) for name in strategy_names(SAMPLING) for budget in budgets]
     rows = []
     for strategy, budget in runs:
         trees: list[dict] = []
         on_tree = (lambda problem, outcome: trees.append(labelled_tree(problem, outcome))) if out_dir else None
         result = evaluate(policy, problems, strategy, budget, seed, progress=progress, scorer=scorer,
-                          on_tree=on_tree if strategy in SEARCHES else None)
+                          on_tree=on_tree if STRATEGIES[strategy].kind == SEARCH else None)
         row = {"strategy": strategy, "budget": budget, "accuracy": result.accuracy, "n": result.n,
                "tokens": result.tokens, "tokens_per_problem": result.tokens / max(result.n, 1),
                "tool_calls": result.tool_calls, "wall_s": result.wall_s, "by_task": result.by_task}
@@ -83,11 +86,12 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
     for strategy in dict.fromkeys(row["strategy"] for row in rows):
         points = sorted((row["tokens_per_problem"], row["accuracy"], row["budget"]) for row in rows
                         if row["strategy"] == strategy)
-        if strategy == "greedy":
-            axes.axhline(points[0][1], linestyle="--", color="grey", label=f"greedy ({points[0][1]:.2f})")
+        kind = STRATEGIES[strategy].kind
+        if kind == GREEDY:
+            axes.axhline(points[0][1], linestyle="--", color="grey", label=f"{strategy} ({points[0][1]:.2f})")
             continue
-        style = ":" if strategy == "sample" else "-"
-        label = "pass@N (oracle)" if strategy == "sample" else strategy
+        style = ":" if kind == SAMPLING else "-"
+        label = "pass@N (oracle)" if kind == SAMPLING else strategy
         axes.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", label=label)
         for tokens, accuracy, budget in points:
             axes.annotate(str(budget), (tokens, accuracy), textcoords="offset points", xytext=(3, 3), fontsize=7)
@@ -125,7 +129,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
 
 def strategy_list(text: str) -> list[str]:
     """`--strategies`: known deliberate strategies, comma-separated (greedy, the baseline, is dropped)."""
-    names = [name.strip() for name in text.split(",") if name.strip() and name.strip() != "greedy"]
+    names = [name.strip() for name in text.split(",") if name.strip() and name.strip() not in strategy_names(GREEDY)]
     unknown = [name for name in names if name not in SEARCHES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown or no strategies in {text!r}; choose from {', '.join(SEARCHES)}")

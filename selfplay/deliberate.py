@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Hashable
 
-from search import STRATEGIES, Budget, SearchConfig, SearchResult
+from search import GREEDY, Budget, SearchConfig, SearchResult, lookup_strategy
 from selfplay.grading import grade
 from selfplay.tasks import Problem
 from verifiers import code, math
@@ -170,17 +170,16 @@ def problem_seed(seed: int, problem_id: str, strategy: str) -> int:
 def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int = 0, *, scorer=None,
                config: SearchConfig | None = None, grader: Callable = grade) -> Deliberation:
     """Answer `problem` with `strategy` under `budget` answers' worth of compute, then grade it."""
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    algorithm = lookup_strategy(strategy)  # an unknown name is a ValueError
     prompt_text = policy.render_prompt(problem)
     config = config or search_config(policy, problem, **scaled_knobs(budget))
     allowance = Budget.from_answers(budget, tokens_per_answer(policy, prompt_text, problem.task))
     check, key = answer_check_for(problem), answer_key_for(problem)
     if getattr(policy, "tools", None) is not None:
         check, key = with_tool_signals(problem, check, key)
-    result = STRATEGIES[strategy](
+    result = algorithm(
         policy, prompt_text, config, seed=problem_seed(seed, problem.id, strategy),
-        budget=None if strategy == "greedy" else allowance, scorer=scorer, answer_check=check, answer_key=key)
+        budget=None if algorithm.kind == GREEDY else allowance, scorer=scorer, answer_check=check, answer_key=key)
     for node in result.tree.terminals():
         verdict = grader(problem, result.tree.answer_text(node))
         result.tree.set_verdict(node, verdict.passed, verdict.score, verdict.status)

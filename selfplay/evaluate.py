@@ -2,13 +2,18 @@
 
     lab eval --model models/base --tasks datasets/countdown/dev.jsonl --strategy sample --budget 16 --json
 
-- `greedy`: one greedy answer per problem ("System 1"); `--budget` does not apply.
-- `sample`: `budget` answers at temperature 1.0; a problem counts as solved if ANY of them
-  verifies (pass@N against the ground truth, with `selfplay.grading.grade`): a diagnostic of
-  what search could find, not a way of answering.
-- `majority`, `best_of_n`, `beam`, `mcts` ("System 2"): a search under `budget` answers' worth
-  of compute, using only answer-time signals (`selfplay.deliberate`); its one chosen answer is
-  graded against the ground truth.
+The strategy names and their kinds come from `search.STRATEGIES`, the one list of them:
+
+- greedy kind (`greedy`): one greedy answer per problem ("System 1"); `--budget` does not apply.
+- sampling kind (`sample`): `budget` answers at temperature 1.0; a problem counts as solved if ANY
+  of them verifies (pass@N against the ground truth, with `selfplay.grading.grade`): a diagnostic
+  of what search could find, not a way of answering.
+- search kind (`majority`, `best_of_n`, `beam`, `mcts`; "System 2"): a search under `budget`
+  answers' worth of compute, using only answer-time signals (`selfplay.deliberate`); its one
+  chosen answer is graded against the ground truth.
+
+Greedy and sampling answers are drawn in batches with `policy.complete`, not step by step
+through the search package's functions of the same names.
 
 The result also carries the compute spent (all model tokens: prefill + decode, from the policy's
 usage counter), the tool calls made (`--tools calculator,python`: the policy may call them
@@ -19,7 +24,8 @@ on batch size or on which other problems are in the file.
 `evaluate(...)` is the library entry point (rounds and compare reuse it); `register_cli` adds
 the `eval` subcommand to the `lab` parser.
 
-Knows policies (through `complete`), tasks and grading; nothing about search or training.
+Knows policies (through `complete`), tasks, grading and the strategy registry; nothing about how a
+search runs, or about training.
 """
 from __future__ import annotations
 
@@ -35,12 +41,10 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
+from search import GREEDY, SEARCH, STRATEGIES, lookup_strategy, strategy_names
 from selfplay.grading import grade
 from selfplay.tasks import Problem, TaskFileError, load_problems
 from selfplay.tools import Toolbox, parse_tool_names
-
-STRATEGIES = ("greedy", "sample", "majority", "best_of_n", "beam", "mcts")
-SEARCHES = ("majority", "best_of_n", "beam", "mcts")
 
 
 @dataclass
@@ -93,14 +97,13 @@ def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1
     search's result (tree included) as it finishes, e.g. to write trees to disk.
     """
     grader = grader or grade
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    kind = lookup_strategy(strategy).kind  # an unknown name is a ValueError
     if budget < 1 or batch_size < 1:
         raise ValueError("budget and batch_size must be at least 1")
-    if strategy in SEARCHES:
+    if kind == SEARCH:
         return _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree)
-    samples = 1 if strategy == "greedy" else budget
-    temperature = 0.0 if strategy == "greedy" else 1.0
+    samples = 1 if kind == GREEDY else budget
+    temperature = 0.0 if kind == GREEDY else 1.0
     start, usage_before = time.perf_counter(), _snapshot(policy.usage)
     outcomes: list[ProblemOutcome] = []
     with tqdm(total=len(problems), desc=f"eval {strategy}", unit="problem", disable=not progress) as bar:
@@ -119,7 +122,7 @@ def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1
 
 
 def _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree) -> EvalResult:
-    from selfplay.deliberate import deliberate  # search is imported only when a search is asked for
+    from selfplay.deliberate import deliberate  # loaded only when a search is asked for
 
     start, usage_before = time.perf_counter(), _snapshot(policy.usage)
     scorer_before = scorer.usage.total_tokens if scorer is not None else 0
@@ -195,7 +198,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     """Add `eval` to the `lab` command's subparsers; it runs through `args.run(args)`."""
     parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy, pass@N or a search strategy)")
     add_model_arguments(parser)
-    parser.add_argument("--strategy", choices=STRATEGIES, default="greedy")
+    parser.add_argument("--strategy", choices=list(STRATEGIES), default=strategy_names(GREEDY)[0])
     parser.add_argument("--budget", type=_positive, default=1,
                         help="compute per problem in complete sampled answers (sample: the N of pass@N)")
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N problems")

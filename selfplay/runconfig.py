@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from search import STRATEGIES, SearchConfig
+from search import GREEDY, STRATEGIES, SearchConfig, strategy_names
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
@@ -49,8 +49,8 @@ class SamplingConfig:
     search: dict = field(default_factory=dict)  # SearchConfig fields to override (num_simulations, ...)
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"sampling.strategy: {self.strategy!r} is not one of {sorted(STRATEGIES)}")
+        if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
+            raise ConfigError(f"sampling.strategy: {self.strategy!r} is not one of {list(STRATEGIES)}")
         if self.budget < 1:
             raise ConfigError(f"sampling.budget must be at least 1, got {self.budget}")
         known = {f.name for f in dataclasses.fields(SearchConfig)}
@@ -141,8 +141,9 @@ class EvalConfig:
     max_new_tokens: int = 256  # answer cap of the fast (greedy) answers
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES or self.strategy == "greedy":
-            raise ConfigError(f"eval.strategy: {self.strategy!r} must be a search strategy other than greedy")
+        answering = [name for name in STRATEGIES if name not in strategy_names(GREEDY)]  # greedy is always run
+        if self.strategy not in answering:
+            raise ConfigError(f"eval.strategy: {self.strategy!r} is not one of {answering} (greedy is always run)")
         if self.budget < 1 or self.limit < 0 or self.max_new_tokens < 1:
             raise ConfigError("eval.budget and eval.max_new_tokens must be >= 1, eval.limit >= 0")
 

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
+from search import lookup_strategy
 from selfplay.tasks import Problem
 
 
@@ -36,6 +37,9 @@ class SampleJob:
     seed: int  # run seed; a problem's seed derives from (seed, round, problem id)
     search_overrides: dict = field(default_factory=dict)  # SearchConfig fields to override
     tools: str = "auto"  # tools the policy may call: "auto" (the model's own), "none", "calculator,python"
+
+    def __post_init__(self) -> None:
+        lookup_strategy(self.strategy)  # an unknown name fails here, in the driver, not inside a worker
 
 
 @dataclass
