@@ -7,7 +7,7 @@ level joins; a level solved `retire_at` of the time leaves (it teaches little), 
 active one. Problems are split evenly over the active levels. Everything is a pure function of
 the config and the earlier rounds' solved shares, so a resumed run draws the same problems.
 
-    >>> config = CurriculumConfig(levels=("a", "b", "c"), promote_at=0.5, retire_at=0.9)
+    >>> config = CurriculumConfig(levels=("a", "b", "c"), start=1, promote_at=0.5, retire_at=0.9)
     >>> active_levels(config, []), active_levels(config, [{"a": 0.6}]), active_levels(config, [{"a": 0.6}, {"a": 0.95, "b": 0.2}])
     (['a'], ['a', 'b'], ['b'])
 

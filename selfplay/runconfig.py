@@ -4,7 +4,12 @@
     config.sft.learning_rate, config.to_dict()
 
 A preset is `configs/<name>.yaml` (or a path to any YAML file) whose keys are `RunConfig` fields;
-the sections `sampling`, `selection`, `sft` and `eval` are nested mappings. An override is
+the sections `sampling`, `selection`, `sft`, `eval` and `curriculum` are nested mappings. The
+dataclass defaults are the `default` preset's values (a test holds them equal), so a preset names
+only what it changes; one that names `train_files` must also name `curriculum.levels` (`[]` to
+sample the train files), since the default curriculum's levels would otherwise take their place.
+`sampling.search` (SearchConfig fields) and `reward_model` (RewardModelConfig fields) are built
+when the config loads, so a bad value there fails at once, naming its key. An override is
 `key=value` with a dotted key (`sft.learning_rate=1e-3`) and a YAML value (`[a, b]`, `{x: 1}`,
 `true`, `null`). Unknown keys, in a preset or an override, are errors naming the key.
 
@@ -12,7 +17,8 @@ Relative paths (`model`, `train_files`, `dev_files`) resolve against the reposit
 is also where `ray job submit --working-dir .` puts its copy of the repo; `out` must end up
 absolute (the default is under `~/selfplay-runs/`), so results never land in that copy.
 
-Knows YAML and the fields' meaning; nothing about models, search, training or files of a run.
+Knows YAML, the fields' meaning and the config dataclasses of search and of the reward model; nothing
+about models, how search or training runs, or the files of a run.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from pathlib import Path
 import yaml
 
 from search import GREEDY, STRATEGIES, SearchConfig, strategy_names
+from verifiers.scorer_config import RewardModelConfig
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
@@ -34,6 +41,9 @@ RUNS_HOME = Path("~/selfplay-runs")
 # Fields that may change between invocations of one run: how it executes, not what it computes.
 EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset")
 AUTO = "auto"  # `workers`: one Ray actor per core of the cluster, or per GPU where it has GPUs
+# The default curriculum: the easy level the built-in model was taught, then the standard game's 3, 4, 5 numbers.
+DEFAULT_LEVELS = ("datasets/countdown/train.jsonl", "datasets/countdown/std3/train.jsonl",
+                  "datasets/countdown/std4/train.jsonl", "datasets/countdown/std5/train.jsonl")
 
 
 class ConfigError(ValueError):
@@ -45,7 +55,7 @@ class SamplingConfig:
     """How each training problem's tree is grown."""
 
     strategy: str = "mcts"  # search strategy (search.STRATEGIES) that grows the round's trees
-    budget: int = 8  # compute per problem, in complete sampled answers
+    budget: int = 16  # compute per problem, in complete sampled answers
     search: dict = field(default_factory=dict)  # SearchConfig fields to override (num_simulations, ...)
 
     def __post_init__(self) -> None:
@@ -67,7 +77,7 @@ class SamplingConfig:
 class SelectionConfig:
     """Which verified traces become training data."""
 
-    max_per_problem: int = 1  # distinct verified paths kept per problem (best first)
+    max_per_problem: int = 2  # distinct verified paths kept per problem (best first)
     replay_share: float = 0.25  # share of the round's SFT rows drawn from earlier rounds' selections
     rm_pairs_per_problem: int = 8  # (verified, failed) answer pairs per problem in rm.jsonl
     skip_all_passed: bool = True  # no rows from a problem whose every graded answer passed: it teaches nothing
@@ -89,8 +99,8 @@ class SelectionConfig:
 class CurriculumConfig:
     """Levels to climb: each round samples the active levels, and a level joins once search masters the last."""
 
-    levels: tuple = ()  # train files from easy to hard; empty: sample `train_files` as they are
-    start: int = 1  # levels active in round 1 (the first ones)
+    levels: tuple = DEFAULT_LEVELS  # train files from easy to hard; empty: sample `train_files` as they are
+    start: int = 3  # levels active in round 1 (the first ones)
     promote_at: float = 0.5  # the hardest active level's solved share at which the next level joins
     retire_at: float = 0.95  # a level solved this often leaves the mix (never the hardest active one)
 
@@ -112,14 +122,14 @@ class FinetuneConfig:
     continue_adapter: bool = True  # train on from the previous round's adapter; False: refit a fresh LoRA each
     # round on every round's verified rows so far (ReST-EM), instead of this round's rows and a replay share
     target_modules: str = "all-linear"  # LoRA targets: "all-linear" or module names, e.g. "q_proj,v_proj"
-    lora_rank: int = 8  # LoRA rank on every linear layer
-    lora_alpha: int = 16  # LoRA scale numerator (scale = alpha / rank)
+    lora_rank: int = 16  # LoRA rank on every linear layer
+    lora_alpha: int = 32  # LoRA scale numerator (scale = alpha / rank)
     lora_dropout: float = 0.0  # dropout on the LoRA path
-    learning_rate: float = 1e-3  # AdamW peak learning rate
+    learning_rate: float = 5e-4  # AdamW peak learning rate
     epochs: float = 2.0  # passes over the round's rows, unless max_steps > 0
     max_steps: int = -1  # > 0: stop after this many optimizer steps
     batch_size: int = 8  # rows per optimizer step
-    max_length: int = 512  # tokens kept per row (prompt + completion), from the start
+    max_length: int = 256  # tokens kept per row (prompt + completion), from the start
     bf16: bool = False  # bf16 mixed precision (needs a GPU; the CPU trains in fp32)
 
     def __post_init__(self) -> None:
@@ -137,8 +147,8 @@ class EvalConfig:
 
     strategy: str = "mcts"  # the deliberate strategy ("System 2")
     budget: int = 8  # its compute per problem, in complete answers
-    limit: int = 50  # dev problems per dev file (the first ones), 0 for none
-    max_new_tokens: int = 256  # answer cap of the fast (greedy) answers
+    limit: int = 100  # dev problems per dev file (the first ones), 0 for none
+    max_new_tokens: int = 96  # answer cap of the fast (greedy) answers
 
     def __post_init__(self) -> None:
         answering = [name for name in STRATEGIES if name not in strategy_names(GREEDY)]  # greedy is always run
@@ -156,15 +166,18 @@ class RunConfig:
     name: str = ""  # run name; the default out is ~/selfplay-runs/<name>
     out: str = ""  # run directory (absolute); empty: ~/selfplay-runs/<name or preset-timestamp>
     model: str = "models/base"  # base model directory (Hugging Face format)
-    rounds: int = 2  # improvement rounds; rerunning with more continues the run
+    rounds: int = 3  # improvement rounds; rerunning with more continues the run
     seed: int = 0  # every sample's seed derives from (seed, round, problem id)
     workers: int | str = "auto"  # "auto": a Ray actor per core (per GPU when there are GPUs); 0: this process; N
 
     threads: int = 1  # torch CPU threads per process (small models run fastest on 1)
-    train_files: dict = field(default_factory=lambda: {"datasets/countdown/train.jsonl": 1.0})  # file -> share
-    dev_files: tuple = ("datasets/countdown/dev.jsonl",)  # held-out files evaluated each round
-    problems_per_round: int = 64  # training problems drawn per round (disjoint across rounds until a file runs out)
+    # file -> share, sampled when curriculum.levels is empty
+    train_files: dict = field(default_factory=lambda: {"datasets/countdown/std3/train.jsonl": 1.0})
+    dev_files: tuple = ("datasets/countdown/dev.jsonl", "datasets/countdown/hard/dev.jsonl")  # evaluated each round
+    problems_per_round: int = 384  # training problems drawn per round (disjoint across rounds until a file runs out)
     train_reward_model: bool = False  # also train a reward model on each round's rm.jsonl
+    # RewardModelConfig fields to override (lora_rank, max_steps, ...); its seed derives from seed and the round
+    reward_model: dict = field(default_factory=dict)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # growing the training trees
     selection: SelectionConfig = field(default_factory=SelectionConfig)  # picking training traces
     sft: FinetuneConfig = field(default_factory=FinetuneConfig)  # the LoRA finetune
@@ -193,6 +206,19 @@ class RunConfig:
                 parse_tool_names(self.tools)
             except ValueError as error:
                 raise ConfigError(f"tools: {error} (or 'auto', 'none')") from None
+        self.reward_model_config(seed=self.seed)  # a bad reward_model value fails at load, not after a round
+
+    def reward_model_config(self, seed: int) -> RewardModelConfig:
+        """The reward model's training config: `reward_model`'s overrides on the defaults, with `seed`."""
+        known = {f.name for f in dataclasses.fields(RewardModelConfig)} - {"seed"}
+        unknown = sorted(set(self.reward_model) - known, key=str)
+        if unknown:
+            raise ConfigError(f"reward_model: unknown keys {unknown} (the seed derives from seed and the round); "
+                              f"expected some of {sorted(known)}")
+        try:
+            return RewardModelConfig(**self.reward_model, seed=seed)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"reward_model: {error}") from None
 
     def to_dict(self) -> dict:
         """Plain YAML/JSON values, sections nested."""
@@ -214,6 +240,7 @@ def resolve_path(value: str | Path) -> Path:
 
 SECTIONS = {"sampling": SamplingConfig, "selection": SelectionConfig, "sft": FinetuneConfig, "eval": EvalConfig,
             "curriculum": CurriculumConfig}
+OVERRIDE_MAPPINGS = {"reward_model": RewardModelConfig}  # top-level mappings of a dataclass's field overrides
 
 
 def _coerce(value, annotation, key: str):
@@ -250,15 +277,35 @@ def _build(cls, values: dict, where: str):
         prefix = f"{where}." if where else ""
         names = ", ".join(f"'{prefix}{name}'" for name in unknown)
         raise ConfigError(f"unknown config key {names}; {where or 'the config'} has {sorted(hints)}")
+    if cls is RunConfig:
+        _check_train_files_named_with_levels(values)
     built = {}
     for key, value in values.items():
         dotted = f"{where}.{key}" if where else key
         section = SECTIONS.get(key) if cls is RunConfig else None
         built[key] = _build(section, value or {}, dotted) if section else _coerce(value, hints[key], dotted)
+        if cls is RunConfig and key in OVERRIDE_MAPPINGS:
+            built[key] = _coerce_overrides(built[key], OVERRIDE_MAPPINGS[key], dotted)
     try:
         return cls(**built)
     except TypeError as error:
         raise ConfigError(f"{where or 'config'}: {error}") from None
+
+
+def _coerce_overrides(values: dict, cls, where: str) -> dict:
+    """A mapping of `cls` field overrides, each value as its field's type; unknown names are left to `cls`."""
+    hints = typing.get_type_hints(cls)
+    return {key: _coerce(value, hints[key], f"{where}.{key}") if key in hints else value
+            for key, value in values.items()}
+
+
+def _check_train_files_named_with_levels(values: dict) -> None:
+    """`train_files` without `curriculum.levels` would be silently unused (the default curriculum has levels)."""
+    curriculum = values.get("curriculum")
+    if "train_files" in values and CurriculumConfig().levels and \
+            not (isinstance(curriculum, dict) and "levels" in curriculum):
+        raise ConfigError("train_files is sampled only when curriculum.levels is empty, and the default curriculum "
+                          "has levels: also set curriculum.levels ([] to sample train_files)")
 
 
 def preset_path(preset: str) -> Path:

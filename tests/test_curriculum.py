@@ -29,8 +29,10 @@ def test_levels_join_when_the_hardest_active_one_is_mastered_and_easy_ones_retir
 def test_config_is_checked():
     with pytest.raises(ConfigError, match="start"):
         CurriculumConfig(levels=("a",), start=2)
+    with pytest.raises(ConfigError, match="start"):
+        CurriculumConfig(levels=("a", "b"))  # the default start (3, of the default preset's four levels)
     with pytest.raises(ConfigError, match="promote_at"):
-        CurriculumConfig(levels=("a", "b"), promote_at=0.9, retire_at=0.5)
+        CurriculumConfig(levels=("a", "b"), start=1, promote_at=0.9, retire_at=0.5)
     with pytest.raises(ConfigError, match="twice"):
         CurriculumConfig(levels=("a", "a"))
 
@@ -51,12 +53,13 @@ def test_rounds_draw_fresh_problems_per_level_and_replay_the_same_draw():
 
 
 def test_without_levels_the_train_files_are_the_mix():
-    config = from_dict({"problems_per_round": 6, "train_files": {"datasets/countdown/train.jsonl": 1.0}})
+    config = from_dict({"problems_per_round": 6, "train_files": {"datasets/countdown/train.jsonl": 1.0},
+                        "curriculum": {"levels": []}})
     assert round_plan(config, [{"x": 1.0}]) == {"datasets/countdown/train.jsonl": 6}
 
 
 def test_solved_shares_count_problems_with_a_verified_answer():
-    config = from_dict({"problems_per_round": 4, "curriculum": {"levels": LEVELS[:1]}})
+    config = from_dict({"problems_per_round": 4, "curriculum": {"levels": LEVELS[:1], "start": 1}})
     draw = round_draw(config, 1, [])
     (problems,) = draw.values()
     trees = [{"problem_id": p.id, "terminal": [False, True], "verdicts": [None, {"passed": i == 0}]}

@@ -1,4 +1,5 @@
 """Run configs: presets, overrides, unknown keys and bad values named, the resolved config written and compared."""
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -24,6 +25,74 @@ def test_smoke_preset_is_small():
     config = load_config("smoke")
     assert config.rounds <= 2 and config.problems_per_round <= 16 and config.sampling.budget <= 4
     assert 0 < config.sft.max_steps <= 10 and config.eval.limit <= 16
+
+
+def flat(values: dict, prefix: str = "") -> dict:
+    """Dotted keys of a config mapping, sections flattened (sampling.search and reward_model stay mappings)."""
+    items = {}
+    for key, value in values.items():
+        if key in runconfig.SECTIONS:
+            items.update(flat(value, f"{key}."))
+        else:
+            items[prefix + key] = value
+    return items
+
+
+def test_dataclass_defaults_are_the_default_preset():
+    preset = flat(yaml.safe_load((runconfig.CONFIGS / "default.yaml").read_text()))
+    loaded, defaults = flat(load_config("default").to_dict()), flat(RunConfig().to_dict())
+    assert len(preset) > 30
+    assert {key: loaded[key] for key in preset if loaded[key] != defaults[key]} == {}
+    assert dataclasses.replace(load_config("default"), preset="", out="") == RunConfig()
+
+
+def test_smoke_preset_keeps_the_values_it_took_from_the_old_defaults():
+    config = load_config("smoke")
+    assert (config.curriculum.levels, config.curriculum.start) == ((), 1)  # samples train_files
+    assert (config.sft.lora_rank, config.sft.lora_alpha, config.sft.epochs) == (8, 16, 2.0)
+    assert (config.sampling.search, config.reward_model, config.tools) == ({}, {}, "auto")
+    assert (config.selection.skip_all_passed, config.selection.targets) == (True, "path")
+
+
+def test_train_files_without_curriculum_levels_are_refused(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("train_files: {datasets/countdown/train.jsonl: 1.0}\n")
+    with pytest.raises(ConfigError, match=r"curriculum.levels \(\[\] to sample train_files\)"):
+        load_config(str(preset))
+    preset.write_text("train_files: {datasets/countdown/train.jsonl: 1.0}\ncurriculum: {levels: [], start: 1}\n")
+    assert load_config(str(preset)).curriculum.levels == ()
+
+
+def test_search_overrides_are_built_when_the_config_loads(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("sampling: {search: {num_simulations: abc}}\n")
+    with pytest.raises(ConfigError, match="sampling.search: num_simulations must be int, got 'abc'"):
+        load_config(str(preset))
+    with pytest.raises(ConfigError, match="sampling.search: c_puct must be >= 0"):
+        load_config("smoke", ["sampling.search={c_puct: -1}"])
+
+
+def test_reward_model_overrides_are_typed_and_built_when_the_config_loads(tmp_path):
+    from verifiers.scorer_config import RewardModelConfig
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("train_reward_model: true\nreward_model: {lora_rank: 4, learning_rate: 3e-4, max_steps: 200}\n")
+    config = load_config(str(preset))
+    assert config.reward_model_config(seed=5) == RewardModelConfig(lora_rank=4, learning_rate=3e-4, max_steps=200,
+                                                                  seed=5)
+    assert from_dict(yaml.safe_load(runconfig.to_yaml(config))) == config
+    assert RunConfig().reward_model_config(seed=0) == RewardModelConfig()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("reward_model={lora_rank: abc}", "reward_model.lora_rank: expected int"),
+    ("reward_model={lora_rank: 0}", "reward_model: lora_rank and batch_size must be >= 1"),
+    ("reward_model={max_pairs_per_problem: 0}", "reward_model: max_pairs_per_problem must be >= 1"),
+    ("reward_model={bogus: 1}", r"reward_model: unknown keys \['bogus'\]"),
+    ("reward_model={seed: 1}", "the seed derives from seed and the round"),
+    ("reward_model=3", "reward_model: expected dict")])
+def test_bad_reward_model_values_are_errors_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("smoke", [override])
 
 
 def test_yaml_values_then_overrides_in_order(tmp_path):
