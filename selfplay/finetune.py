@@ -97,7 +97,8 @@ def starting_model(model_dir: str | os.PathLike, config: FinetuneConfig, previou
 
 
 def sft_arguments(config: FinetuneConfig, output_dir: str, seed: int):
-    """SFTConfig for a small CPU or single-GPU run: no checkpoints, no reports, TRL's GPU defaults undone."""
+    """SFTConfig for a small CPU or single-GPU run: no checkpoints, TRL's GPU defaults undone; the loss
+    goes to `config.report_to` (where: `selfplay.tracking.trainer_logs` around the trainer)."""
     from trl import SFTConfig
 
     if config.bf16 and not torch.cuda.is_available():
@@ -108,7 +109,7 @@ def sft_arguments(config: FinetuneConfig, output_dir: str, seed: int):
         learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
         per_device_train_batch_size=config.batch_size, lr_scheduler_type="constant_with_warmup", warmup_steps=0.1,
         seed=seed, data_seed=seed, max_length=config.max_length, completion_only_loss=True, packing=False,
-        save_strategy="no", report_to="none", logging_steps=1, disable_tqdm=True, dataloader_num_workers=0,
+        save_strategy="no", report_to=config.report_to, logging_steps=1, disable_tqdm=True, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding")
 
 

@@ -44,17 +44,36 @@ def make_executor(config: RunConfig):
     return RayExecutor(None if config.workers == AUTO else config.workers, threads_per_worker=config.threads)
 
 
-def _accuracy(result: dict, mode: str, split: str | None = None) -> str:
-    evaluation = result.get("eval") or {}
-    value = ((evaluation.get("splits") or {}).get(split) or {}).get(mode) if split \
-        else evaluation.get(mode, {}).get("accuracy")
-    return "-" if value is None else f"{value:.3f}"
-
-
 def split_label(name: str) -> str:
     """A short column name for a dev file: `countdown/hard/dev.jsonl` -> `hard`, `countdown/dev.jsonl` -> `countdown`."""
     path = Path(name)
     return path.parent.name if path.stem in ("dev", "test", "train") else path.stem
+
+
+def round_row(result: dict) -> dict:
+    """The numbers of one round that the table shows: dev accuracy (all dev files, then each), the
+    level mix, what selection found and kept, the training loss and the wall time (None where absent)."""
+    evaluation, selection, train = result.get("eval") or {}, result.get("selection") or {}, result.get("train") or {}
+    return {"round": result["round"],
+            "fast": (evaluation.get("fast") or {}).get("accuracy"),
+            "deliberate": (evaluation.get("deliberate") or {}).get("accuracy"),
+            "splits": {name: {mode: split.get(mode) for mode in ("fast", "deliberate")}
+                       for name, split in (evaluation.get("splits") or {}).items()},
+            "levels": (result.get("curriculum") or {}).get("levels") or {},
+            "problems": selection.get("problems"), "problems_solved": selection.get("problems_solved"),
+            "sft_rows": selection.get("sft_rows"), "train_loss": train.get("train_loss"),
+            "wall_s": result.get("wall_s")}
+
+
+def rounds_json(results: list[dict], config: RunConfig) -> dict:
+    """`--json`: the table of rounds as one object, a row per round (`round_row`)."""
+    return {"run_dir": str(config.run_dir()), "deliberate": {"strategy": config.eval.strategy,
+                                                             "budget": config.eval.budget},
+            "dev_files": list(config.dev_files), "rounds": [round_row(result) for result in results]}
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def rounds_table(results: list[dict], config: RunConfig) -> Table:
@@ -68,15 +87,14 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         table.add_column(f"{label}delib.", justify="right")
     for column in ("levels", "solved", "sft rows", "train loss", "wall s"):
         table.add_column(column, justify="right")
-    for result in results:
-        selection, train = result.get("selection", {}), result.get("train", {})
-        solved = f"{selection['problems_solved']}/{selection['problems']}" if selection else "-"
-        levels = " ".join(f"{split_label(name)}:{count}" for name, count in
-                          ((result.get("curriculum") or {}).get("levels") or {}).items()) or "-"
-        loss = train.get("train_loss")
-        accuracies = [_accuracy(result, mode, split) for split in splits for mode in ("fast", "deliberate")]
-        table.add_row(str(result["round"]), *accuracies, levels, solved, str(selection.get("sft_rows", "-")),
-                      "-" if loss is None else f"{loss:.3f}", f"{result.get('wall_s', 0):.0f}")
+    for row in map(round_row, results):
+        solved = "-" if row["problems"] is None else f"{row['problems_solved']}/{row['problems']}"
+        levels = " ".join(f"{split_label(name)}:{count}" for name, count in row["levels"].items()) or "-"
+        accuracies = [_number(row[mode] if split is None else row["splits"].get(split, {}).get(mode))
+                      for split in splits for mode in ("fast", "deliberate")]
+        rows = "-" if row["sft_rows"] is None else str(row["sft_rows"])
+        table.add_row(str(row["round"]), *accuracies, levels, solved, rows, _number(row["train_loss"]),
+                      f"{row['wall_s'] or 0:.0f}")
     return table
 
 
@@ -110,6 +128,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override any config field, dotted for sections: --set sft.max_steps=20 (repeatable)")
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--json", action="store_true",
+                        help="print the table of rounds as one JSON object at the end (messages go to stderr)")
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -119,9 +139,10 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return load_config(args.preset, overrides + list(args.overrides))
 
 
-def run_rounds(config: RunConfig, console: Console, *, progress: bool = True) -> list[dict]:
-    """Run or continue the run on the config's executor, printing the table of rounds after each one;
-    the executor is closed at the end (a local Ray cluster it started goes with it). Returns the rounds.
+def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, tables: bool = True) -> list[dict]:
+    """Run or continue the run on the config's executor, printing the table of rounds after each one
+    (unless `tables` is false); the executor is closed at the end (a local Ray cluster it started goes
+    with it). Returns the rounds.
 
     The run directory is locked for the whole run (RunLocked when another process holds it); a
     problem whose tree runs that shared the directory before it was locked wrote twice keeps its first.
@@ -132,7 +153,8 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True) ->
 
     def on_round(result: dict) -> None:
         results.append(result)
-        console.print(rounds_table(results, config))
+        if tables:
+            console.print(rounds_table(results, config))
 
     with rundir.lock_run(config.run_dir()) as path:
         for index, problem_ids in rundir.RunDir(path).drop_duplicate_trees().items():
@@ -151,7 +173,7 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True) ->
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    console = Console()
+    console = Console(stderr=args.json)  # with --json, stdout holds the JSON object alone
     if args.print_config:
         from selfplay.runconfig import to_yaml
         print(to_yaml(config), end="")
@@ -160,7 +182,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
     torch.set_num_threads(config.threads)
     console.print(f"run directory: {config.run_dir()}")
-    results = run_rounds(config, console, progress=not args.quiet)
+    results = run_rounds(config, console, progress=not args.quiet, tables=not args.json)
+    if args.json:
+        print(json.dumps(rounds_json(results, config), indent=2))
+        return 0
     console.rule("rounds")
     console.print(rounds_table(results, config))
     return 0

@@ -29,7 +29,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from selfplay import rundir
+from selfplay import rundir, tracking
 from selfplay.curriculum import round_draw, solved_shares
 from selfplay.evaluate import evaluate
 from selfplay.finetune import finetune, read_training
@@ -158,8 +158,9 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
         rows = rundir.read_jsonl(round_dir.sft)
         if not config.sft.continue_adapter:  # ReST-EM: a fresh LoRA on every round's verified rows so far
             rows = refit_rows(earlier_rows(context.run, round_dir.index), rows, round_dir.index)
-        finetune(rows, context.model_dir, round_dir.adapter, config.sft,
-                 previous_adapter=previous, seed=config.seed + round_dir.index)
+        with tracking.trainer_logs(config.sft.report_to, context.run.path, round_dir.index, "sft"):
+            finetune(rows, context.model_dir, round_dir.adapter, config.sft,
+                     previous_adapter=previous, seed=config.seed + round_dir.index)
     training = read_training(round_dir.adapter)
     training.pop("log_history", None)
     if config.train_reward_model:
@@ -259,6 +260,7 @@ def run_round(context: Context, index: int) -> dict:
                    "compute": compute_totals(sampling, training, evaluation, trees),
                    "wall_s": round(time.perf_counter() - start, 3)}
         rundir.write_json(round_dir.metrics, metrics)
+        tracking.round_written(config.sft.report_to, context.run.path, metrics)  # tracker scalars, progress.png
     round_dir.mark_done()
     return rundir.read_json(round_dir.metrics)
 

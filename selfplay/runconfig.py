@@ -23,6 +23,7 @@ about models, how search or training runs, or the files of a run.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import time
@@ -39,7 +40,9 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
 RUNS_HOME = Path("~/selfplay-runs")
 # Fields that may change between invocations of one run: how it executes, not what it computes.
-EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset")
+EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset", "sft.report_to")
+# `sft.report_to` values -> the pip package each needs (None: nothing to install)
+TRACKERS = {"none": None, "tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio"}
 AUTO = "auto"  # `workers`: one Ray actor per core of the cluster, or per GPU where it has GPUs
 # The default curriculum: the easy level the built-in model was taught, then the standard game's 3, 4, 5 numbers.
 DEFAULT_LEVELS = ("datasets/countdown/train.jsonl", "datasets/countdown/std3/train.jsonl",
@@ -131,8 +134,15 @@ class FinetuneConfig:
     batch_size: int = 8  # rows per optimizer step
     max_length: int = 256  # tokens kept per row (prompt + completion), from the start
     bf16: bool = False  # bf16 mixed precision (needs a GPU; the CPU trains in fp32)
+    report_to: str = "none"  # tracker for the trainers' logs and the round scalars (TRACKERS; selfplay.tracking)
 
     def __post_init__(self) -> None:
+        if self.report_to not in TRACKERS:
+            raise ConfigError(f"sft.report_to: {self.report_to!r} is not one of {list(TRACKERS)}")
+        package = TRACKERS[self.report_to]
+        if package is not None and importlib.util.find_spec(package) is None:
+            raise ConfigError(f"sft.report_to={self.report_to} needs the {package} package, which is not installed "
+                              f"(pip install {package})")
         if self.lora_rank < 1 or self.batch_size < 1 or self.max_length < 8:
             raise ConfigError("sft.lora_rank and sft.batch_size must be >= 1, sft.max_length >= 8")
         if self.learning_rate <= 0 or not 0 <= self.lora_dropout < 1:
