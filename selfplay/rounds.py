@@ -171,7 +171,7 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
 
 
 def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
-    from verifiers.reward_model import RewardModelConfig, train_reward_model
+    from verifiers.reward_model import train_reward_model
     from verifiers.scorer_data import PreferencePair
 
     pairs = [PreferencePair(row["problem_id"], row["prompt"], row["chosen"], row["rejected"], row["kind"])
@@ -179,7 +179,7 @@ def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
     if not pairs:
         return {"skipped": "no (verified, failed) pairs in rm.jsonl"}
     model = train_reward_model(pairs, context.model_dir, round_dir.reward_model,
-                               RewardModelConfig(seed=context.config.seed + round_dir.index))
+                               context.config.reward_model_config(seed=context.config.seed + round_dir.index))
     return model.info["training"]
 
 

@@ -1,6 +1,7 @@
 """Run configs: presets, overrides, unknown keys and bad values named, the resolved config written and compared."""
 import dataclasses
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,26 @@ def test_bad_workers_flag_is_a_usage_error(text, capsys):
     with pytest.raises(SystemExit) as exit_info:
         improve_cli.main(["--preset", "smoke", "--workers", text, "--print-config"])
     assert exit_info.value.code == 2 and "expected 'auto' or a count >= 0" in capsys.readouterr().err
+
+
+def test_the_reward_model_phase_trains_with_the_presets_reward_model_section(tmp_path, monkeypatch):
+    import verifiers.reward_model
+    from selfplay import rundir
+    from selfplay.rounds import Context, reward_model_phase
+
+    config = load_config("smoke", ["train_reward_model=true", "seed=5"])
+    config = dataclasses.replace(config, reward_model={"lora_rank": 4, "max_steps": 7})
+    round_dir = rundir.RunDir(tmp_path).round(2)
+    round_dir.path.mkdir(parents=True)
+    rundir.write_jsonl(round_dir.rm, [{"problem_id": "p", "prompt": "Q", "chosen": "a", "rejected": "b",
+                                       "kind": "verified"}])
+    seen = {}
+
+    def fake_train(pairs, model_dir, out, reward_config):
+        seen["config"] = reward_config
+        return types.SimpleNamespace(info={"training": {"pairs": len(pairs)}})
+
+    monkeypatch.setattr(verifiers.reward_model, "train_reward_model", fake_train)
+    context = Context(config, rundir.RunDir(tmp_path), executor=None, evaluator=None)
+    assert reward_model_phase(context, round_dir) == {"pairs": 1}
+    assert (seen["config"].lora_rank, seen["config"].max_steps, seen["config"].seed) == (4, 7, 5 + 2)
