@@ -76,7 +76,8 @@ def table(rows: list[dict]) -> Table:
 
 
 def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
-    """Accuracy against mean tokens per problem: one line per strategy, greedy as a dashed level."""
+    """Accuracy against mean tokens per problem: one line per strategy, greedy as a dashed level.
+    A label that names no strategy (the viewer's "round K") is drawn as a plain line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,7 +87,7 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
     for strategy in dict.fromkeys(row["strategy"] for row in rows):
         points = sorted((row["tokens_per_problem"], row["accuracy"], row["budget"]) for row in rows
                         if row["strategy"] == strategy)
-        kind = STRATEGIES[strategy].kind
+        kind = STRATEGIES[strategy].kind if strategy in STRATEGIES else None
         if kind == GREEDY:
             axes.axhline(points[0][1], linestyle="--", color="grey", label=f"{strategy} ({points[0][1]:.2f})")
             continue
