@@ -8,8 +8,9 @@ Rows are `{"prompt", "completion", "tool_spans"?, "copies"?, "partial"?}` (extra
 dropped), tokenised here (`tokenized_row`) as the policy sees them: the prompt with the
 tokenizer's special tokens (the built-in BOS; a chat template writes its own), the completion
 in pieces split at tool output, and one EOS unless the row is `partial` (one step of a longer
-answer, as step targets are). A row with `copies: n` is trained on n times an epoch. TRL takes the pre-tokenised rows and masks the prompt and the tool output out of
-the loss through `completion_mask` (`completion_only_loss`).
+answer, as step targets are). A row with `copies: n` is trained on n times an epoch. TRL takes
+the pre-tokenised rows and masks the prompt and the tool output out of the loss through
+`completion_mask` (`completion_only_loss`).
 
 Continuing from the previous round's adapter (`continue_adapter`, the default) rather than a
 fresh LoRA on the base each round: the adapter is the policy that sampled this round's trees, so
@@ -154,8 +155,9 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
 
 def tokenized_row(tokenizer, row: dict) -> dict:
     """`input_ids` = the prompt (with the tokenizer's special tokens, as the policy encodes it), the
-    completion and EOS (none for a `partial` row); `completion_mask` = 1 on the completion's own tokens, 0 on the prompt and on
-    tool output (`row["tool_spans"]`), so the model learns to call a tool and not to imitate it.
+    completion and EOS (none for a `partial` row); `completion_mask` = 1 on the completion's own
+    tokens, 0 on the prompt and on tool output (`row["tool_spans"]`), so the model learns to call a
+    tool and not to imitate it.
 
     >>> from selfplay.model.tokenizer import build_tokenizer
     >>> row = tokenized_row(build_tokenizer(), {"prompt": "Q\\n", "completion": "<<1+1=2>>", "tool_spans": [[6, 9]]})

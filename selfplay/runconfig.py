@@ -33,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-from search import GREEDY, STRATEGIES, SearchConfig, strategy_names
+from search import SAMPLING, SEARCH, STRATEGIES, SearchConfig, strategy_names
 from verifiers.scorer_config import RewardModelConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -161,9 +161,10 @@ class EvalConfig:
     max_new_tokens: int = 96  # answer cap of the fast (greedy) answers
 
     def __post_init__(self) -> None:
-        answering = [name for name in STRATEGIES if name not in strategy_names(GREEDY)]  # greedy is always run
+        answering = strategy_names(SAMPLING, SEARCH)  # greedy, the fast answer, is always run
         if self.strategy not in answering:
-            raise ConfigError(f"eval.strategy: {self.strategy!r} is not one of {answering} (greedy is always run)")
+            raise ConfigError(f"eval.strategy: {self.strategy!r} is not one of {list(answering)} "
+                              f"(greedy is always run)")
         if self.budget < 1 or self.limit < 0 or self.max_new_tokens < 1:
             raise ConfigError("eval.budget and eval.max_new_tokens must be >= 1, eval.limit >= 0")
 

@@ -17,13 +17,13 @@ The rules, in order:
    already solves it, so it teaches nothing (a problem with no passed answer gives none anyway).
 4. With `targets: visits` (MCTS trees only), AlphaZero's policy target replaces the paths: at
    every node on the chosen paths (the root included), each child gets rows in proportion to its
-   share of the node's child visits (`visit_copies` rows for a share of 1, rounded; a row's
-   `copies` says how many, and finetuning repeats it that often; below a node whose children have
-   no visits, such as a rollout's, the path's own child gets all of them). The prompt is the problem's
-   prompt followed by the path to the node, the completion is the child's one step; a child that
-   ended in a failed answer, or was ruled out, gets none (only verified answers end in EOS; the
-   other steps are `partial` rows, trained without EOS). So the policy learns the search's
-   preference among the moves it weighed, not only the move it took.
+   share of the node's child visits (`visit_copies` rows for a share of 1, rounded half up; a
+   row's `copies` says how many, and finetuning repeats it that often; below a node whose
+   children have no visits, such as a rollout's, the path's own child gets all of them). The
+   prompt is the problem's prompt followed by the path to the node, the completion is the
+   child's one step; a child that ended in a failed answer gets none (only verified answers end
+   in EOS; the other steps are `partial` rows, trained without EOS). So the policy learns the
+   search's preference among the moves it weighed, not only the move it took.
 5. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
    trees it came from) are drawn, seeded by (seed, round), so that they make `replay_share` of
    the round's rows; a replayed row keeps its original `round`, and never duplicates a fresh row
@@ -48,6 +48,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+from search import Tree
 from selfplay.runconfig import SelectionConfig
 from selfplay.tools.spans import tool_output_spans
 from verifiers.scorer_data import path_text, preference_pairs
@@ -143,39 +144,36 @@ def visit_target_rows(tree: dict, prompt: str, paths: Sequence[int], copies: int
                       round_index: int) -> list[dict]:
     """AlphaZero-style step targets (rule 4) for the paths ending at `paths`.
 
-    >>> tree = {"problem_id": "p", "task": "countdown", "parents": [-1, 0, 0, 0, 1],
-    ...         "step_texts": ["", "a\\n", "b\\n", "c", "d"], "visit_counts": [8, 6, 1, 1, 5],
-    ...         "terminal": [False, False, False, True, True],
-    ...         "verdicts": [None, None, None, {"passed": False}, {"passed": True}]}
+    >>> tree = Tree(problem_id="p", task="countdown")
+    >>> a, b, c = (tree.add_node(0, text, token_count=1, logprob=0.0, terminal=False) for text in "abc")
+    >>> d = tree.add_node(a, "d", token_count=1, logprob=0.0, terminal=True)
+    >>> tree.set_verdict(d, True, 1.0, "passed")
+    >>> tree.visit_counts[a:d + 1] = [6, 1, 0, 5]
     >>> [(r["prompt"], r["completion"], r["copies"], r["partial"])
-    ...  for r in visit_target_rows(tree, "Q:", [4], 4, "<e>", 1)]
-    [('Q:', 'a\\n', 3, True), ('Q:', 'b\\n', 1, True), ('Q:a\\n', 'd<e>', 4, False)]
+    ...  for r in visit_target_rows(tree.to_dict(), "Q:", [d], 4, "<e>", 1)]
+    [('Q:', 'a', 3, True), ('Q:', 'b', 1, True), ('Q:a', 'd<e>', 4, False)]
     """
-    children: dict[int, list[int]] = {}
-    for node, parent in enumerate(tree["parents"]):
-        if parent >= 0:
-            children.setdefault(parent, []).append(node)
+    view = Tree.from_dict(tree)
     rows, done = [], set()
     for end in paths:
-        nodes = [0, *path_nodes(tree, end)]
+        nodes = view.path_nodes(end)
         for node, on_path in zip(nodes, nodes[1:]):
             if node in done:
                 continue
             done.add(node)
-            kids = children.get(node, [])
-            visits = {kid: tree["visit_counts"][kid] for kid in kids} or {on_path: 1}
+            visits = {kid: view.visit_counts[kid] for kid in view.children(node)}
             total = sum(visits.values())
-            if not total:
+            if not total:  # below a node whose children were never visited (a rollout's): the path's own step
                 visits, total = {on_path: 1}, 1
-            prefix = prompt + path_text(tree, node)
-            for kid in kids:
-                terminal, verdict = tree["terminal"][kid], tree["verdicts"][kid]
-                count = int(copies * visits.get(kid, 0) / total + 0.5)
-                if count < 1 or (terminal and not _passed(verdict)):
+            prefix = prompt + view.answer_text(node)
+            for kid, visited in visits.items():
+                count = int(copies * visited / total + 0.5)
+                terminal = view.terminal[kid]
+                if count < 1 or (terminal and not _passed(view.verdicts[kid])):
                     continue
-                step = completion_text(tree["step_texts"][kid], eos_text) if terminal else tree["step_texts"][kid]
-                rows.append({"prompt": prefix, "completion": step, "problem_id": tree["problem_id"],
-                             "round": round_index, "task": tree["task"], "copies": count, "partial": not terminal,
+                step = completion_text(view.step_texts[kid], eos_text) if terminal else view.step_texts[kid]
+                rows.append({"prompt": prefix, "completion": step, "problem_id": view.problem_id,
+                             "round": round_index, "task": view.task, "copies": count, "partial": not terminal,
                              "tool_spans": [list(span) for span in tool_output_spans(step)]})
     return rows
 
