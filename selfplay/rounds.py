@@ -29,7 +29,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from selfplay import rundir, tracking
+from selfplay import rundir, tracking, treeio
 from selfplay.curriculum import round_draw, solved_shares
 from selfplay.evaluate import evaluate
 from selfplay.finetune import finetune, read_training
@@ -94,8 +94,8 @@ def prompt_renderer(model_dir: str):
 
 def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem], job: SampleJob) -> dict:
     """Trees for every problem not yet in the round's file, appended as they arrive."""
-    dropped = rundir.repair_trees(round_dir.trees)
-    present = {tree["problem_id"] for tree in rundir.read_trees_prefix(round_dir.trees)}
+    dropped = treeio.repair_trees(round_dir.trees)
+    present = {tree["problem_id"] for tree in treeio.read_trees_prefix(round_dir.trees)}
     wanted = {problem.id for problem in problems}
     todo = [problem for problem in problems if problem.id not in present]
     tokens, wall = 0, 0.0
@@ -106,7 +106,7 @@ def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
         nonlocal tokens, wall
         if result.problem_id in present or result.problem_id not in wanted:
             return  # a retried or foreign result: every problem is written once
-        rundir.append_trees(round_dir.trees, result.trees)
+        treeio.append_trees(round_dir.trees, result.trees)
         present.add(result.problem_id)
         tokens, wall = tokens + result.tokens, wall + result.wall_s
         bar.update(1)
@@ -115,7 +115,7 @@ def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
     if todo:
         context.executor.run(todo, job, on_result)
     bar.close()
-    trees = rundir.read_trees_prefix(round_dir.trees)
+    trees = treeio.read_trees_prefix(round_dir.trees)
     ids = [tree["problem_id"] for tree in trees]
     if sorted(ids) != sorted(wanted):
         raise RuntimeError(f"{round_dir.trees}: holds {len(set(ids))} of {len(wanted)} problems "
@@ -137,15 +137,13 @@ def earlier_rows(run: rundir.RunDir, round_index: int) -> list[dict]:
 
 def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem]) -> dict:
     """rm.jsonl, the trees with `selected` flags, then sft.jsonl (its existence marks the phase done)."""
-    from selfplay.treeio import write_trees
-
     render, eos_text = prompt_renderer(context.model_dir)
     prompts = {problem.id: render(problem) for problem in problems}
-    trees = rundir.read_trees_prefix(round_dir.trees)
+    trees = treeio.read_trees_prefix(round_dir.trees)
     selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), context.config.selection,
                              round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed)
     rundir.write_jsonl(round_dir.rm, selection.rm_rows)
-    write_trees(round_dir.trees, selection.trees)
+    treeio.write_trees(round_dir.trees, selection.trees)
     rundir.write_jsonl(round_dir.sft, selection.rows)
     return selection.stats
 
@@ -247,7 +245,7 @@ def run_round(context: Context, index: int) -> dict:
     if not round_dir.sft.is_file():
         sampling = sample_phase(context, round_dir, problems, job)
         select_phase(context, round_dir, problems)
-    trees = rundir.read_trees_prefix(round_dir.trees)
+    trees = treeio.read_trees_prefix(round_dir.trees)
     selection = selection_stats(trees, rundir.read_jsonl(round_dir.sft), rundir.read_jsonl(round_dir.rm), index)
     if not round_dir.metrics.is_file():
         training = train_phase(context, round_dir)

@@ -9,7 +9,7 @@
 
 A run that is still being written is read as it is: every call looks at the files again and
 re-reads a trees file when its size or modification time changed, so a viewer of a running
-job sees trees as they are appended. The trees file is read with `rundir.read_trees_prefix`,
+job sees trees as they are appended. The trees file is read with `treeio.read_trees_prefix`,
 which leaves out a torn last gzip member of a round still sampling, and nothing else: a damaged
 trees file, metrics.json or eval.json is a `rundir.DamagedFile` (a RunError) naming the file,
 never a round that looks empty or unevaluated.
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from selfplay import rundir
+from selfplay import rundir, treeio
 from selfplay.rundir import DamagedFile, RunError
 from selfplay.runconfig import resolve_path
 from selfplay.tasks import Problem, TaskFileError, load_problems
@@ -121,7 +121,7 @@ class RunView:
             cached = self._trees.get(path)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-        trees = rundir.read_trees_prefix(path)
+        trees = treeio.read_trees_prefix(path)
         with self._lock:
             self._trees[path] = (stamp, trees)
         return trees

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from search import Tree
-from selfplay import rundir
+from selfplay import rundir, treeio
 from selfplay.tasks import Problem, save_problems
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">\x1b[2J</script>'
@@ -96,12 +96,12 @@ def make_run(root: Path, *, extra_round_one: list[dict] = (), extra_problems: li
                                                            "dev_files": []}))
     rundir.write_json(run / "round-0" / "eval.json", {"round": 0, "eval": evaluation(0.1, 0.3)})
     one = rundir.RunDir(run).round(1)
-    rundir.append_trees(one.trees, [*round_one(), *extra_round_one])
+    treeio.append_trees(one.trees, [*round_one(), *extra_round_one])
     rundir.write_json(one.metrics, {"round": 1, "eval": evaluation(0.2, 0.4)})
     one.mark_done()
     two = rundir.RunDir(run).round(2)
-    rundir.append_trees(two.trees, round_two()[:1])
-    rundir.append_trees(two.trees, round_two()[1:])
+    treeio.append_trees(two.trees, round_two()[:1])
+    treeio.append_trees(two.trees, round_two()[1:])
     torn = gzip.compress(json.dumps(build_tree("countdown-torn", 2, [node(0, "1+1=2", terminal=True)])).encode())
     with open(two.trees, "ab") as out:
         out.write(torn[: len(torn) // 2])  # a job writing its next tree right now

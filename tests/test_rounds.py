@@ -21,7 +21,7 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from selfplay import improve_cli, rundir
+from selfplay import improve_cli, rundir, treeio
 from selfplay.finetune import finetune, read_training
 from selfplay.prompting import builtin_prompt
 from selfplay.rounds import improve, round_problems
@@ -72,25 +72,25 @@ def tree(problem_id: str) -> dict:
 
 def test_append_trees_survives_a_torn_tail_and_repair_cuts_it(tmp_path):
     path = tmp_path / "trees.jsonl.gz"
-    rundir.append_trees(path, [tree("a")])
-    rundir.append_trees(path, [tree("b"), tree("c")])
+    treeio.append_trees(path, [tree("a")])
+    treeio.append_trees(path, [tree("b"), tree("c")])
     whole = path.read_bytes()
     torn = gzip.compress(json.dumps(tree("d")).encode() + b"\n")
     path.write_bytes(whole + torn[:len(torn) // 2])  # a crash in the middle of the fourth append
-    assert [t["problem_id"] for t in rundir.read_trees_prefix(path)] == ["a", "b", "c"]
-    assert rundir.repair_trees(path) == len(torn) // 2
+    assert [t["problem_id"] for t in treeio.read_trees_prefix(path)] == ["a", "b", "c"]
+    assert treeio.repair_trees(path) == len(torn) // 2
     assert path.read_bytes() == whole
-    rundir.append_trees(path, [tree("d")])
+    treeio.append_trees(path, [tree("d")])
     with gzip.open(path, "rt") as lines:  # plain gzip readers see every member
         assert [json.loads(line)["problem_id"] for line in lines] == ["a", "b", "c", "d"]
 
 
 def test_a_bad_tree_before_the_tail_is_an_error(tmp_path):
     path = tmp_path / "trees.jsonl.gz"
-    rundir.append_trees(path, [{"format": "selfplay.tree/0"}])
-    rundir.append_trees(path, [tree("b")])
+    treeio.append_trees(path, [{"format": "selfplay.tree/0"}])
+    treeio.append_trees(path, [tree("b")])
     with pytest.raises(ValueError, match="member 0"):
-        rundir.read_trees_prefix(path)
+        treeio.read_trees_prefix(path)
 
 
 def test_staging_dir_leaves_nothing_when_the_block_fails(tmp_path):
@@ -173,7 +173,7 @@ def smoke_args(model_dir, out, *extra) -> list[str]:
 
 
 def tree_ids(path) -> list[str]:
-    return [t["problem_id"] for t in rundir.read_trees_prefix(path)]
+    return [t["problem_id"] for t in treeio.read_trees_prefix(path)]
 
 
 @pytest.mark.slow
@@ -201,7 +201,7 @@ def test_smoke_preset_writes_the_run_directory(model_dir, tmp_path, capsys):
         assert split["n"] == config.eval.limit and split["fast"] == metrics["eval"]["fast"]["accuracy"]
         assert len(metrics["eval"]["solved"]["fast"]) == metrics["eval"]["fast"]["solved"]
         assert sum(metrics["curriculum"]["levels"].values()) == config.problems_per_round
-        trees = rundir.read_trees_prefix(round_dir / "trees.jsonl.gz")
+        trees = treeio.read_trees_prefix(round_dir / "trees.jsonl.gz")
         assert sum(map(sum, (t["selected"] for t in trees))) == metrics["selection"]["selected_nodes"] > 0
         for row in rows:
             ids = tokenizer(row["prompt"] + row["completion"])["input_ids"]
@@ -251,14 +251,14 @@ def crashed_after_three_trees(model_dir, tmp_path):
 @pytest.mark.slow
 def test_a_crashed_round_resumes_and_every_problem_appears_once(model_dir, tmp_path):
     config, out, trees_path = crashed_after_three_trees(model_dir, tmp_path)
-    before = rundir.read_trees_prefix(trees_path)
+    before = treeio.read_trees_prefix(trees_path)
     assert len(before) == 3 and not (out / "round-1" / "sft.jsonl").exists()
     with open(trees_path, "ab") as handle:  # and the crash tore an append in half
         handle.write(gzip.compress(json.dumps(tree("torn")).encode())[:20])
     (out / "round-1" / ".sft.jsonl.tmp123").write_text("half")  # a temporary the crash left behind
 
     assert improve_cli.main(smoke_args(model_dir, out, *ONE_ROUND)) == 0
-    after = rundir.read_trees_prefix(trees_path)
+    after = treeio.read_trees_prefix(trees_path)
     assert sorted(tree_ids(trees_path)) == sorted(p.id for p in round_problems(config, 1))
     assert len(after) == len(set(tree_ids(trees_path))) == config.problems_per_round
     resumed = {t["problem_id"]: {**t, "selected": None} for t in after}
@@ -291,7 +291,7 @@ def test_a_killed_job_resumes_when_rerun(model_dir, tmp_path):
     try:
         deadline, seen = time.monotonic() + 120, 0
         while time.monotonic() < deadline and job.poll() is None:
-            seen = len(rundir.read_trees_prefix(trees_path))
+            seen = len(treeio.read_trees_prefix(trees_path))
             if seen >= 2:
                 break
             time.sleep(0.02)

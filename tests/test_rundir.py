@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from selfplay import cli, improve_cli, rundir
+from selfplay import cli, improve_cli, rundir, treeio
 from selfplay.rundir import DamagedFile, RunLocked
 from selfplay.treeio import read_trees, write_trees
 from selfplay.treeview.server import make_server
@@ -37,7 +37,7 @@ def sampling_round(tmp_path: Path, *problem_ids: str) -> Path:
     """round-1/trees.jsonl.gz of a round still sampling: one member per problem."""
     path = tmp_path / "run" / "round-1" / "trees.jsonl.gz"
     for problem_id in problem_ids:
-        rundir.append_trees(path, [tree(problem_id)])
+        treeio.append_trees(path, [tree(problem_id)])
     return path
 
 
@@ -45,17 +45,17 @@ def sampling_round(tmp_path: Path, *problem_ids: str) -> Path:
 
 def test_a_flipped_byte_in_a_middle_member_is_an_error_naming_the_byte_not_a_torn_tail(tmp_path):
     path = sampling_round(tmp_path, "a", "b", "c")
-    first = len(rundir.tree_member([tree("a")]))
+    first = len(treeio.tree_member([tree("a")]))
     data = bytearray(path.read_bytes())
     data[first + 30] ^= 0x10  # inside member 1's compressed body
     path.write_bytes(bytes(data))
     with pytest.raises(DamagedFile) as caught:
-        rundir.read_trees_prefix(path)
+        treeio.read_trees_prefix(path)
     message = str(caught.value)
     assert f"{path}: damaged at byte {first} of {len(data)}: gzip member 1" in message
     assert f"truncate -s {first} {path}" in message and "1 intact trees" in message
     with pytest.raises(DamagedFile):
-        rundir.repair_trees(path)
+        treeio.repair_trees(path)
     assert path.read_bytes() == bytes(data)  # nothing was cut
 
 
@@ -64,14 +64,14 @@ def test_no_single_bit_flip_drops_trees_silently(tmp_path):
     file is damaged; only a flip inside the last member may pass for a torn append (losing that one only)."""
     path = sampling_round(tmp_path, "a", "b", "c")
     whole = path.read_bytes()
-    last = len(whole) - len(rundir.tree_member([tree("c")]))
+    last = len(whole) - len(treeio.tree_member([tree("c")]))
     outcomes = {"whole": 0, "damaged": 0, "torn last": 0}
     for position in range(len(whole)):
         flipped = bytearray(whole)
         flipped[position] ^= 1 << position % 8
         path.write_bytes(bytes(flipped))
         try:
-            seen = ids(rundir.read_trees_prefix(path))
+            seen = ids(treeio.read_trees_prefix(path))
         except (DamagedFile, ValueError):
             outcomes["damaged"] += 1
             continue
@@ -93,26 +93,26 @@ def test_a_torn_member_with_a_complete_one_after_it_is_damage(tmp_path, level, s
     long = build_tree("b", 1, [node(0, "9" * 4000, terminal=True)])
     member = gzip.compress((json.dumps(long) + "\n").encode(), compresslevel=level, mtime=0)
     with open(path, "ab") as out:
-        out.write(member[:100] + rundir.tree_member([tree("c")]))
+        out.write(member[:100] + treeio.tree_member([tree("c")]))
     with pytest.raises(DamagedFile, match=f"damaged at byte {first} .*: gzip member 1 {says}"):
-        rundir.read_trees_prefix(path)
+        treeio.read_trees_prefix(path)
 
 
 def test_a_cut_file_is_a_torn_tail_while_sampling_and_damage_once_sampling_is_over(tmp_path):
     path = sampling_round(tmp_path, "a", "b", "c")
     data = path.read_bytes()
     path.write_bytes(data[:-40])
-    assert ids(rundir.read_trees_prefix(path)) == ["a", "b"]  # still sampling: c is sampled again
+    assert ids(treeio.read_trees_prefix(path)) == ["a", "b"]  # still sampling: c is sampled again
     write_trees(path, [tree("a"), tree("b"), tree("c")])  # what selection leaves: one member
     rundir.write_jsonl(path.parent / "sft.jsonl", [])
     path.write_bytes(path.read_bytes()[:-40])
     with pytest.raises(DamagedFile, match="Round 1's sampling is over, so its trees file must be whole"):
-        rundir.read_trees_prefix(path)
+        treeio.read_trees_prefix(path)
     with pytest.raises(DamagedFile):
-        rundir.repair_trees(path)
+        treeio.repair_trees(path)
     path.unlink()
     with pytest.raises(DamagedFile, match="missing, though round 1's sampling is over"):
-        rundir.read_trees_prefix(path)
+        treeio.read_trees_prefix(path)
 
 
 def test_read_trees_wants_the_whole_file(tmp_path):
@@ -230,18 +230,18 @@ def test_the_lock_is_per_run_and_a_directory_it_made_for_nothing_goes_again(tmp_
 
 def test_trees_written_twice_keep_their_first_copy_in_rounds_still_sampling(tmp_path):
     path = sampling_round(tmp_path, "a", "b")
-    rundir.append_trees(path, [tree("a"), tree("c")])  # a second run's copy of a, and a new problem
-    rundir.append_trees(path, [tree("b")])
+    treeio.append_trees(path, [tree("a"), tree("c")])  # a second run's copy of a, and a new problem
+    treeio.append_trees(path, [tree("b")])
     finished = tmp_path / "run" / "round-2" / "trees.jsonl.gz"
     write_trees(finished, [tree("x")])
     rundir.write_jsonl(finished.parent / "sft.jsonl", [])
     before = finished.read_bytes()
     with open(path, "ab") as out:
-        out.write(rundir.tree_member([tree("d")])[:15])  # and a torn append
+        out.write(treeio.tree_member([tree("d")])[:15])  # and a torn append
     run = rundir.RunDir(tmp_path / "run")
     assert run.drop_duplicate_trees() == {1: ["a", "b"]}
-    assert ids(rundir.read_trees_prefix(path)) == ["a", "b", "c"]
-    assert rundir.scan_trees(path).torn == 0 and finished.read_bytes() == before
+    assert ids(treeio.read_trees_prefix(path)) == ["a", "b", "c"]
+    assert treeio.scan_trees(path).torn == 0 and finished.read_bytes() == before
     assert run.drop_duplicate_trees() == {}
 
 
@@ -253,7 +253,7 @@ def test_every_run_file_gets_the_same_mode_whatever_the_umask(tmp_path):
         written = [write_trees(tmp_path / "a" / "trees.jsonl.gz", [tree("a")]),
                    rundir.write_json(tmp_path / "a" / "metrics.json", {}),
                    rundir.write_jsonl(tmp_path / "a" / "sft.jsonl", [])]
-        rundir.append_trees(tmp_path / "b" / "trees.jsonl.gz", [tree("a")])
+        treeio.append_trees(tmp_path / "b" / "trees.jsonl.gz", [tree("a")])
         written.append(tmp_path / "b" / "trees.jsonl.gz")
         with rundir.lock_run(tmp_path / "a"):
             written.append(tmp_path / "a" / ".lock")

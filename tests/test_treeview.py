@@ -15,7 +15,7 @@ import pytest
 from rich.console import Console
 
 from search import TreeFormatError
-from selfplay import cli, rundir, runread
+from selfplay import cli, runread, treeio
 from selfplay.runread import RunError, node_annotations, open_run
 from selfplay.treeview import files, payload, server as server_module, text
 from selfplay.treeview.server import make_server
@@ -93,7 +93,7 @@ def test_problem_ids_and_rounds_that_are_not_there_get_clear_errors(run_path, tm
 
 def test_a_tree_of_another_format_version_is_a_clear_error(run_path):
     future = {**round_one()[0], "format": "selfplay.tree/2"}
-    rundir.append_trees(run_path / "round-3" / "trees.jsonl.gz", [future])
+    treeio.append_trees(run_path / "round-3" / "trees.jsonl.gz", [future])
     with pytest.raises(TreeFormatError, match="selfplay.tree/2"):
         open_run(run_path).trees(3)
 
@@ -102,8 +102,8 @@ def test_a_growing_trees_file_is_read_again(run_path):
     run = open_run(run_path)
     assert len(run.trees(2)) == 2
     path = run_path / "round-2" / "trees.jsonl.gz"
-    rundir.repair_trees(path)  # what a resumed job does before appending
-    rundir.append_trees(path, [build_tree("countdown-late", 2, [node(0, "7", terminal=True, passed=True)])])
+    treeio.repair_trees(path)  # what a resumed job does before appending
+    treeio.append_trees(path, [build_tree("countdown-late", 2, [node(0, "7", terminal=True, passed=True)])])
     assert [row["problem_id"] for row in run.summaries(2)][-1] == "countdown-late"
 
 
@@ -170,7 +170,7 @@ def test_bad_input_ends_with_a_message_not_a_traceback(run_path, tmp_path, capsy
                       f"lab: error: {run_path}: no trees for round 4 (rounds with trees: 1, 2)",
                       f"lab: error: no problem 'countdown-ffff' in any round of {run_path} (rounds with trees: 1, 2)",
                       f"lab: error: {tmp_path / 't.svg'}: export a tree to .html or .dot"]
-    rundir.append_trees(run_path / "round-3" / "trees.jsonl.gz", [{**round_one()[0], "format": "other/9"}])
+    treeio.append_trees(run_path / "round-3" / "trees.jsonl.gz", [{**round_one()[0], "format": "other/9"}])
     assert cli.main(["tree", "list", str(run_path)]) == 2
     assert "tree format 'other/9' is not supported" in capsys.readouterr().err
 
@@ -262,7 +262,7 @@ def test_server_errors_are_json_messages(server, run_path):
     assert get(server, "/api/problems?round=1&filter=bogus")[0] == 404
     assert get(server, "/etc/passwd")[0] == 404
     assert get(server, "/api/run", host="attacker.example:80")[0] == 403
-    rundir.append_trees(run_path / "round-3" / "trees.jsonl.gz", [{**round_one()[0], "format": "selfplay.tree/0"}])
+    treeio.append_trees(run_path / "round-3" / "trees.jsonl.gz", [{**round_one()[0], "format": "selfplay.tree/0"}])
     status, _, body = get(server, "/api/problems?round=3")
     assert status == 422 and "selfplay.tree/0" in json.loads(body)["error"]
 
@@ -270,8 +270,8 @@ def test_server_errors_are_json_messages(server, run_path):
 def test_server_sees_trees_appended_while_it_runs(server, run_path):
     path = run_path / "round-2" / "trees.jsonl.gz"
     assert len(json.loads(get(server, "/api/problems?round=2")[2])["problems"]) == 2
-    rundir.repair_trees(path)
-    rundir.append_trees(path, [build_tree("countdown-late", 2, [node(0, "7", terminal=True, passed=True)])])
+    treeio.repair_trees(path)
+    treeio.append_trees(path, [build_tree("countdown-late", 2, [node(0, "7", terminal=True, passed=True)])])
     with open(path, "ab") as out:
         out.write(gzip.compress(b'{"format": "selfplay.tree/1"')[:10])  # the next append, torn
     problems = json.loads(get(server, "/api/problems?round=2")[2])["problems"]

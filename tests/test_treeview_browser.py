@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from selfplay import rundir
+from selfplay import treeio
 from selfplay.treeview.server import make_server
 from tests.fixture_run import A, B, C, HOSTILE, build_tree, make_run, node
 
@@ -115,8 +115,8 @@ def test_filters_across_rounds_and_a_growing_run(viewer, page):
     page.locator("#filters button[data-filter='all']").click()
     page.wait_for_function("() => document.querySelectorAll('#problems button').length === 2")
     trees = run / "round-2" / "trees.jsonl.gz"
-    rundir.repair_trees(trees)
-    rundir.append_trees(trees, [build_tree("countdown-late", 2, [node(0, "7", terminal=True, passed=True)])])
+    treeio.repair_trees(trees)
+    treeio.append_trees(trees, [build_tree("countdown-late", 2, [node(0, "7", terminal=True, passed=True)])])
     page.wait_for_selector("#problems button[data-problem='countdown-late']", timeout=15_000)  # the live poll
     assert page.problems == []
 
