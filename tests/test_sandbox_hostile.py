@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.hostile import CASES, ITERATING_TEST_CODE, PROGRAMS, TEST_CODE, asserts_for, pairs, processes_with_uid
-from verifiers import sandbox
+from verifiers import uid_slots
 from verifiers.code import run_asserts, run_cases
 from verifiers.sandbox import isolation_mode
 
@@ -48,12 +48,12 @@ def host_stays_clean(monkeypatch):
     before = set(glob.glob(mine))
     uids = set()
 
-    class RecordedSlot(sandbox._Slot):
+    class RecordedSlot(uid_slots.Slot):
         def __init__(self) -> None:
             super().__init__()
             uids.add(self.uid)
 
-    monkeypatch.setattr(sandbox, "_Slot", RecordedSlot)
+    monkeypatch.setattr(uid_slots, "Slot", RecordedSlot)
     yield
     assert uids, "no run took a sandbox uid"
     assert sandbox_processes(uids) == [], "a sandboxed process outlived its run"

@@ -19,7 +19,8 @@ from selfplay.tools.python import OUTPUT_OPEN, PythonTool, error_block, output_b
 from tests.hostile import processes_with_uid
 from tests.tiny_models import tiny_llama
 from verifiers.run_program import ProgramRun, run_program
-from verifiers.sandbox import SLOT_COUNT, SandboxLimits, _uid_range, isolation_mode
+from verifiers.sandbox import SandboxLimits, isolation_mode
+from verifiers.uid_slots import SLOT_COUNT, uid_range
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 jailed = pytest.mark.skipif(isolation_mode() != "namespaces",
@@ -76,7 +77,7 @@ def parent_of(pid: int) -> int:
 
 def sandboxed_processes() -> set[int]:
     """Processes running as one of the sandbox's uids (this checkout's or another's)."""
-    low = _uid_range()[0]
+    low = uid_range()[0]
     return processes_with_uid(lambda uid: low <= uid < low + SLOT_COUNT)
 
 

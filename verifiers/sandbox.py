@@ -12,13 +12,12 @@ with one is bounded whatever it holds: a reply line is at most `MAX_REPLY_BYTES`
 
 Teardown always runs, whatever happened: the jail's waiter is asked to kill the candidate's
 namespace, the process group is killed if it does not go, any process still running under the
-run's own uid is killed, and the run's private directory is removed.
+run's own uid (`verifiers.uid_slots`) is killed, and the run's private directory is removed.
 
 This module knows nothing about test cases or verdicts; `verifiers.code` does.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -32,11 +31,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from verifiers import uid_slots
 from verifiers._child import wire
 
 CHILD_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child")
-SLOT_DIR = os.path.join(tempfile.gettempdir(), "selfplay-sandbox-slots")
-SLOT_COUNT = 1024
 MAX_REPLY_BYTES = 2 * 1024 * 1024  # one reply line; results of test calls are far smaller
 MAX_NAMES = 1000  # as many as the harness reports
 
@@ -121,66 +119,6 @@ def _python_paths() -> list[str]:
     return sorted(path for path in paths if not (path + "/").startswith(system))
 
 
-def _uid_range() -> tuple[int, int]:
-    """A block of uids that the sandbox may use, one per concurrent run, inside the uid map."""
-    best = (0, 65536)
-    try:
-        with open("/proc/self/uid_map") as handle:
-            for line in handle:
-                inside, _, count = (int(part) for part in line.split())
-                if count > best[1] - best[0]:
-                    best = (inside, inside + count)
-    except OSError:
-        pass
-    start, end = best
-    if end - start > 4_000_000:
-        return 3_000_000, 3_000_000 + SLOT_COUNT
-    return max(start + 1000, end - 2 - SLOT_COUNT - 2), end - 2 - 2  # leave nobody (65534) alone
-
-
-class _Slot:
-    """An exclusive uid for one run, held by an flock on a file (released when the run ends)."""
-
-    def __init__(self) -> None:
-        os.makedirs(SLOT_DIR, mode=0o700, exist_ok=True)
-        low, high = _uid_range()
-        start = (os.getpid() * 7919 + int(time.monotonic_ns() % 1000)) % (high - low)
-        for offset in range(high - low):
-            uid = low + (start + offset) % (high - low)
-            handle = open(os.path.join(SLOT_DIR, str(uid)), "a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                continue
-            self.uid, self.handle = uid, handle
-            return
-        raise SandboxError("error", "no free sandbox uid slot")
-
-    def release(self) -> None:
-        self.handle.close()
-
-
-def _kill_uid(uid: int) -> int:
-    """Kill every process running as `uid`; returns how many were found."""
-    found = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as handle:
-                uids = next(line for line in handle if line.startswith("Uid:")).split()[1:]
-        except (OSError, StopIteration):
-            continue
-        if str(uid) in uids:
-            found += 1
-            try:
-                os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
-    return found
-
-
 @dataclass
 class _Pipe:
     """The parent's end of a line protocol, with deadlines on every read."""
@@ -252,7 +190,7 @@ class CandidateProcess:
         self.stdout = self.stderr = ""
         self._next_id = 0
         self._process: subprocess.Popen | None = None
-        self._slot: _Slot | None = None
+        self._slot: uid_slots.Slot | None = None
         self._dir: str | None = None
         self._pipe: _Pipe | None = None
         self._status_fd: int | None = None
@@ -318,7 +256,10 @@ class CandidateProcess:
                   "env": {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
                           "PYTHONHASHSEED": "0"}}
         if self.isolation == "namespaces":
-            self._slot = _Slot()
+            try:
+                self._slot = uid_slots.Slot()
+            except uid_slots.NoFreeSlot as error:
+                raise SandboxError("error", str(error)) from None
             root = os.path.join(self._dir, "root")
             os.mkdir(root)
             config.update(uid=self._slot.uid, root=root, tmpfs_mb=limits.tmpfs_mb, tmpfs_inodes=4096,
@@ -326,7 +267,7 @@ class CandidateProcess:
         else:
             workdir = os.path.join(self._dir, "work")
             os.mkdir(workdir)
-            rlimits["RLIMIT_NPROC"] = _processes_of(os.getuid()) + limits.max_processes
+            rlimits["RLIMIT_NPROC"] = uid_slots.processes_of(os.getuid()) + limits.max_processes
             config.update(workdir=workdir, env=dict(config["env"], HOME=workdir, TMPDIR=workdir))
         return config
 
@@ -367,7 +308,7 @@ class CandidateProcess:
             _stop(self._process, graceful=self.isolation == "namespaces")
             self._process = None
         if self._slot is not None:
-            _kill_uid(self._slot.uid)
+            uid_slots.kill_uid(self._slot.uid)
             self._slot.release()
             self._slot = None
         if self._dir is not None:
@@ -435,18 +376,6 @@ def _stop(process: subprocess.Popen, graceful: bool) -> None:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
-
-
-def _processes_of(uid: int) -> int:
-    count = 0
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    count += 1
-            except OSError:
-                pass
-    return count
 
 
 def _error_text(reply: dict, message: bool = True) -> str:
