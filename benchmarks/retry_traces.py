@@ -51,13 +51,12 @@ def complete_attempt(problem, text: str) -> bool:
     return check_countdown(problem.meta["numbers"], last.result, text, bool(problem.meta.get("use_all"))).passed
 
 
-def retry_rows(trees, problems, policy, max_failed: int, seed: int) -> list[dict]:
+def retry_rows(trees, problems, policy, eos_text: str, max_failed: int, seed: int) -> list[dict]:
     from selfplay.selection import completion_text, rank_key, verified_candidates
     from selfplay.tools.spans import tool_output_spans
     from verifiers.scorer_data import path_text
 
     rng, rows = random.Random(seed), []
-    eos = policy.tokenizer.eos_token or ""
     for tree in trees:
         candidates = sorted(verified_candidates(tree), key=rank_key)
         if not candidates:
@@ -73,7 +72,7 @@ def retry_rows(trees, problems, policy, max_failed: int, seed: int) -> list[dict
         rng.shuffle(failed)
         count = rng.randint(min(1, len(failed)), min(max_failed, len(failed)))
         text = "".join(attempt.rstrip("\n") + "\n" + RETRY for attempt in failed[:count]) + candidates[0].text
-        completion = completion_text(text, eos)
+        completion = completion_text(text, eos_text)
         rows.append({"prompt": policy.render_prompt(problem), "completion": completion,
                      "tool_spans": [list(span) for span in tool_output_spans(completion)]})
     return rows
@@ -109,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from selfplay.finetune import finetune
     from selfplay.improve_cli import _quiet_libraries
     from selfplay.model.policy import Policy
+    from selfplay.rounds import prompt_renderer
     from selfplay.runconfig import load_config
     from selfplay.tasks import load_problems
     from selfplay.treeio import read_trees
@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                 for problem in load_problems(config.path(level))}
     policy = Policy.from_pretrained(model_dir)
     trees = [tree for name in args.trees.split(",") for tree in read_trees(name)]
-    rows = retry_rows(trees, problems, policy, args.max_failed, args.seed)
+    _, eos_text = prompt_renderer(model_dir)  # the EOS text the rounds end a verified answer with
+    rows = retry_rows(trees, problems, policy, eos_text, args.max_failed, args.seed)
     dev = load_problems(config.path(args.dev))[:args.limit]
     summary = {"rows": len(rows), "with_retry": sum(RETRY in row["completion"] for row in rows),
                "before": greedy_by_level(policy, dev, args.max_new_tokens)}

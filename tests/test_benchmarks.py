@@ -16,7 +16,7 @@ def load(name: str):
     return module
 
 
-@pytest.mark.parametrize("name", ["learning", "headroom"])
+@pytest.mark.parametrize("name", ["learning", "headroom", "retry_traces"])
 def test_doctests(name):
     result = doctest.testmod(load(name))
     assert result.attempted > 0 and result.failed == 0
@@ -52,3 +52,31 @@ def test_expert_control_rows_are_correct_train_solutions():
         assert row["completion"].endswith("<eos>") and row["prompt"].endswith("\n")
         problem = by_prompt[row["prompt"][:-1]]
         assert grade(problem, row["completion"][:-len("<eos>")]).passed
+
+
+def test_retry_rows_put_complete_failed_attempts_before_the_verified_answer():
+    from types import SimpleNamespace
+
+    from search import Tree
+    from selfplay.tasks import Problem
+
+    bench = load("retry_traces")
+    problem = Problem(id="p", task="countdown", prompt="Use 6 5 13 to make 95.", answer="95", tests=None,
+                      meta={"numbers": [6, 5, 13], "target": 95, "use_all": True})
+    tree = Tree(problem_id="p", task="countdown")
+    add = lambda parent, text, terminal: tree.add_node(parent, text, token_count=1, logprob=0.0,  # noqa: E731
+                                                       terminal=terminal)
+    wrong = add(add(0, "<<13*5=65>> [6 65]\n", False), "<<65+6=71>> [71]", True)  # complete, wrong value
+    short = add(0, "<<13+6=19>> [5 19]", True)  # stops with 5 unused: not a complete attempt
+    right = add(add(0, "<<13+6=19>> [5 19]\n", False), "<<19*5=95>> [95]", True)
+    for node, passed in ((wrong, False), (short, False), (right, True)):
+        tree.set_verdict(node, passed, float(passed), "passed" if passed else "wrong")
+    assert bench.complete_attempt(problem, tree.answer_text(wrong))
+    assert not bench.complete_attempt(problem, tree.answer_text(short))
+    policy = SimpleNamespace(render_prompt=lambda problem: problem.prompt + "\n")
+    (row,) = bench.retry_rows([tree.to_dict()], {"p": problem}, policy, "<eos>", max_failed=2, seed=0)
+    assert row["prompt"] == problem.prompt + "\n"
+    assert row["completion"] == ("<<13*5=65>> [6 65]\n<<65+6=71>> [71]\nretry\n"
+                                 "<<13+6=19>> [5 19]\n<<19*5=95>> [95]<eos>")
+    assert bench.last_attempt(row["completion"]) == "<<13+6=19>> [5 19]\n<<19*5=95>> [95]<eos>"
+    assert len(row["tool_spans"]) == 4  # each calculator result, masked in training
