@@ -17,8 +17,9 @@ from search.budget import Budget, TokenMeter, expand_cost_bound
 from search.config import SearchConfig
 from search.mcts import choose_answer, mcts
 from search.protocols import AnswerCheck, AnswerKey, PolicyState, PolicyStep, Scorer, StepPolicy, UsageCounter
-from search.run import SearchResult, SearchRun, derive_seed
+from search.run import SearchResult, SearchRun
 from search.sampling import best_of_n, greedy, majority, sample
+from search.seeds import derive_seed
 from search.selection import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
 from search.strategies import GREEDY, KINDS, SAMPLING, SEARCH, STRATEGIES, Strategy, lookup_strategy, strategy_names
 from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError

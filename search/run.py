@@ -3,14 +3,14 @@
 A `SearchRun` owns the tree and the policy states of its nodes (node `i`'s state is
 `states[i]`), and is the only place a strategy calls a model: `expand` (the policy) and
 `evaluate` / `score` (the scorer, the answer check). Each model call is checked against the
-budget first (worst case, see `search.budget`) and seeded from the search seed and the node it
-continues, so a search is a function of its seed, whatever the batch layout.
+budget first (worst case, see `search.budget`) and seeded from the search seed, the node it
+continues and the call's purpose (`search.seeds.derive_seed`), so a search is a function of its
+seed, whatever the batch layout.
 
-Knows the protocols, the tree and the budget; nothing about any one strategy.
+Knows the protocols, the tree, the budget and the seed derivation; nothing about any one strategy.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -18,6 +18,7 @@ from typing import Sequence
 from search.budget import Budget, TokenMeter, expand_cost_bound
 from search.config import SearchConfig
 from search.protocols import AnswerCheck, Scorer, StepPolicy
+from search.seeds import derive_seed
 from search.selection import mean_token_probability
 from search.tree import ROOT_INDEX, Tree
 
@@ -37,12 +38,6 @@ class SearchResult:
     scorer_calls: int = 0
     stopped_by_budget: bool = False  # a model call was skipped because its worst case did not fit
     candidates: list[int] = field(default_factory=list)  # complete answers considered, creation order
-
-
-def derive_seed(seed: int, node: int, purpose: str) -> int:
-    """A 63-bit seed for one model call on `node`, stable across runs and machines."""
-    digest = hashlib.blake2b(f"{seed}:{node}:{purpose}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
 
 
 def affordable_count(cost_bounds: Sequence[int], remaining: int | None) -> int:

@@ -26,16 +26,22 @@ from selfplay.runconfig import CurriculumConfig, RunConfig
 from selfplay.tasks import Problem, load_problems
 
 
-def split_counts(total: int, shares: Mapping[str, float]) -> dict[str, int]:
-    """`total` split by `shares` with largest remainders (ties: mapping order).
+def split_counts(total: int, shares: Mapping[str, float], tie_order: Sequence[str] | None = None) -> dict[str, int]:
+    """`total` cut in proportion to `shares` (largest remainder), summing exactly to `total`, in `shares`' order.
+
+    The units left after rounding down go to the largest remainders; equal remainders go in
+    `tie_order` (default: the order of `shares`).
 
     >>> split_counts(10, {"a": 2, "b": 1})
     {'a': 7, 'b': 3}
+    >>> split_counts(3, {"b": 1, "a": 1}), split_counts(3, {"b": 1, "a": 1}, tie_order=["a", "b"])
+    ({'b': 2, 'a': 1}, {'b': 1, 'a': 2})
     """
     weight = sum(shares.values())
     exact = {key: total * share / weight for key, share in shares.items()}
     counts = {key: int(value) for key, value in exact.items()}
-    by_remainder = sorted(shares, key=lambda key: -(exact[key] - counts[key]))
+    rank = {key: index for index, key in enumerate(shares if tie_order is None else tie_order)}
+    by_remainder = sorted(shares, key=lambda key: (counts[key] - exact[key], rank[key]))
     for key in by_remainder[:total - sum(counts.values())]:
         counts[key] += 1
     return counts

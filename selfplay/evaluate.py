@@ -9,8 +9,8 @@ The strategy names and their kinds come from `search.STRATEGIES`, the one list o
   of them verifies (pass@N against the ground truth, with `selfplay.grading.grade`): a diagnostic
   of what search could find, not a way of answering.
 - search kind (`majority`, `best_of_n`, `beam`, `mcts`; "System 2"): a search under `budget`
-  answers' worth of compute, using only answer-time signals (`selfplay.deliberate`); its one
-  chosen answer is graded against the ground truth.
+  answers' worth of compute, using only answer-time signals; `selfplay.deliberate` runs it, one
+  problem at a time, and its one chosen answer is graded against the ground truth.
 
 Greedy and sampling answers are drawn in batches with `policy.complete`, not step by step
 through the search package's functions of the same names.
@@ -18,19 +18,18 @@ through the search package's functions of the same names.
 The result also carries the compute spent (all model tokens: prefill + decode, from the policy's
 usage counter), the tool calls made (`--tools calculator,python`: the policy may call them
 mid-answer; tool output counts as prefill) and wall time, so accuracy can be plotted against compute next to the search
-strategies. Sample seeds derive from (seed, problem id), so a problem's answers do not depend
-on batch size or on which other problems are in the file.
+strategies. Sample seeds derive from (seed, problem id) (`search.derive_seed`), so a problem's
+answers do not depend on batch size or on which other problems are in the file.
 
 `evaluate(...)` is the library entry point (rounds and compare reuse it); `register_cli` adds
 the `eval` subcommand to the `lab` parser.
 
-Knows policies (through `complete`), tasks, grading and the strategy registry; nothing about how a
-search runs, or about training.
+Knows policies (through `complete`), tasks, grading and the strategy registry; a search it hands
+to `selfplay.deliberate`, knowing nothing of how one runs; nothing about training.
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -41,7 +40,7 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from search import GREEDY, SEARCH, STRATEGIES, lookup_strategy, strategy_names
+from search import GREEDY, SEARCH, STRATEGIES, derive_seed, lookup_strategy, strategy_names
 from selfplay.grading import grade
 from selfplay.tasks import Problem, TaskFileError, load_problems
 from selfplay.tools import Toolbox, parse_tool_names
@@ -83,9 +82,8 @@ class EvalResult:
 
 
 def problem_seed(seed: int, problem_id: str) -> int:
-    """A 63-bit seed for one problem's samples, stable across runs and machines."""
-    digest = hashlib.blake2b(f"{seed}:{problem_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
+    """The seed of one problem's greedy or sampled answers: (seed, problem id) through `search.derive_seed`."""
+    return derive_seed(seed, problem_id)
 
 
 def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1, seed: int = 0, *,

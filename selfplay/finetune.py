@@ -21,11 +21,12 @@ earlier round's data each time to keep what they taught. Round 1 starts a fresh 
 
 With no rows (nothing verified, nothing to replay) the starting adapter is saved unchanged, so
 `adapter/` always exists and always loads. The adapter directory is built in a temporary
-sibling and renamed; it also holds `training.json` (rows, steps, losses, tokens, wall) and a
-README.md (`adapter_card`: base model, data, round, numbers, how to load it) in place of PEFT's
-template card.
+sibling and renamed (`rundir.staging_dir`); it also holds `training.json` (rows, steps, losses,
+tokens, wall) and a README.md (`adapter_card`: base model, data, round, numbers, how to load
+it) in place of PEFT's template card.
 
-Knows transformers, PEFT and TRL; nothing about search, trees or Ray.
+Knows transformers, PEFT and TRL, and the run layout only to name a round's sft.jsonl in the card;
+nothing about search, trees or Ray.
 """
 from __future__ import annotations
 

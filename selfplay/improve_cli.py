@@ -11,7 +11,8 @@ refused, naming the pid that holds it (`rundir.lock_run`). After every round the
 so far is printed: fast (greedy) and deliberate dev accuracy, with what the round selected and
 trained on.
 
-Knows argparse, rich and how to pick an executor; the round logic is `selfplay.rounds`.
+Knows argparse, rich, the run directory's lock and which executor a config asks for; the round
+logic is `selfplay.rounds`.
 """
 from __future__ import annotations
 
@@ -165,9 +166,7 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, ta
         try:
             improve(config, executor, progress=progress, on_round=on_round, log=console.print)
         finally:
-            close = getattr(executor, "close", None) or getattr(executor, "shutdown", None)
-            if close is not None:
-                close()
+            executor.close()
     return results
 
 

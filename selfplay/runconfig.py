@@ -17,8 +17,10 @@ Relative paths (`model`, `train_files`, `dev_files`) resolve against the reposit
 is also where `ray job submit --working-dir .` puts its copy of the repo; `out` must end up
 absolute (the default is under `~/selfplay-runs/`), so results never land in that copy.
 
-Knows YAML, the fields' meaning and the config dataclasses of search and of the reward model; nothing
-about models, how search or training runs, or the files of a run.
+Knows YAML, the fields' meaning, the config dataclasses of search and of the reward model (it
+builds `SearchConfig` and `RewardModelConfig`) and whether a tracker's package is installed;
+nothing about models, how search or training runs, or the files of a run beyond where its
+directory is (`run_dir`).
 """
 from __future__ import annotations
 

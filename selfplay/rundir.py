@@ -11,15 +11,19 @@
                DONE                  written last; a round without it is resumed
 
 Every whole file is written to a temporary name in the same folder, fsynced, given mode 0644
-and renamed; a directory (the adapter) is built in a temporary sibling and renamed.
-Temporaries start with a dot and are swept when a round is resumed. `lock_run` keeps a second
-process off a run directory while one writes it; the lock goes with the process that held it.
+and renamed; a directory (the adapter) is built in a temporary sibling and renamed. Those
+writers are `verifiers.atomic_files`' (`atomic_file`, `write_bytes`, `write_text`,
+`staging_dir`), named here too so that run code writes through its run directory; `write_json`
+and `write_jsonl` add the run files' JSON layout. Temporaries start with a dot and are swept
+when a round is resumed. `lock_run` keeps a second process off a run directory while one writes
+it; the lock goes with the process that held it.
 
 The trees file, the one file that grows, is appended to and read by `selfplay.treeio`. A JSON
 file cut short or holding something other than an object is a `DamagedFile`, naming the file
 and how to have it written again; so is a damaged trees file.
 
-Knows the layout and JSON; nothing about trees, models or search.
+Knows the layout, the lock and JSON; a trees file's content is `selfplay.treeio`'s (RunDir hands it
+each round's file to drop duplicate trees); nothing about models or search.
 """
 from __future__ import annotations
 
@@ -29,13 +33,17 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator
+from typing import Iterable, Iterator
 
-FILE_MODE = 0o644  # run files are meant to be read by others; mkstemp alone makes 0600
+from verifiers.atomic_files import FILE_MODE, atomic_file, staging_dir, write_bytes, write_text
+
+__all__ = ["FILE_MODE", "LOCK_NAME", "DamagedFile", "RoundDir", "RunDir", "RunError", "RunLocked", "atomic_file",
+           "lock_run", "read_json", "read_jsonl", "staging_dir", "write_bytes", "write_json", "write_jsonl",
+           "write_text"]
+
 LOCK_NAME = ".lock"
 
 
@@ -104,10 +112,6 @@ class RunDir:
                 found.append(int(suffix))
         return sorted(found)
 
-    def finished_rounds(self) -> list[int]:
-        """Indices K >= 1 of rounds with DONE, ascending."""
-        return self.rounds_holding("DONE")
-
     def drop_duplicate_trees(self) -> dict[int, list[str]]:
         """In each round still sampling, keep only the first tree of every problem (runs that shared the
         directory before it was locked wrote some twice); round -> ids of the problems whose extra trees went."""
@@ -167,35 +171,6 @@ def _locked_message(path: Path, recorded: bytes) -> str:
 
 # --- whole files -------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """A binary file to fill; when the block succeeds it is fsynced, made 0644 and renamed to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, FILE_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` atomically (temporary sibling, fsync, rename)."""
-    with atomic_file(path) as out:
-        out.write(data)
-    return Path(path)
-
-
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    return write_bytes(path, text.encode("utf-8"))
-
-
 def write_json(path: str | os.PathLike, value) -> Path:
     return write_text(path, json.dumps(value, indent=2, default=str) + "\n")
 
@@ -245,20 +220,3 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 raise _damaged_json(Path(path), f"line {number} is not a JSON object")
             rows.append(row)
     return rows
-
-
-@contextlib.contextmanager
-def staging_dir(final: str | os.PathLike) -> Iterator[Path]:
-    """A temporary sibling of `final` to fill; renamed to `final` when the block succeeds."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
-        yield staging
-        staging.chmod(0o755)
-        if final.exists():
-            shutil.rmtree(final)
-        staging.rename(final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)

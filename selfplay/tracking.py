@@ -20,7 +20,10 @@ scratch output directory and be deleted with it). W&B, MLflow and Trackio log wh
 settings say (`WANDB_PROJECT`, `MLFLOW_TRACKING_URI`, ...); the per-round scalars go to the active
 run, or to one named after the run directory.
 
-Knows the run directory's layout and metrics.json's shape; nothing about models, search or training.
+`progress.png` is written atomically through the run directory's writer.
+
+Knows the run directory's layout, metrics.json's shape and how each tracker (and transformers'
+TensorBoard callback) is told where to log; nothing about models, search, or how training runs.
 """
 from __future__ import annotations
 
@@ -181,4 +184,4 @@ def draw_progress(run: rundir.RunDir) -> Path | None:
     image = io.BytesIO()
     figure.savefig(image, format="png", dpi=110)
     plt.close(figure)
-    return rundir.write_bytes(run.path / PROGRESS_FILE, image.getvalue())  # temporary sibling, then os.replace
+    return rundir.write_bytes(run.path / PROGRESS_FILE, image.getvalue())

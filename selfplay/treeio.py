@@ -5,9 +5,9 @@
     append_trees("RUN/round-2/trees.jsonl.gz", trees)    # a sampling round, as results arrive
     read_trees_prefix("RUN/round-2/trees.jsonl.gz")      # what it holds so far
 
-A whole file is written through `selfplay.rundir.atomic_file` (a temporary in the same folder,
-fsynced, mode 0644, renamed), so a crash leaves the old file or the new one, and every run file
-has the same mode. Reading wants the whole file: a file cut short or corrupt anywhere is a
+A whole file is written through `verifiers.atomic_files.atomic_file` (a temporary in the same
+folder, fsynced, mode 0644, renamed), so a crash leaves the old file or the new one, and every
+run file has the same mode. Reading wants the whole file: a file cut short or corrupt anywhere is a
 `rundir.DamagedFile` naming the byte, a tree of another format a TreeFormatError naming the
 line.
 
@@ -21,8 +21,8 @@ Damage anywhere else (a corrupt member, one cut short with complete members afte
 `drop_duplicate_trees` undoes what two runs sharing a directory (before the lock) left: a
 problem with two trees.
 
-Knows the tree format (from `search`), gzip and the run's layout and file writer; nothing about
-models or search algorithms.
+Knows the tree format (from `search`), gzip, the run's layout and the atomic file writer; nothing
+about models or search algorithms.
 """
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Iterable
 
 from search import FORMAT, Tree, TreeFormatError
-from selfplay.rundir import FILE_MODE, DamagedFile, RoundDir, atomic_file, write_bytes
+from selfplay.rundir import DamagedFile, RoundDir
+from verifiers.atomic_files import FILE_MODE, atomic_file, write_bytes
 
 
 def write_trees(path: str | os.PathLike, trees: Iterable[dict]) -> Path:

@@ -1,27 +1,31 @@
-"""One unit of a round's sampling work, and how a round hands work to whoever runs it.
+"""How a round's sampling reaches whoever runs it: the job, one problem's trees, the executors.
 
-A round shards its training problems into `SampleJob`s' worth of work and gives them to an
-executor; the executor runs `sample_problem` on each (in this process, or in Ray actors that
-each hold a loaded policy) and hands back `ProblemTrees` as they finish, in any order. The
-round writes each result as it arrives, so a crash loses at most the problems in flight.
+A round makes one `SampleJob` (round, model, adapter, strategy, budget, seed) and hands it to an
+executor together with the round's training problems; the executor runs `sample_problem` on
+each problem (in this process, or in Ray actors that each hold a loaded policy and are fed a few
+problems at a time) and hands back `ProblemTrees` as they finish, in any order. The round writes
+each result as it arrives, so a crash loses at most the problems in flight. A problem's seed
+derives from (run seed, round, problem id) alone, so its tree does not depend on which worker
+sampled it, or when.
 
     executor.run(problems, job, on_result)   # on_result(ProblemTrees) is called once per problem
+    executor.close()                         # at the end of the run: its workers and models go
 
 Executors: `LocalExecutor` here (`--workers 0`), `selfplay.ray_runner.RayExecutor` (N actors).
 Both keep one loaded base model per worker for the whole run and swap LoRA adapters on it
 (`Policy.load_adapter` / `unload_adapter`) when a job names another adapter.
-Knows the policy surface, deliberation and the tree format; nothing about files or training.
+
+Knows the policy surface, deliberation and the tree format; nothing about run files.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
-from search import lookup_strategy
+from search import derive_seed, lookup_strategy
 from selfplay.tasks import Problem
 
 
@@ -51,15 +55,13 @@ class ProblemTrees:
     worker: str = ""  # which worker ran it (for logs)
 
 
-def problem_round_seed(seed: int, round_index: int, problem_id: str) -> int:
-    """The seed of one problem's sampling in one round: replayable, independent of sharding."""
-    digest = hashlib.blake2b(f"{seed}:{round_index}:{problem_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
-
-
 class Executor(Protocol):
     def run(self, problems: Sequence[Problem], job: SampleJob, on_result: Callable[[ProblemTrees], None]) -> None:
         """Sample every problem once; call `on_result` exactly once per problem, from this thread."""
+        ...
+
+    def close(self) -> None:
+        """Release the workers and their loaded models; the run is over."""
         ...
 
 
@@ -72,7 +74,7 @@ def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
     start = time.perf_counter()
     config = search_config(policy, problem, **{**scaled_knobs(job.budget), **job.search_overrides})
     outcome = deliberate(policy, problem, job.strategy, job.budget,
-                         seed=problem_round_seed(job.seed, job.round, problem.id), config=config)
+                         seed=derive_seed(job.seed, job.round, problem.id), config=config)
     tree = outcome.result.tree
     tree.problem_id, tree.task, tree.round, tree.strategy = problem.id, problem.task, job.round, job.strategy
     return ProblemTrees(problem.id, [tree.to_dict()], outcome.result.tokens, time.perf_counter() - start,
@@ -106,3 +108,7 @@ class LocalExecutor:
         policy = self.policy(job.model_dir, job.adapter_dir)
         for problem in problems:
             on_result(sample_problem(policy, problem, job))
+
+    def close(self) -> None:
+        """Drop the loaded policy (a later call loads the base model again)."""
+        self._policy = self._model_dir = None

@@ -6,6 +6,7 @@ import gzip
 import itertools
 import json
 import random
+import stat
 
 import pytest
 import torch
@@ -219,6 +220,8 @@ def test_save_then_load_gives_the_same_scores(trained):
     loaded = RewardModel.load(out)
     assert json.loads((out / "scorer.json").read_text())["kind"] == "reward"
     assert (out / "adapter_config.json").is_file()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755  # built in a temporary sibling, renamed, shared
+    assert not [path.name for path in out.parent.iterdir() if path.name.startswith(".")]
     prompts, completions = ["12?\n", "40?\n"], ["5555=Y", "0000=N"]
     assert loaded.score(prompts, completions) == pytest.approx(reward_model.score(prompts, completions), abs=1e-5)
 
@@ -248,3 +251,4 @@ def test_main_trains_and_prints_diagnostics(base_dir, marker_data, tmp_path, cap
     assert report["held_out"]["n_problems"] == 4 and 0.0 <= report["held_out"]["auroc"] <= 1.0
     saved = json.loads((tmp_path / "rm" / "scorer.json").read_text())
     assert saved["diagnostics"]["n_answers"] == report["held_out"]["n_answers"]
+    assert not [path.name for path in (tmp_path / "rm").iterdir() if path.name.startswith(".")]  # add_info's temporary

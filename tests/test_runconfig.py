@@ -193,6 +193,36 @@ def test_workers_auto_is_one_actor_per_core_or_gpu():
     assert type(improve_cli.make_executor(load_config("default", ["workers=0"]))).__name__ == "LocalExecutor"
 
 
+def test_the_executor_is_closed_when_the_rounds_fail(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from selfplay import rounds
+
+    class Executor:
+        closed = 0
+
+        def close(self):
+            Executor.closed += 1
+
+    def failing_improve(config, executor, **options):
+        raise RuntimeError("round failed")
+
+    monkeypatch.setattr(improve_cli, "make_executor", lambda config: Executor())
+    monkeypatch.setattr(rounds, "improve", failing_improve)
+    with pytest.raises(RuntimeError, match="round failed"):
+        improve_cli.run_rounds(load_config("smoke", [f"out={tmp_path / 'r'}"]), Console(quiet=True))
+    assert Executor.closed == 1
+
+
+def test_a_local_executor_closes_by_dropping_its_policy():
+    from selfplay.work import LocalExecutor
+
+    executor = LocalExecutor()
+    executor._policy, executor._model_dir = object(), "models/base"
+    executor.close()
+    assert executor._policy is None and executor._model_dir is None
+
+
 @pytest.mark.parametrize("text, expected", [("auto", "auto"), ("0", 0), ("4", 4)])
 def test_workers_flag_takes_auto_or_a_count(tmp_path, capsys, text, expected):
     assert improve_cli.main(["--preset", "smoke", "--out", str(tmp_path / "r"), "--workers", text,

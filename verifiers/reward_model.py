@@ -25,8 +25,12 @@ protocol), and `main(argv)` (train on a trees file, print held-out diagnostics a
 training knobs (`ScorerConfig`, `RewardModelConfig`) live in `verifiers.scorer_config`, which
 loads without torch, so a run config can build and check them.
 
-Knows transformers, PEFT and TRL; nothing about search, the policy or Ray. torch is imported here
-and in `value_model` only, so the math and code verifiers load without it.
+A saved scorer directory is built in a temporary sibling and renamed, and `add_info` rewrites
+scorer.json atomically (`verifiers.atomic_files`), so a crash leaves the old scorer or the new one.
+
+Knows transformers, PEFT and TRL, and the shape of search's `Scorer` protocol (without importing
+search); nothing about the policy or Ray. torch is imported here and in `value_model` only, so the
+math and code verifiers load without it.
 """
 from __future__ import annotations
 
@@ -36,7 +40,6 @@ import dataclasses
 import gzip
 import json
 import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -45,6 +48,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from verifiers.atomic_files import staging_dir, write_text
 from verifiers.scorer_config import RewardModelConfig, ScorerConfig
 from verifiers.scorer_data import PreferencePair, preference_pairs, split_by_problem
 
@@ -184,23 +188,18 @@ class SequenceScorer:
     # --- files ---------------------------------------------------------------------------------
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Adapter + head (PEFT format), tokenizer and scorer.json, written to a temp dir then renamed.
+        """Adapter + head (PEFT format), tokenizer and scorer.json, built in a temporary sibling and renamed.
 
         Needs the PEFT model as trained: a loaded scorer is merged and has no adapter to save.
         """
         if not hasattr(self.model, "peft_config"):
             raise TypeError("only a freshly trained (unmerged PEFT) scorer can be saved")
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-        self.model.save_pretrained(staging)
-        self.tokenizer.save_pretrained(staging)
-        header = {"format": FORMAT, "kind": self.kind, "base_model": self.base_model,
-                  "max_length": self.max_length, "append_eos": self.append_eos}
-        (staging / INFO_FILE).write_text(json.dumps({**header, **self.info}, indent=2, default=str))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
+        with staging_dir(directory) as staging:
+            self.model.save_pretrained(staging)
+            self.tokenizer.save_pretrained(staging)
+            header = {"format": FORMAT, "kind": self.kind, "base_model": self.base_model,
+                      "max_length": self.max_length, "append_eos": self.append_eos}
+            (staging / INFO_FILE).write_text(json.dumps({**header, **self.info}, indent=2, default=str))
 
     @classmethod
     def load(cls, directory: str | os.PathLike, *, base_model: str | os.PathLike | None = None,
@@ -220,11 +219,9 @@ class SequenceScorer:
 
 
 def add_info(directory: str | os.PathLike, fields: dict) -> None:
-    """Merge `fields` into a saved scorer's scorer.json (written to a temp name, then renamed)."""
+    """Merge `fields` into a saved scorer's scorer.json (written atomically)."""
     path = Path(directory) / INFO_FILE
-    staging = path.with_name(f".{INFO_FILE}.tmp")
-    staging.write_text(json.dumps({**json.loads(path.read_text()), **fields}, indent=2, default=str))
-    os.replace(staging, path)
+    write_text(path, json.dumps({**json.loads(path.read_text()), **fields}, indent=2, default=str))
 
 
 class PathScorer:

@@ -15,7 +15,8 @@ sigmoid(logit) a probability, the same read-out as the reward model's.
 A prefix is scored as it is (no EOS appended): the model judges unfinished work, and search
 hands it paths that may or may not be complete.
 
-Knows transformers and PEFT; nothing about search, the policy or Ray.
+Knows transformers and PEFT, and (through `SequenceScorer`) the shape of search's `Scorer`
+protocol; nothing about the policy or Ray, and it imports no search code.
 """
 from __future__ import annotations
 

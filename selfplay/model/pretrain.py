@@ -16,7 +16,9 @@ expert completions):
 - fp32 on CPU, `threads` torch threads (1 by default), deterministic in the seed. `max_steps`
   sets the cosine schedule; `minutes` is a wall-clock cap that stops training early.
 The output is a plain HF model directory (model, tokenizer, generation config) plus a model card,
-the resolved config and `eval.json` (`card.py` writes those and measures the dev numbers).
+the resolved config and `eval.json` (`card.py` writes those and measures the dev numbers). The
+directory is built in a temporary sibling and renamed (`verifiers.atomic_files.staging_dir`),
+so an interrupted save leaves the previous model whole.
 
 Knows the corpus, the tokenizer and HF training; nothing about search, rounds or Ray.
 """
@@ -26,7 +28,6 @@ import argparse
 import dataclasses
 import json
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -43,6 +44,7 @@ from selfplay.model import card
 from selfplay.model.corpus import REPO, CorpusConfig, Trace, build_corpus, summarize
 from selfplay.model.tokenizer import build_tokenizer
 from selfplay.tools.spans import encode_masked
+from verifiers.atomic_files import FILE_MODE, staging_dir
 
 DEFAULT_CONFIG = "configs/pretrain.yaml"
 IGNORE_INDEX = -100  # label of a token that carries no loss
@@ -215,16 +217,11 @@ def save_model_dir(model, tokenizer, out: Path) -> None:
     model.config.use_cache = True  # training turns the KV cache off; answering wants it
     model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                                                pad_token_id=tokenizer.pad_token_id)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; a model directory is meant to be shared
-    model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
-    for path in staging.iterdir():
-        path.chmod(0o644)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+    with staging_dir(out) as staging:
+        model.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        for path in staging.iterdir():
+            path.chmod(FILE_MODE)  # a model directory is meant to be shared, whatever the umask
 
 
 @dataclass(frozen=True)
