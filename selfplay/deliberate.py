@@ -1,18 +1,20 @@
 """Deliberate answering: run a search strategy on a problem with only what is known at answer time.
 
-Honest deliberation means the search may use signals available without the ground truth:
-- countdown: the rules check needs only the question (numbers and target), so it guides search;
-- funcs: the examples shown in the prompt can be run (the hidden cases only grade);
-- arith and plain question/answer rows: nothing, so majority vote or the learned scorers.
-With tools on, a failed tool call is a signal too (`ToolFailureCheck`): outside funcs, where
-running code that fails is part of writing it, a path whose last call failed is ruled out.
+Honest deliberation means the search may use signals available without the ground truth: the
+task spec's `answer_check` (countdown: the rules check needs only the question, so it guides
+search; funcs: the examples shown in the prompt can be run, the hidden cases only grade; arith
+and plain question/answer rows: nothing, so majority vote or the learned scorers).
+With tools on, a failed tool call is a signal too (`ToolFailureCheck`): outside tasks whose
+answers are programs (`writes_code`), where running code that fails is part of writing it, a
+path whose last call failed is ruled out. What an answer costs, its search depth and step size
+come from the spec's prices for the policy's prompt format (built-in or chat).
 Accuracy is always graded afterwards against the ground truth (`selfplay.grading.grade`), and
 the grader's verdicts are written into the tree's terminal nodes for inspection and training.
 
     outcome = deliberate(policy, problem, "mcts", budget=16, seed=0)
     outcome.verdict.passed, outcome.result.tokens, outcome.result.tree.to_dict()
 
-Knows tasks, verifiers, the policy's surface and search; nothing about files, training or Ray.
+Knows task specs, the policy's surface and search; nothing about files, training or Ray.
 """
 from __future__ import annotations
 
@@ -23,25 +25,11 @@ from typing import Callable, Hashable
 
 from search import GREEDY, Budget, SearchConfig, SearchResult, lookup_strategy
 from selfplay.grading import grade
-from selfplay.tasks import Problem
-from verifiers import code, math
-from verifiers.countdown import prefix_error
-from verifiers.rewards import extract_program
+from selfplay.prompting import BUILTIN_STEP_DELIMITER
+from selfplay.tasks import Problem, task_spec
+from selfplay.tasks.spec import Pricing
+from verifiers import math
 from verifiers.verdict import Verdict
-
-# Tokens one complete answer is allowed on top of its prompt, per task: about the length of a
-# long expert answer of the built-in tasks (a countdown answer of the built-in model writes each
-# step as a calculator call and the numbers left: `<<25-5=20>> [4 20]`), and roomy for public rows.
-ANSWER_TOKENS = {"countdown": 64, "arith": 64, "funcs": 96, "qa": 256}
-# Step caps and depths for the built-in format (one step per line); chat models get CHAT_CONFIG.
-TASK_CONFIGS = {
-    "countdown": SearchConfig(max_depth=6, max_step_tokens=32),
-    "arith": SearchConfig(max_depth=8, max_step_tokens=24),
-    "funcs": SearchConfig(max_depth=10, max_step_tokens=64),
-    "qa": SearchConfig(max_depth=12, max_step_tokens=64),
-}
-CHAT_CONFIG = SearchConfig(max_depth=12, max_step_tokens=160)
-EXAMPLE_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -53,33 +41,10 @@ class Deliberation:
     verdict: Verdict  # the chosen answer, graded against the ground truth
 
 
-@dataclass(frozen=True)
-class CountdownCheck:
-    """Countdown's rules, from the question alone: a whole answer passes or fails, and an
-    unfinished path is ruled out (`prefix` 0.0) once a step breaks the rules or no step is left."""
-
-    numbers: tuple[int, ...]
-    target: int
-    use_all: bool = False  # the standard game: every number exactly once
-
-    def __call__(self, text: str) -> float:
-        return float(math.check_countdown(list(self.numbers), self.target, text, use_all=self.use_all).passed)
-
-    def prefix(self, text: str) -> float | None:
-        return 0.0 if prefix_error(list(self.numbers), self.target, text, use_all=self.use_all) else None
-
-
 def answer_check_for(problem: Problem) -> Callable[[str], float | None] | None:
-    """The answer-time signal for a problem, or None when its task has none."""
-    if problem.task == "countdown":
-        return CountdownCheck(tuple(problem.meta["numbers"]), problem.meta["target"],
-                              problem.meta.get("use_all", False))
-    examples = problem.meta.get("examples") if problem.task == "funcs" else None
-    entry_point = (problem.tests or {}).get("entry_point")
-    if examples and entry_point:
-        return lambda text: code.run_cases(extract_program(text), entry_point, examples,
-                                           timeout_s=EXAMPLE_TIMEOUT_S).score
-    return None
+    """The answer-time signal for a problem (its spec's `answer_check`), or None when it has none."""
+    check = task_spec(problem.task).answer_check
+    return None if check is None else check(problem)
 
 
 # Where a tool's output starts: after a calculator call (`<<48/2=`, answered `24>>`) or a python
@@ -121,15 +86,17 @@ class ToolFailureCheck:
 
 def with_tool_signals(problem: Problem, check, key) -> tuple[Callable, Callable]:
     """The answer check and vote key of a policy with tools: failed calls rule a path out, and
-    an answer whose last call failed casts no vote. Funcs keep theirs: a failing run is a draft."""
-    if problem.task == "funcs":
+    an answer whose last call failed casts no vote. Tasks whose answers are programs keep theirs:
+    a failing run is a draft."""
+    if task_spec(problem.task).writes_code:
         return check, key
     return ToolFailureCheck(check), lambda text: None if last_tool_call_failed(text) else key(text)
 
 
 def answer_key_for(problem: Problem) -> Callable[[str], Hashable | None]:
-    """What makes two answers 'the same' for majority vote."""
-    if problem.task in ("countdown", "funcs"):
+    """What makes two answers 'the same' for majority vote: the whole text (spacing aside) where the
+    spec votes by text, else the final answer."""
+    if task_spec(problem.task).vote_by_text:
         return lambda text: " ".join(text.split()) or None
     return lambda text: _final_answer_key(text)
 
@@ -139,9 +106,15 @@ def _final_answer_key(text: str) -> Hashable | None:
     return None if answer is None else math.answer_key(answer)
 
 
+def pricing_for(policy, task: str) -> Pricing:
+    """The task's prices in the policy's prompt format: built-in where steps are lines, else chat."""
+    kind = "builtin" if policy.step_delimiter == BUILTIN_STEP_DELIMITER else "chat"
+    return task_spec(task).pricing(kind)
+
+
 def search_config(policy, problem: Problem, **overrides) -> SearchConfig:
-    base = TASK_CONFIGS.get(problem.task, TASK_CONFIGS["qa"]) if policy.step_delimiter == "\n" else CHAT_CONFIG
-    return replace(base, **overrides)
+    pricing = pricing_for(policy, problem.task)
+    return replace(SearchConfig(max_depth=pricing.max_depth, max_step_tokens=pricing.step_tokens), **overrides)
 
 
 def scaled_knobs(budget: int) -> dict:
@@ -158,8 +131,9 @@ def scaled_knobs(budget: int) -> dict:
 
 
 def tokens_per_answer(policy, prompt_text: str, task: str) -> int:
-    """The price of one complete sampled answer: its prompt plus the task's answer allowance."""
-    return len(policy.encode(prompt_text, prompt=True)) + ANSWER_TOKENS.get(task, ANSWER_TOKENS["qa"])
+    """The price of one complete sampled answer: its prompt plus the task's answer allowance in the
+    policy's prompt format."""
+    return len(policy.encode(prompt_text, prompt=True)) + pricing_for(policy, task).answer_tokens
 
 
 def problem_seed(seed: int, problem_id: str, strategy: str) -> int:

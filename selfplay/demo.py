@@ -1,9 +1,10 @@
 """`lab demo`: the lab's world without a model: tasks, their expert solutions, and verifiers.
 
-For a few dev problems of each built-in task, and of the hard countdown split (the standard
-game: every number exactly once), it grades the expert solution (it must pass) and a
-corrupted one (it must fail), then runs a handful of hostile programs through the code
-sandbox (each must be rejected). Everything printed is measured, nothing is canned.
+For a few problems of each task spec's dev files (the built-in ones: each task's dev split, and
+the hard countdown split, the standard game: every number exactly once), it grades the expert
+solution (it must pass) and a corrupted one (its spec's `near_miss`; it must fail), then runs a
+handful of hostile programs through the code sandbox (each must be rejected). Everything
+printed is measured, nothing is canned.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from selfplay.grading import grade, reference_completion
-from selfplay.tasks import Problem, load_problems
+from selfplay.tasks import Problem, load_problems, task_spec
+from selfplay.tasks.spec import dev_files
 from verifiers.code import run_cases
 
 HOSTILE = {
@@ -29,9 +31,11 @@ HOSTILE = {
 
 
 def corrupt(problem: Problem, solution: str) -> str:
-    """A near miss of the expert solution: the last number changed, or a guessing program."""
-    if problem.task == "funcs":
-        return re.sub(r"return .*", "return 0", solution, count=1)
+    """A near miss of the expert solution: the spec's `near_miss` (funcs: a guessing program), else
+    the last number changed."""
+    near_miss = task_spec(problem.task).near_miss
+    if near_miss is not None:
+        return near_miss(problem, solution)
     match = list(re.finditer(r"-?\d+", solution))[-1]
     return solution[: match.start()] + str(int(match.group()) + 1) + solution[match.end():]
 
@@ -43,13 +47,13 @@ def run(console: Console, datasets: str, per_task: int) -> int:
     for column in ("expert", "near miss", "ms"):
         table.add_column(column)
     failures = 0
-    for task in ("countdown", "countdown/hard", "arith", "funcs"):  # shown as its last part: "hard"
-        for problem in load_problems(Path(datasets) / task / "dev.jsonl")[:per_task]:
+    for file in dev_files().values():  # shown as its folder's name: "countdown", "hard", ...
+        for problem in load_problems(Path(datasets) / file)[:per_task]:
             start = time.perf_counter()
             solution = reference_completion(problem)
             good, bad = grade(problem, solution), grade(problem, corrupt(problem, solution))
             failures += (not good.passed) + bad.passed
-            table.add_row(task.split("/")[-1], problem.prompt.splitlines()[0][:60], _mark(good.passed, good.status),
+            table.add_row(Path(file).parent.name, problem.prompt.splitlines()[0][:60], _mark(good.passed, good.status),
                           _mark(not bad.passed, bad.status), f"{1000 * (time.perf_counter() - start):.0f}")
     console.print(table)
     failures += _hostile(console, datasets)

@@ -4,28 +4,23 @@ Two formats, chosen by the tokenizer:
 - built-in (the lab's own character-level model): the prompt, a newline, then the solution one
   step per line, then EOS. Countdown steps are `25-5=20` lines, arith steps are computations
   ending with a `#### N` line, funcs steps are lines of Python source.
-- chat (any tokenizer with a chat template, e.g. a real instruct model): the problem and an
-  instruction as the user turn, rendered by the tokenizer's own template with the generation
-  prompt; steps are separated by a blank line (`\\n\\n`).
+- chat (any tokenizer with a chat template, e.g. a real instruct model): the problem and its task
+  spec's instruction as the user turn, rendered by the tokenizer's own template with the
+  generation prompt; steps are separated by a blank line (`\\n\\n`).
 
     >>> builtin_prompt("Use 3 5 8 to make 24 with + - * /. Each number at most once.")
     'Use 3 5 8 to make 24 with + - * /. Each number at most once.\\n'
 
-Knows the task names and tokenizers; nothing about models, search or verifiers.
+Knows the task specs' instructions and tokenizers; nothing about models, search or verifiers.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from selfplay.tasks.spec import FALLBACK_TASK, task_spec
+
 BUILTIN_STEP_DELIMITER = "\n"
 CHAT_STEP_DELIMITER = "\n\n"
-INSTRUCTIONS = {
-    "countdown": "Write one step per line in the form a+b=c (operators + - * /), using each given number "
-                 "at most once, so that the last step's result is the target. Write nothing else.",
-    "arith": "Solve step by step, separating steps with a blank line, and end with a line '#### <answer>'.",
-    "funcs": "Answer with only the Python function in one ```python code block.",
-    "qa": "Think step by step, separating steps with a blank line, and end with a line '#### <answer>'.",
-}
 
 
 def builtin_prompt(prompt: str) -> str:
@@ -50,7 +45,7 @@ class PromptFormat:
     def render(self, prompt: str, task: str | None, tokenizer) -> str:
         if self.kind == "builtin":
             return builtin_prompt(prompt)
-        instruction = INSTRUCTIONS.get(task or "qa", INSTRUCTIONS["qa"])
+        instruction = task_spec(task or FALLBACK_TASK).instruction
         messages = [{"role": "user", "content": f"{prompt}\n\n{instruction}"}]
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 

@@ -2,8 +2,9 @@
 check of deliberate search, and the TRL-style reward (columns or a Problem's meta)."""
 import pytest
 
-from selfplay.deliberate import CountdownCheck, answer_check_for
+from selfplay.deliberate import answer_check_for
 from selfplay.grading import grade
+from selfplay.tasks.builtin import CountdownCheck
 from selfplay.tasks.countdown import make_problem
 from verifiers.rewards import VerifierReward, verify_row
 

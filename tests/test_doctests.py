@@ -5,7 +5,8 @@ import importlib
 import pytest
 
 MODULES = ["selfplay.selection", "selfplay.finetune", "selfplay.curriculum", "selfplay.tools.calculator",
-           "selfplay.tools.toolbox", "selfplay.tools.spans", "selfplay.model.corpus", "verifiers.countdown"]
+           "selfplay.tools.toolbox", "selfplay.tools.spans", "selfplay.model.corpus", "selfplay.tasks.traces",
+           "verifiers.countdown"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -196,7 +196,7 @@ def test_prompts_are_the_runs_own_rows_first(run_path, tmp_path):
 
 def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
     from selfplay.model.tokenizer import build_tokenizer
-    from selfplay.prompting import INSTRUCTIONS
+    from selfplay.tasks import task_spec
 
     tokenizer = build_tokenizer()
     tokenizer.chat_template = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
@@ -205,7 +205,7 @@ def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
     export_run(run_path, "sft", tmp_path / "sft.jsonl", rounds=[1])
     problem = next(p for p in PROBLEMS if p.id == A)
     assert read_rows(tmp_path / "sft.jsonl")[0]["prompt"] == \
-        f"[user] {problem.prompt}\n\n{INSTRUCTIONS['countdown']}\n[assistant] "
+        f"[user] {problem.prompt}\n\n{task_spec('countdown').instruction}\n[assistant] "
 
 
 # --- the files feed datasets and TRL -----------------------------------------------------------

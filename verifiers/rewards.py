@@ -4,11 +4,13 @@
     reward(prompts=["..."], completions=["25-5=20\\n20+4=24"], numbers=[[25, 5, 4]], target=[24])
     # -> [1.0]
 
-Which verifier scores a row follows from its columns, as `lab eval` recognises task rows:
-`task` if given, else `numbers` + `target` (countdown rules; an optional `use_all` column, or
-`meta["use_all"]`, asks for the standard game's every-number-once rule), `entry_point` + `cases`
-(code run against cases), `test_code` (code run against asserts), `answer` (final-answer check).
-A row that fits none is an error naming the row and its columns, never a silent zero.
+Which verifier scores a row follows from its columns, as `lab eval` recognises task rows (the
+`ROW_KINDS`, in order): a `task` a kind names (`countdown`), else `numbers` + `target` (countdown
+rules; an optional `use_all` column, or `meta["use_all"]`, asks for the standard game's
+every-number-once rule), `entry_point` + `cases` (code run against cases), `test_code` (code run
+against asserts), `answer` (final-answer check). `register_row_kind` adds a kind, tried before
+the final-answer check. A row that fits none is an error naming the row and its columns, never a
+silent zero.
 Completions may be plain strings or chat messages (`[{"role": "assistant", "content": ...}]`).
 
 Knows the verifiers and the column names of task rows; nothing about trainers or models.
@@ -16,7 +18,8 @@ Knows the verifiers and the column names of task rows; nothing about trainers or
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from verifiers import code, math
 from verifiers.verdict import Verdict
@@ -47,43 +50,83 @@ def extract_program(text: str) -> str:
     return blocks[-1] if blocks else text
 
 
+@dataclass(frozen=True)
+class RowKind:
+    """One way to verify a row: which rows it takes and the verifier call."""
+
+    name: str  # what `row_kind` answers
+    shape: str  # the columns it takes, for error messages: "numbers+target"
+    matches: Callable[[dict], bool]  # whether a row (tests columns merged in) has this kind's columns
+    verify: Callable[[str, dict, float], Verdict]  # (completion, row, timeout_s) -> the verdict
+    tasks: tuple[str, ...] = ()  # a row whose `task` is one of these is this kind, whatever its columns
+
+
+def _meta(row: dict) -> dict:
+    return row.get("meta") if isinstance(row.get("meta"), dict) else {}
+
+
+def _verify_countdown(completion: str, row: dict, timeout_s: float) -> Verdict:
+    numbers, target, use_all = row.get("numbers"), row.get("target"), row.get("use_all")
+    meta = _meta(row)
+    if numbers is None or target is None:
+        numbers, target = meta.get("numbers"), meta.get("target")
+    if use_all is None:
+        use_all = meta.get("use_all", False)
+    if not isinstance(use_all, bool):
+        raise ValueError(f"column 'use_all' must be true or false, got {use_all!r:.40}")
+    return math.check_countdown(numbers, target, completion, use_all=use_all)
+
+
+def _verify_cases(completion: str, row: dict, timeout_s: float) -> Verdict:
+    return code.run_cases(extract_program(completion), row["entry_point"], row["cases"], timeout_s=timeout_s)
+
+
+def _verify_asserts(completion: str, row: dict, timeout_s: float) -> Verdict:
+    return code.run_asserts(extract_program(completion), row["test_code"], timeout_s=timeout_s,
+                            entry_point=row.get("entry_point"))
+
+
+def _verify_answer(completion: str, row: dict, timeout_s: float) -> Verdict:
+    return math.check(completion, str(row["answer"]))
+
+
+ROW_KINDS: list[RowKind] = [
+    RowKind("countdown", "numbers+target", tasks=("countdown",), verify=_verify_countdown,
+            matches=lambda row: (row.get("numbers") is not None and row.get("target") is not None)
+            or _meta(row).get("numbers") is not None),
+    RowKind("cases", "entry_point+cases",
+            lambda row: row.get("cases") is not None and row.get("entry_point") is not None, _verify_cases),
+    RowKind("asserts", "test_code", lambda row: row.get("test_code") is not None, _verify_asserts),
+    RowKind("answer", "answer", lambda row: row.get("answer") is not None, _verify_answer),
+]
+
+
+def register_row_kind(kind: RowKind) -> None:
+    """Add a way to verify rows, tried before the final-answer check (the last kind)."""
+    if any(known.name == kind.name for known in ROW_KINDS):
+        raise ValueError(f"row kind {kind.name!r} is already registered")
+    ROW_KINDS.insert(len(ROW_KINDS) - 1, kind)
+
+
+def _kind_of(row: dict) -> RowKind:
+    named = [kind for kind in ROW_KINDS if row.get("task") in kind.tasks]
+    matching = named or [kind for kind in ROW_KINDS if kind.matches(row)]
+    if not matching:
+        known = " | ".join(["task", *(kind.shape for kind in ROW_KINDS)])
+        raise ValueError(f"cannot tell how to verify a row with columns {sorted(row)}; expected one of: {known}")
+    return matching[0]
+
+
 def row_kind(row: dict) -> str:
-    """Which verifier a row calls for: countdown, cases, asserts or answer."""
-    meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-    has_numbers = row.get("numbers") is not None and row.get("target") is not None
-    if row.get("task") == "countdown" or has_numbers or meta.get("numbers") is not None:
-        return "countdown"
-    if row.get("cases") is not None and row.get("entry_point") is not None:
-        return "cases"
-    if row.get("test_code") is not None:
-        return "asserts"
-    if row.get("answer") is not None:
-        return "answer"
-    known = "task | numbers+target | entry_point+cases | test_code | answer"
-    raise ValueError(f"cannot tell how to verify a row with columns {sorted(row)}; expected one of: {known}")
+    """Which verifier a row calls for: countdown, cases, asserts or answer (or a registered kind)."""
+    return _kind_of(row).name
 
 
 def verify_row(completion: str, row: dict, timeout_s: float = code.DEFAULT_TIMEOUT_S) -> Verdict:
     """Score one completion against one row of task columns (a Problem's `tests` dict is read too)."""
     if isinstance(row.get("tests"), dict):
         row = {**row["tests"], **{key: value for key, value in row.items() if key != "tests"}}
-    kind = row_kind(row)
-    if kind == "countdown":
-        numbers, target, use_all = row.get("numbers"), row.get("target"), row.get("use_all")
-        meta = row.get("meta") if isinstance(row.get("meta"), dict) else {}
-        if numbers is None or target is None:
-            numbers, target = meta.get("numbers"), meta.get("target")
-        if use_all is None:
-            use_all = meta.get("use_all", False)
-        if not isinstance(use_all, bool):
-            raise ValueError(f"column 'use_all' must be true or false, got {use_all!r:.40}")
-        return math.check_countdown(numbers, target, completion, use_all=use_all)
-    if kind == "cases":
-        return code.run_cases(extract_program(completion), row["entry_point"], row["cases"], timeout_s=timeout_s)
-    if kind == "asserts":
-        return code.run_asserts(extract_program(completion), row["test_code"], timeout_s=timeout_s,
-                                entry_point=row.get("entry_point"))
-    return math.check(completion, str(row["answer"]))
+    return _kind_of(row).verify(completion, row, timeout_s)
 
 
 class VerifierReward:

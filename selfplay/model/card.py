@@ -27,17 +27,12 @@ import yaml
 
 from selfplay.grading import grade
 from selfplay.prompting import builtin_prompt
-from selfplay.tasks import Problem, load_problems
+from selfplay.tasks import Problem, load_problems, task_spec
+from selfplay.tasks.spec import dev_files
 from selfplay.tasks.splits import derive_seed
 
 REPO = Path(__file__).resolve().parents[2]
-MAX_NEW_TOKENS = {"countdown": 64, "arith": 96, "funcs": 192}  # well above the longest train solution
-DEV_TASKS = ("countdown", "arith", "funcs")
-# The card's splits: each task's dev file, and the hard countdown dev split (the standard game, every
-# number used once, 3 and 4 numbers to 200) that the model was never pretrained on.
-DEV_FILES = {"countdown": "countdown/dev.jsonl", "countdown_hard": "countdown/hard/dev.jsonl",
-             "arith": "arith/dev.jsonl", "funcs": "funcs/dev.jsonl"}
-ANSWER_TOKENS = 256  # generation_config's max_new_tokens: lab eval's default cap, above every MAX_NEW_TOKENS
+ANSWER_TOKENS = 256  # generation_config's max_new_tokens: lab eval's default cap, above every spec's card_tokens
 LICENSE = "apache-2.0"  # the repository's (pyproject.toml)
 
 
@@ -80,7 +75,7 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
     torch.set_num_threads(threads)
     from selfplay.model.policy import Policy
     policy = Policy.from_pretrained(model_dir, device="cpu", dtype=torch.float32)
-    max_new = MAX_NEW_TOKENS.get(task, 128)
+    max_new = task_spec(task).card_tokens
     prompts = [builtin_prompt(problem.prompt) for problem in problems]
     greedy = []
     for i in range(0, len(prompts), batch_size):
@@ -105,14 +100,17 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
 
 def measure_dev(model_dir: str | Path, samples: int = 32, funcs_limit: int = 50, seed: int = 0,
                 datasets: str | Path = REPO / "datasets") -> dict[str, dict]:
-    """The card's numbers: every dev problem greedily, pass@`samples` on every countdown and arith
-    dev problem and on the first `funcs_limit` funcs dev problems."""
+    """The card's numbers: every dev problem greedily, pass@`samples` on every dev problem of a task
+    graded by answer and on the first `funcs_limit` of a task whose answers are programs (funcs).
+    The splits are the task specs' `dev_files`: for the built-in model, each task's dev file and the
+    hard countdown dev split (the standard game), which it was never pretrained on."""
     results = {}
-    for name, file in DEV_FILES.items():
+    for name, file in dev_files().items():
         if not (Path(datasets) / file).is_file():
             continue
         problems = load_problems(Path(datasets) / file)
-        sampled = min(funcs_limit, len(problems)) if name == "funcs" else None
+        runs_code = any(task_spec(problem.task).writes_code for problem in problems)
+        sampled = min(funcs_limit, len(problems)) if runs_code else None
         results[name] = asdict(evaluate_model(model_dir, problems, samples, sampled=sampled, seed=seed))
         print(json.dumps({"split": name, **results[name]}), flush=True)
     return results

@@ -12,6 +12,9 @@ leak guard compares: it leaves out what a copy can change without changing the p
 (whitespace, letter case, how numbers are written, the order of countdown numbers and of hidden
 test cases, the name of the entry point, the layout of test code).
 
+A task's own invariants and the fields that define its problems come from its spec
+(`selfplay.tasks.spec`); the built-in families' content fields are written here.
+
 This module knows nothing about how problems are generated, read from files or graded.
 """
 from __future__ import annotations
@@ -24,7 +27,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 
-TASKS = ("countdown", "arith", "funcs", "qa")
+from selfplay.tasks.spec import task_spec
+
 FIELDS = ("id", "task", "prompt", "answer", "tests", "meta")
 
 
@@ -38,17 +42,24 @@ def canonical_json(value: object) -> str:
 
 
 def content_fields(task: str, prompt: str, tests: dict | None, meta: dict) -> dict:
-    """The fields that define a problem, as one JSON-able dict (task name included)."""
-    if task == "countdown":
-        return {"task": task, "numbers": sorted(meta["numbers"]), "target": meta["target"]}
-    if task == "funcs":
-        tests = tests or {}
-        if "cases" in tests:
-            return {"task": task, "prompt": prompt, "entry_point": tests.get("entry_point"),
-                    "cases": tests["cases"]}
-        return {"task": task, "prompt": prompt, "entry_point": tests.get("entry_point"),
-                "test_code": tests.get("test_code")}
-    return {"task": task, "question": prompt}
+    """The fields that define a problem, as one JSON-able dict (task name included): the task
+    spec's `content_fields`, else the task name and the question text."""
+    fields = task_spec(task).content_fields
+    return {"task": task, "question": prompt} if fields is None else fields(task, prompt, tests, meta)
+
+
+def countdown_content_fields(task: str, prompt: str, tests: dict | None, meta: dict) -> dict:
+    """Countdown's content: the sorted numbers and the target (the rule and the prompt's wording aside)."""
+    return {"task": task, "numbers": sorted(meta["numbers"]), "target": meta["target"]}
+
+
+def funcs_content_fields(task: str, prompt: str, tests: dict | None, meta: dict) -> dict:
+    """Funcs' content: the prompt, the entry point and the hidden tests (cases or test code)."""
+    tests = tests or {}
+    if "cases" in tests:
+        return {"task": task, "prompt": prompt, "entry_point": tests.get("entry_point"), "cases": tests["cases"]}
+    return {"task": task, "prompt": prompt, "entry_point": tests.get("entry_point"),
+            "test_code": tests.get("test_code")}
 
 
 def content_hash(task: str, prompt: str, tests: dict | None, meta: dict) -> str:
@@ -83,23 +94,32 @@ def normalised_key(problem: "Problem") -> str:
 
 
 def normalised_fields(problem: "Problem") -> dict:
-    """What `normalised_key` hashes: `content_fields` with the formatting taken out."""
-    if problem.task == "countdown":
-        numbers = problem.meta.get("numbers")
-        numbers = list(numbers) if isinstance(numbers, (list, tuple)) else [numbers]
-        return {"kind": "countdown", "numbers": sorted((normalised_number(n) for n in numbers), key=canonical_json),
-                "target": normalised_number(problem.meta.get("target"))}
-    if problem.task == "funcs":
-        tests = problem.tests or {}
-        entry_point = tests.get("entry_point")
-        fields = {"kind": "funcs", "prompt": normalised_text(_without_name(problem.prompt, entry_point))}
-        if "cases" in tests:
-            cases = tests["cases"] if isinstance(tests["cases"], (list, tuple)) else [tests["cases"]]
-            fields["cases"] = sorted((_normalised_json(case) for case in cases), key=canonical_json)
-        else:
-            fields["test_code"] = normalised_code(tests.get("test_code"), entry_point)
-        return fields
-    return {"kind": "question", "question": normalised_text(problem.prompt)}
+    """What `normalised_key` hashes: `content_fields` with the formatting taken out (the task
+    spec's `normalised_fields`, else the question's normalised text)."""
+    fields = task_spec(problem.task).normalised_fields
+    return {"kind": "question", "question": normalised_text(problem.prompt)} if fields is None else fields(problem)
+
+
+def countdown_normalised_fields(problem: "Problem") -> dict:
+    """Countdown's normalised content: the numbers as a multiset and the target, however written."""
+    numbers = problem.meta.get("numbers")
+    numbers = list(numbers) if isinstance(numbers, (list, tuple)) else [numbers]
+    return {"kind": "countdown", "numbers": sorted((normalised_number(n) for n in numbers), key=canonical_json),
+            "target": normalised_number(problem.meta.get("target"))}
+
+
+def funcs_normalised_fields(problem: "Problem") -> dict:
+    """Funcs' normalised content: the prompt without the entry point's name, the cases as a set or
+    the test code as parsed."""
+    tests = problem.tests or {}
+    entry_point = tests.get("entry_point")
+    fields = {"kind": "funcs", "prompt": normalised_text(_without_name(problem.prompt, entry_point))}
+    if "cases" in tests:
+        cases = tests["cases"] if isinstance(tests["cases"], (list, tuple)) else [tests["cases"]]
+        fields["cases"] = sorted((_normalised_json(case) for case in cases), key=canonical_json)
+    else:
+        fields["test_code"] = normalised_code(tests.get("test_code"), entry_point)
+    return fields
 
 
 _SPACED_SYMBOL = re.compile(r"\s*([^\w\s])\s*")
@@ -180,30 +200,26 @@ def _without_name(text: str, name: object) -> str:
 @dataclass(frozen=True)
 class Problem:
     id: str  # stable content hash ("countdown-3f2a...") unless the source file gave its own id
-    task: str  # one of TASKS; "qa" is a plain prompt with a final answer
+    task: str  # a registered task (`spec.task_names()`); "qa" is a plain prompt with a final answer
     prompt: str  # the question text shown to a model
     answer: str | None  # the final answer as text ("24", "-3/4"); None for funcs
     tests: dict | None  # funcs only: {"entry_point", "cases"} (hidden) or {"entry_point", "test_code"}
     meta: dict = field(default_factory=dict)  # task-specific: numbers/target, solution, examples, knobs
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
+        spec = task_spec(self.task)  # an unknown task is a ValueError naming the known ones
         if not isinstance(self.id, str) or not self.id:
             raise ValueError(f"problem id must be a non-empty string, got {self.id!r}")
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise ValueError(f"problem {self.id}: prompt must be a non-empty string")
         if not isinstance(self.meta, dict):
             raise ValueError(f"problem {self.id}: meta must be a dict")
-        if self.task == "funcs":
+        if spec.writes_code:
             if not isinstance(self.tests, dict):
-                raise ValueError(f"problem {self.id}: a funcs problem needs a tests dict")
-            if "cases" not in self.tests and "test_code" not in self.tests:
-                raise ValueError(f"problem {self.id}: tests need 'cases' or 'test_code'")
+                raise ValueError(f"problem {self.id}: a {self.task} problem needs a tests dict")
         elif not isinstance(self.answer, str):
             raise ValueError(f"problem {self.id}: a {self.task} problem needs a string answer")
-        if self.task == "countdown" and not {"numbers", "target"} <= set(self.meta):
-            raise ValueError(f"problem {self.id}: a countdown problem needs meta numbers and target")
+        spec.check_problem(self)
 
     @staticmethod
     def create(task: str, prompt: str, answer: str | None = None, tests: dict | None = None,

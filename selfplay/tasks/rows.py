@@ -1,10 +1,12 @@
 """Turn one parsed row of a task file into a `Problem`, recognising public formats.
 
 A row with a `task` field and only Problem fields is the lab's own form (`Problem.to_dict`).
-Any other row is recognised by its fields, first match wins (see `FORMATS`): countdown
-`{numbers, target}`, GSM8K `{question, answer "... #### N"}`, funcs `{prompt, entry_point,
-cases}` or `{prompt, test_code}`, MBPP `{text|prompt, test_list}`, HumanEval `{prompt, test,
-entry_point}`, plain `{prompt, answer}`. A row that also has `task` must agree with it.
+Any other row is recognised by its fields, first match wins: the registered families' row
+formats (`TaskSpec.row_formats`), in registration order. The built-in ones are written here
+(`FORMATS`): countdown `{numbers, target}`, GSM8K `{question, answer "... #### N"}`, funcs
+`{prompt, entry_point, cases}` or `{prompt, test_code}`, MBPP `{text|prompt, test_list}`,
+HumanEval `{prompt, test, entry_point}`, plain `{prompt, answer}`. A row that also has `task`
+must agree with it.
 A countdown row may carry `use_all` (true: the standard game, every number exactly once;
 false, null or absent: each number at most once) and a `level` name.
 
@@ -17,7 +19,8 @@ import re
 from collections.abc import Callable
 
 from selfplay.tasks import countdown
-from selfplay.tasks.problem import FIELDS, TASKS, Problem
+from selfplay.tasks.problem import FIELDS, Problem
+from selfplay.tasks.spec import RowFormat, task_names, task_spec, task_specs
 
 
 class RowError(ValueError):
@@ -230,22 +233,15 @@ def _qa(row: dict) -> Problem:
                           meta=_extra(row, {"prompt", "answer"}), id=_row_id(row))
 
 
-def _problem_form(row: dict) -> Problem:
-    """The lab's own form, as `Problem.to_dict` writes it (id optional)."""
-    task = row["task"]
-    if task not in TASKS:
-        raise RowError("task", f"expected one of {list(TASKS)}, got {_show(task)}")
-    prompt, meta, tests = _text(row, "prompt"), row.get("meta") or {}, row.get("tests")
-    if not isinstance(meta, dict):
-        raise RowError("meta", f"expected an object, got {_show(meta)}")
-    if task == "countdown":
-        _numbers(meta.get("numbers"), "meta.numbers")
-        _integer(meta.get("target"), "meta.target", positive=True)
-        _use_all(meta.get("use_all"), "meta.use_all")
-    if task != "funcs":
-        if tests is not None:
-            raise RowError("tests", f"only funcs problems have tests, this is {task}")
-        return Problem.create(task, prompt, answer=_answer(row.get("answer"), "answer"), meta=meta, id=_row_id(row))
+def check_countdown_form(row: dict, meta: dict, tests: object) -> None:
+    """Countdown's part of the lab's own form: the numbers, the target and the rule in meta."""
+    _numbers(meta.get("numbers"), "meta.numbers")
+    _integer(meta.get("target"), "meta.target", positive=True)
+    _use_all(meta.get("use_all"), "meta.use_all")
+
+
+def check_funcs_form(row: dict, meta: dict, tests: object) -> None:
+    """Funcs' part of the lab's own form: `{entry_point, cases}` or `{entry_point, test_code}`."""
     if not isinstance(tests, dict) or ("cases" in tests) == ("test_code" in tests):
         raise RowError("tests", f"expected {{entry_point, cases}} or {{entry_point, test_code}}, got {_show(tests)}")
     if "cases" in tests or tests.get("entry_point") is not None:
@@ -254,23 +250,47 @@ def _problem_form(row: dict) -> Problem:
         _cases(tests["cases"], "tests.cases")
     elif not isinstance(tests["test_code"], str) or not tests["test_code"].strip():
         raise RowError("tests.test_code", f"expected a non-empty string, got {_show(tests['test_code'])}")
+
+
+def _problem_form(row: dict) -> Problem:
+    """The lab's own form, as `Problem.to_dict` writes it (id optional)."""
+    task = row["task"]
+    if task not in task_names():
+        raise RowError("task", f"expected one of {list(task_names())}, got {_show(task)}")
+    spec = task_spec(task)
+    prompt, meta, tests = _text(row, "prompt"), row.get("meta") or {}, row.get("tests")
+    if not isinstance(meta, dict):
+        raise RowError("meta", f"expected an object, got {_show(meta)}")
+    if spec.check_form is not None:
+        spec.check_form(row, meta, tests)
+    if not spec.writes_code:
+        if tests is not None:
+            coders = " and ".join(other.name for other in task_specs() if other.writes_code)
+            raise RowError("tests", f"only {coders} problems have tests, this is {task}")
+        return Problem.create(task, prompt, answer=_answer(row.get("answer"), "answer"), meta=meta, id=_row_id(row))
     if row.get("answer") is not None and not isinstance(row["answer"], str):
         raise RowError("answer", f"expected a string or null, got {_show(row['answer'])}")
     return Problem.create(task, prompt, answer=row.get("answer"), tests=tests, meta=meta, id=_row_id(row))
 
 
-# (task, how the row looks, does a row have this format's fields, parser); first match wins
-FORMATS: tuple[tuple[str, str, Callable[[dict], bool], Callable[[dict], Problem]], ...] = (
-    ("countdown", "{numbers, target}", lambda row: {"numbers", "target"} <= row.keys(), _countdown),
-    ("arith", "GSM8K {question, answer}", lambda row: {"question", "answer"} <= row.keys(), _gsm8k),
-    ("funcs", "{prompt, entry_point, cases}", lambda row: {"entry_point", "cases"} <= row.keys(), _funcs_cases),
-    ("funcs", "{prompt, test_code}", lambda row: "test_code" in row, _funcs_test_code),
-    ("funcs", "MBPP {text|prompt, test_list}", lambda row: "test_list" in row, _mbpp),
-    ("funcs", "HumanEval {prompt, test, entry_point}",
-     lambda row: {"prompt", "test", "entry_point"} <= row.keys(), _humaneval),
-    ("qa", "{prompt, answer}", lambda row: {"prompt", "answer"} <= row.keys(), _qa),
-)
-RECOGNISED = "{task, prompt, answer|tests, meta} (problem form), " + ", ".join(shape for _, shape, _, _ in FORMATS)
+# The built-in families' public row shapes, each family's in the order they are tried.
+FORMATS: dict[str, tuple[RowFormat, ...]] = {
+    "countdown": (RowFormat("{numbers, target}", lambda row: {"numbers", "target"} <= row.keys(), _countdown),),
+    "arith": (RowFormat("GSM8K {question, answer}", lambda row: {"question", "answer"} <= row.keys(), _gsm8k),),
+    "funcs": (RowFormat("{prompt, entry_point, cases}", lambda row: {"entry_point", "cases"} <= row.keys(),
+                        _funcs_cases),
+              RowFormat("{prompt, test_code}", lambda row: "test_code" in row, _funcs_test_code),
+              RowFormat("MBPP {text|prompt, test_list}", lambda row: "test_list" in row, _mbpp),
+              RowFormat("HumanEval {prompt, test, entry_point}",
+                        lambda row: {"prompt", "test", "entry_point"} <= row.keys(), _humaneval)),
+    "qa": (RowFormat("{prompt, answer}", lambda row: {"prompt", "answer"} <= row.keys(), _qa),),
+}
+
+
+def recognised() -> str:
+    """The row shapes `parse_row` knows, for its error message."""
+    shapes = [row_format.shape for spec in task_specs() for row_format in spec.row_formats]
+    return "{task, prompt, answer|tests, meta} (problem form), " + ", ".join(shapes)
 
 
 def parse_row(row: object) -> Problem:
@@ -280,13 +300,15 @@ def parse_row(row: object) -> Problem:
     try:
         if "task" in row and row.keys() <= set(FIELDS):
             return _problem_form(row)
-        for task, _, matches, parse in FORMATS:
-            if matches(row):
-                if "task" in row and row["task"] != task:
-                    raise RowError("task", f"{_show(row['task'])} disagrees with the fields, which make a {task} row")
-                return parse(row)
+        for spec in task_specs():
+            for row_format in spec.row_formats:
+                if row_format.matches(row):
+                    if "task" in row and row["task"] != spec.name:
+                        raise RowError("task", f"{_show(row['task'])} disagrees with the fields, "
+                                       f"which make a {spec.name} row")
+                    return row_format.parse(row)
     except RowError:
         raise
     except ValueError as error:  # a Problem invariant the checks above did not name
         raise RowError(None, str(error)) from None
-    raise RowError(None, f"unrecognised row with fields {sorted(row)}; recognised rows: {RECOGNISED}")
+    raise RowError(None, f"unrecognised row with fields {sorted(row)}; recognised rows: {recognised()}")
