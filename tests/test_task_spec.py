@@ -18,6 +18,7 @@ from selfplay.tasks import Problem, load_problems, register_task, task_names, ta
 from selfplay.tasks.rows import RowError, parse_row
 from selfplay.tasks.spec import CHAT_PRICING, Pricing, TaskSpec, priced, unregister_task
 from tests.tiny_models import tiny_llama
+from verifiers.rewards import VerifierReward, row_kind
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,6 +35,7 @@ def check_shout(completion: str) -> Verdict:
 TOY_TASK = '''
 from selfplay.tasks import Problem
 from selfplay.tasks.spec import Pricing, TaskSpec, priced
+from verifiers.rewards import RowKind
 import toy_verifier
 
 
@@ -44,7 +46,9 @@ def generate(n: int, seed: int) -> list[Problem]:
 
 SPEC = TaskSpec(name="toy", grade=lambda problem, completion, timeout_s: toy_verifier.check_shout(completion),
                 instruction="Shout the word.", prices=priced(Pricing(answer_tokens=8, max_depth=2, step_tokens=4)),
-                generate=generate, answer_check=lambda problem: lambda text: float(bool(text.strip())))
+                generate=generate, answer_check=lambda problem: lambda text: float(bool(text.strip())),
+                reward_rows=RowKind("toy", "task toy", matches=lambda row: False, tasks=("toy",),
+                                    verify=lambda completion, row, timeout_s: toy_verifier.check_shout(completion)))
 '''
 
 
@@ -131,6 +135,15 @@ def test_the_toy_family_is_known_everywhere_once_registered(toy, tmp_path):
     assert answer_check_for(problems[0])("x") == 1.0
     assert answer_key_for(problems[0])("#### 7") is not None  # votes on the final answer by default
     assert tokens_per_answer(FakePolicy("\n"), "ab", "toy") == 2 + 8
+    assert VerifierReward()(prompts=None, completions=["hey", " "], task=["toy", "toy"]) == [1.0, 0.0]
+
+
+def test_unregistering_forgets_the_family_and_its_reward_rows(toy):
+    assert row_kind({"task": "toy"}) == "toy"
+    unregister_task("toy")
+    with pytest.raises(ValueError, match="cannot tell how to verify"):
+        row_kind({"task": "toy"})
+    register_task(toy.SPEC)
 
 
 def test_the_toy_family_runs_through_lab_eval_and_a_smoke_round(toy, model_dir, tmp_path, capsys):

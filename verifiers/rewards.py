@@ -8,9 +8,9 @@ Which verifier scores a row follows from its columns, as `lab eval` recognises t
 `ROW_KINDS`, in order): a `task` a kind names (`countdown`), else `numbers` + `target` (countdown
 rules; an optional `use_all` column, or `meta["use_all"]`, asks for the standard game's
 every-number-once rule), `entry_point` + `cases` (code run against cases), `test_code` (code run
-against asserts), `answer` (final-answer check). `register_row_kind` adds a kind, tried before
-the final-answer check. A row that fits none is an error naming the row and its columns, never a
-silent zero.
+against asserts), `answer` (final-answer check). `register_row_kind` adds a kind (a task
+family's own rows), tried before the final-answer check. A row that fits none is an error naming
+the row and its columns, never a silent zero.
 Completions may be plain strings or chat messages (`[{"role": "assistant", "content": ...}]`).
 
 Knows the verifiers and the column names of task rows; nothing about trainers or models.
@@ -106,6 +106,15 @@ def register_row_kind(kind: RowKind) -> None:
     if any(known.name == kind.name for known in ROW_KINDS):
         raise ValueError(f"row kind {kind.name!r} is already registered")
     ROW_KINDS.insert(len(ROW_KINDS) - 1, kind)
+
+
+def unregister_row_kind(name: str) -> None:
+    """Forget a registered kind by name."""
+    for index, known in enumerate(ROW_KINDS):
+        if known.name == name:
+            del ROW_KINDS[index]
+            return
+    raise ValueError(f"no row kind {name!r}; known: {[known.name for known in ROW_KINDS]}")
 
 
 def _kind_of(row: dict) -> RowKind:

@@ -3,8 +3,8 @@
 A family is known to the lab through its spec alone: how its problems are made and read, what a
 problem must hold, the instruction a chat model is given, the grader of record (the verifier
 call), what search may use at answer time, what an answer costs in each prompt format, and how
-the built-in model's imitation corpus writes its traces. Everything that used to ask "is this
-countdown?" asks the problem's spec instead:
+the built-in model's imitation corpus writes its traces, and how the TRL-style reward verifies
+its rows. Everything that used to ask "is this countdown?" asks the problem's spec instead:
 
     spec = task_spec(problem.task)
     spec.grade(problem, completion, timeout_s)        # the verdict of record
@@ -21,6 +21,8 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+
+from verifiers.rewards import RowKind, register_row_kind, unregister_row_kind
 
 if TYPE_CHECKING:
     from selfplay.tasks.problem import Problem
@@ -109,6 +111,8 @@ class TaskSpec:
     card_tokens: int = 128  # new tokens the model card's sampler allows one answer
     near_miss: Callable[["Problem", str], str] | None = None  # `lab demo`'s corrupted expert answer; None: the
     # last number off by one
+    reward_rows: RowKind | None = None  # how `verifiers.rewards.VerifierReward` verifies this family's rows,
+    # registered with the spec; None: by their columns (the built-in families' kinds are the verifiers' own)
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str) or "/" in self.name:
@@ -139,6 +143,8 @@ def register_task(spec: TaskSpec) -> TaskSpec:
         raise TypeError(f"register_task takes a TaskSpec, got {type(spec).__name__}")
     if spec.name in _REGISTRY:
         raise ValueError(f"task {spec.name!r} is already registered")
+    if spec.reward_rows is not None:
+        register_row_kind(spec.reward_rows)
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -168,5 +174,7 @@ def dev_files() -> dict[str, str]:
 
 def unregister_task(name: str) -> TaskSpec:
     """Forget a family (tests that register a temporary one undo it with this)."""
-    task_spec(name)
+    spec = task_spec(name)
+    if spec.reward_rows is not None:
+        unregister_row_kind(spec.reward_rows.name)
     return _REGISTRY.pop(name)
