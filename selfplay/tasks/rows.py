@@ -16,7 +16,6 @@ name and line. This module knows nothing about files, generation or grading.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from selfplay.tasks import countdown
 from selfplay.tasks.problem import FIELDS, Problem
