@@ -18,11 +18,21 @@ grader's verdict (`{"passed", "score", "status"}`), set by the caller after the 
 "status", "wall_s", "start"}`, `start` the output's first character in the step's text); it
 is stored only when some node has one, and a tree stored without it reads as having none.
 
+The loop's fields (`LOOP_FIELDS`): `problem_id`, `task` and `round` in the header, `verdicts`
+and `selected` per node. A search leaves them empty (None, False); the caller that owns the
+problem fills them in on the tree the search returned, or takes a copy (`with_selected`). They
+are plain fields rather than one `extra` mapping because the stored form, which every run's
+trees files hold, places them among the search's own keys, and `to_dict` keeps that order.
+
+Walkers other code reads the tree with: `children`, `path_nodes`, `path_to`, `answer_text`,
+`leaves`, `terminals`, `graded` (the grader's verdicts), `subtree_counts` (graded and passed
+answers below each node), `chosen_node`, `mean_value`, `tool_spans`, `path_logprob`.
+
 Knows nothing about models, tokens, files or the algorithms that grow it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Sequence
 
 FORMAT = "selfplay.tree/1"
@@ -36,6 +46,7 @@ NODE_FIELDS = ("parents", "depths", "step_texts", "token_counts", "logprobs", "p
 
 
 OPTIONAL_NODE_FIELDS = ("tool_calls",)  # stored only when some node has an entry
+LOOP_FIELDS = ("problem_id", "task", "round", "verdicts", "selected")  # set by the round loop, never by a search
 
 
 class TreeFormatError(ValueError):
@@ -67,7 +78,7 @@ class Tree:
     chosen: list[bool] = field(default_factory=lambda: [False])  # on the chosen answer's path
     selected: list[bool] = field(default_factory=lambda: [False])  # picked as training data
     tool_calls: list[list[dict]] = field(default_factory=lambda: [[]])  # the step's tool runs, in order
-    _children: list[list[int]] = field(default_factory=lambda: [[]], repr=False, compare=False)
+    _children: list[list[int]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         lengths = {name: len(getattr(self, name)) for name in NODE_FIELDS + OPTIONAL_NODE_FIELDS}
@@ -112,6 +123,22 @@ class Tree:
         for on_path in self.path_nodes(node):
             self.chosen[on_path] = True
 
+    def with_selected(self, nodes: Sequence[int]) -> Tree:
+        """A copy whose `selected` flags are exactly the steps of the paths to `nodes` (the root never).
+
+        The copy shares the other arrays with this tree; neither is changed.
+
+        >>> tree = Tree()
+        >>> step = tree.add_node(0, "a", token_count=1, logprob=0.0, terminal=False)
+        >>> tree.with_selected([step]).selected, tree.selected
+        ([False, True], [False, False])
+        """
+        flags = [False] * len(self)
+        for node in nodes:
+            for on_path in self.path_nodes(node)[1:]:
+                flags[on_path] = True
+        return replace(self, selected=flags)
+
     # --- reading -------------------------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -144,6 +171,31 @@ class Tree:
     def terminals(self) -> list[int]:
         """Nodes where an answer ended, in creation order."""
         return [node for node in range(len(self)) if self.terminal[node]]
+
+    def graded(self) -> list[tuple[int, bool]]:
+        """(node, passed) for each terminal node the grader gave a verdict, in creation order."""
+        return [(node, bool(verdict["passed"])) for node, (terminal, verdict) in enumerate(zip(self.terminal,
+                                                                                              self.verdicts))
+                if terminal and verdict is not None]
+
+    def subtree_counts(self) -> list[tuple[int, int]]:
+        """(passed, graded) terminal nodes in each node's subtree, the node included.
+
+        >>> tree = Tree()
+        >>> step = tree.add_node(0, "a", token_count=1, logprob=0.0, terminal=False)
+        >>> right, wrong = (tree.add_node(step, text, token_count=1, logprob=0.0, terminal=True) for text in "bc")
+        >>> tree.set_verdict(right, True, 1.0, "passed"); tree.set_verdict(wrong, False, 0.0, "wrong")
+        >>> tree.subtree_counts()
+        [(1, 2), (1, 2), (1, 1), (0, 1)]
+        """
+        passed, total = [0] * len(self), [0] * len(self)
+        for node, outcome in self.graded():
+            passed[node], total[node] = int(outcome), 1
+        for node in range(len(self) - 1, 0, -1):  # parents[i] < i: children are summed before parents
+            parent = self.parents[node]
+            passed[parent] += passed[node]
+            total[parent] += total[node]
+        return list(zip(passed, total))
 
     def chosen_node(self) -> int | None:
         """The deepest node on the chosen path, or None when nothing is chosen."""

@@ -2,7 +2,7 @@
 
     summaries = improve(load_config("smoke"), LocalExecutor(threads=1))
 
-Round 0 evaluates the base model (`round-0/eval.json`). Round K (see DESIGN.md, "The round"):
+Round 0 evaluates the base model (`round-0/eval.json`). Round K:
 1. sample: the round's training problems go to the executor with round K-1's adapter; each
    problem's tree is appended to `trees.jsonl.gz` the moment it comes back;
 2. select: `selfplay.selection` picks the training traces (+ replay of earlier rounds), writes
@@ -17,6 +17,11 @@ whose trees are already in the file are skipped, after a torn tail is cut off; f
 `adapter/` exists; evaluation when `metrics.json` exists. Sampling refuses to finish a round
 whose trees file does not hold every problem exactly once.
 
+The trees file is read (into `search.Tree`s) at most once per round: sampling reads what a
+resumed round holds already and adds the trees as they come back; selection takes those and
+returns flagged copies, which the round's metrics read. Only a round resumed after selection
+reads the file again.
+
 Knows the round's phases, the run directory and the executor protocol; nothing about Ray.
 """
 from __future__ import annotations
@@ -29,6 +34,7 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from search import Tree
 from selfplay import rundir, tracking, treeio
 from selfplay.curriculum import round_draw, solved_shares
 from selfplay.evaluate import evaluate
@@ -92,10 +98,14 @@ def prompt_renderer(model_dir: str):
 
 # --- phases ------------------------------------------------------------------------------------
 
-def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem], job: SampleJob) -> dict:
-    """Trees for every problem not yet in the round's file, appended as they arrive."""
-    dropped = treeio.repair_trees(round_dir.trees)
-    present = {tree["problem_id"] for tree in treeio.read_trees_prefix(round_dir.trees)}
+def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem],
+                 job: SampleJob) -> tuple[dict, list[Tree]]:
+    """Trees for every problem not yet in the round's file, appended as they arrive; returns
+    (the phase's stats, every tree the file holds)."""
+    scan = treeio.scan_trees(round_dir.trees)
+    dropped = treeio.repair_trees(round_dir.trees, scan)
+    trees = scan.trees
+    present = {tree.problem_id for tree in trees}
     wanted = {problem.id for problem in problems}
     todo = [problem for problem in problems if problem.id not in present]
     tokens, wall = 0, 0.0
@@ -106,7 +116,9 @@ def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
         nonlocal tokens, wall
         if result.problem_id in present or result.problem_id not in wanted:
             return  # a retried or foreign result: every problem is written once
+        received = [Tree.from_dict(tree) for tree in result.trees]
         treeio.append_trees(round_dir.trees, result.trees)
+        trees.extend(received)
         present.add(result.problem_id)
         tokens, wall = tokens + result.tokens, wall + result.wall_s
         bar.update(1)
@@ -115,14 +127,14 @@ def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
     if todo:
         context.executor.run(todo, job, on_result)
     bar.close()
-    trees = treeio.read_trees_prefix(round_dir.trees)
-    ids = [tree["problem_id"] for tree in trees]
+    ids = [tree.problem_id for tree in trees]
     if sorted(ids) != sorted(wanted):
         raise RuntimeError(f"{round_dir.trees}: holds {len(set(ids))} of {len(wanted)} problems "
                            f"({len(ids) - len(set(ids))} twice); the executor did not return every problem")
-    return {"strategy": job.strategy, "budget": job.budget, "problems": len(problems),
-            "sampled_now": len(todo), "resumed": len(problems) - len(todo), "torn_bytes_dropped": dropped,
-            "tokens": tokens, "worker_wall_s": round(wall, 3), "wall_s": round(time.perf_counter() - start, 3)}
+    stats = {"strategy": job.strategy, "budget": job.budget, "problems": len(problems),
+             "sampled_now": len(todo), "resumed": len(problems) - len(todo), "torn_bytes_dropped": dropped,
+             "tokens": tokens, "worker_wall_s": round(wall, 3), "wall_s": round(time.perf_counter() - start, 3)}
+    return stats, trees
 
 
 def earlier_rows(run: rundir.RunDir, round_index: int) -> list[dict]:
@@ -135,17 +147,18 @@ def earlier_rows(run: rundir.RunDir, round_index: int) -> list[dict]:
     return rows
 
 
-def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem]) -> dict:
-    """rm.jsonl, the trees with `selected` flags, then sft.jsonl (its existence marks the phase done)."""
+def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem],
+                 trees: Sequence[Tree]) -> list[Tree]:
+    """rm.jsonl, the trees with `selected` flags, then sft.jsonl (its existence marks the phase done);
+    returns the flagged trees as written."""
     render, eos_text = prompt_renderer(context.model_dir)
     prompts = {problem.id: render(problem) for problem in problems}
-    trees = treeio.read_trees_prefix(round_dir.trees)
     selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), context.config.selection,
                              round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed)
     rundir.write_jsonl(round_dir.rm, selection.rm_rows)
-    treeio.write_trees(round_dir.trees, selection.trees)
+    treeio.write_trees(round_dir.trees, [tree.to_dict() for tree in selection.trees])
     rundir.write_jsonl(round_dir.sft, selection.rows)
-    return selection.stats
+    return selection.trees
 
 
 def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
@@ -241,11 +254,11 @@ def run_round(context: Context, index: int) -> dict:
     job = SampleJob(round=index, model_dir=context.model_dir, adapter_dir=None if previous is None else str(previous),
                     strategy=config.sampling.strategy, budget=config.sampling.budget, seed=config.seed,
                     search_overrides=dict(config.sampling.search), tools=config.tools)
-    sampling = None
-    if not round_dir.sft.is_file():
-        sampling = sample_phase(context, round_dir, problems, job)
-        select_phase(context, round_dir, problems)
-    trees = treeio.read_trees_prefix(round_dir.trees)
+    if round_dir.sft.is_file():  # resumed after selection
+        sampling, trees = None, treeio.read_trees_prefix(round_dir.trees)
+    else:
+        sampling, sampled = sample_phase(context, round_dir, problems, job)
+        trees = select_phase(context, round_dir, problems, sampled)
     selection = selection_stats(trees, rundir.read_jsonl(round_dir.sft), rundir.read_jsonl(round_dir.rm), index)
     if not round_dir.metrics.is_file():
         training = train_phase(context, round_dir)
@@ -263,11 +276,11 @@ def run_round(context: Context, index: int) -> dict:
     return rundir.read_json(round_dir.metrics)
 
 
-def compute_totals(sampling: dict | None, training: dict, evaluation: dict, trees: list[dict]) -> dict:
+def compute_totals(sampling: dict | None, training: dict, evaluation: dict, trees: Sequence[Tree]) -> dict:
     """Tokens by phase. Sampling tokens count only problems sampled by this process; the trees'
     decode tokens (sum of node token counts) cover every problem, resumed ones included."""
     return {"sample_tokens": (sampling or {}).get("tokens", 0),
-            "tree_decode_tokens": sum(sum(tree["token_counts"]) for tree in trees),
+            "tree_decode_tokens": sum(sum(tree.token_counts) for tree in trees),
             "train_tokens": training.get("tokens", 0),
             "eval_tokens": sum(result.get("tokens", 0) for result in evaluation.values())}
 

@@ -2,8 +2,8 @@
 
     run = open_run("~/selfplay-runs/cd1")       # RunError if it is not a run directory
     run.round_indices()                         # [1, 2]: rounds that have a trees file
-    run.trees(2)                                # round 2's tree dicts (a torn last member left out)
-    run.tree(2, "countdown-4c48")               # one tree dict, by problem id or a unique prefix of one
+    run.trees(2)                                # round 2's search.Trees (a torn last member left out)
+    run.tree(2, "countdown-4c48")               # one Tree, by problem id or a unique prefix of one
     run.summaries(2)                            # per problem: answers, verified, solved, newly solved, ...
     run.problems()                              # problem id -> Problem, from the run's training files
 
@@ -19,8 +19,8 @@ rule for training data). "Newly solved" in round K means solved in K after the p
 sampled in an earlier round and not solved in any of them: rounds draw fresh problems until
 the training files wrap, so only problems that came back can be newly solved.
 
-Knows the run layout (`selfplay.rundir`), the run's config.yaml and the tree dict; nothing
-about models or search.
+Knows the run layout (`selfplay.rundir`), the run's config.yaml and the Tree's fields and
+walkers; nothing about models or search algorithms.
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ import yaml
 from selfplay import rundir, treeio
 from selfplay.rundir import DamagedFile, RunError
 from selfplay.runconfig import resolve_path
+from search import Tree
 from selfplay.tasks import Problem, TaskFileError, load_problems
-from verifiers.scorer_data import children_lists, subtree_counts
 
 
 @dataclass(frozen=True)
@@ -53,26 +53,25 @@ def _stamp(path: Path) -> _Stamp | None:
     return _Stamp(stat.st_size, stat.st_mtime_ns)
 
 
-def tree_summary(tree: dict) -> dict:
-    """What a listing shows of one tree dict (the `new` flag is the run's to set)."""
-    graded = [verdict for is_terminal, verdict in zip(tree["terminal"], tree["verdicts"])
-              if is_terminal and verdict is not None]
-    passed = sum(bool(verdict.get("passed")) for verdict in graded)
-    chosen = [node for node, on_path in enumerate(tree["chosen"]) if on_path]
-    chosen_verdict = tree["verdicts"][chosen[-1]] if chosen else None
-    return {"problem_id": tree["problem_id"], "task": tree["task"], "round": tree["round"],
-            "strategy": tree["strategy"], "nodes": len(tree["parents"]), "depth": max(tree["depths"]),
+def tree_summary(tree: Tree) -> dict:
+    """What a listing shows of one tree (the `new` flag is the run's to set)."""
+    graded = tree.graded()
+    passed = sum(outcome for _, outcome in graded)
+    chosen = tree.chosen_node()
+    chosen_verdict = tree.verdicts[chosen] if chosen is not None else None
+    return {"problem_id": tree.problem_id, "task": tree.task, "round": tree.round,
+            "strategy": tree.strategy, "nodes": len(tree), "depth": max(tree.depths),
             "answers": len(graded), "passed": passed, "solved": passed > 0,
             "chosen_status": chosen_verdict["status"] if chosen_verdict else None,
-            "selected": sum(tree["selected"]), "tokens": sum(tree["token_counts"])}
+            "selected": sum(tree.selected), "tokens": sum(tree.token_counts)}
 
 
-def mean_values(tree: dict) -> list[float | None]:
+def mean_values(tree: Tree) -> list[float | None]:
     """value_sum / visits per node (None where a node was never visited)."""
-    return [total / visits if visits else None for total, visits in zip(tree["value_sums"], tree["visit_counts"])]
+    return [total / visits if visits else None for total, visits in zip(tree.value_sums, tree.visit_counts)]
 
 
-def node_annotations(tree: dict) -> dict:
+def node_annotations(tree: Tree) -> dict:
     """Per-node facts the views show beside the stored arrays.
 
     `children`: child indices; `value`: mean backed-up value; `verified_below` / `graded_below`:
@@ -80,10 +79,10 @@ def node_annotations(tree: dict) -> dict:
     the scorer's score, else the mean value; `disagree`: the estimate and the verified share
     below are at least 0.5 apart (the verifier and the value model tell different stories).
     """
-    children = children_lists(tree)
-    counts = subtree_counts(tree)
+    children = [tree.children(node) for node in range(len(tree))]
+    counts = tree.subtree_counts()
     values = mean_values(tree)
-    estimates = [score if score is not None else value for score, value in zip(tree["scores"], values)]
+    estimates = [score if score is not None else value for score, value in zip(tree.scores, values)]
     disagree = [estimate is not None and graded > 0 and abs(estimate - passed / graded) >= 0.5
                 for estimate, (passed, graded) in zip(estimates, counts)]
     return {"children": children, "value": values, "verified_below": [passed for passed, _ in counts],
@@ -97,7 +96,7 @@ class RunView:
         self.path = Path(path).expanduser()
         self.run = rundir.RunDir(self.path)
         self._lock = threading.Lock()
-        self._trees: dict[Path, tuple[_Stamp, list[dict]]] = {}
+        self._trees: dict[Path, tuple[_Stamp, list[Tree]]] = {}
         self._problems: tuple[tuple, dict[str, Problem]] | None = None
 
     # --- rounds and trees -------------------------------------------------------------------------
@@ -113,8 +112,8 @@ class RunView:
             raise RunError(f"{self.path}: no trees for round {index} (rounds with trees: {have})")
         return round_dir
 
-    def trees(self, index: int) -> list[dict]:
-        """Round `index`'s tree dicts, re-read when the file changed."""
+    def trees(self, index: int) -> list[Tree]:
+        """Round `index`'s trees, re-read when the file changed."""
         path = self._round_dir(index).trees
         stamp = _stamp(path)
         with self._lock:
@@ -128,7 +127,7 @@ class RunView:
 
     def resolve(self, index: int, problem: str) -> str:
         """The full problem id in round `index` that `problem` names (exactly, or as a unique prefix)."""
-        ids = [tree["problem_id"] for tree in self.trees(index)]
+        ids = [tree.problem_id for tree in self.trees(index)]
         if problem in ids:
             return problem
         matches = sorted({problem_id for problem_id in ids if problem_id.startswith(problem)})
@@ -141,15 +140,15 @@ class RunView:
         hint = f"; it is in round {', '.join(map(str, elsewhere))}" if elsewhere else ""
         raise RunError(f"no problem {problem!r} in round {index} of {self.path} ({len(ids)} problems){hint}")
 
-    def tree(self, index: int, problem: str) -> dict:
-        """The tree dict of `problem` (id or unique prefix) in round `index`."""
+    def tree(self, index: int, problem: str) -> Tree:
+        """The tree of `problem` (id or unique prefix) in round `index`."""
         problem_id = self.resolve(index, problem)
-        return next(tree for tree in self.trees(index) if tree["problem_id"] == problem_id)
+        return next(tree for tree in self.trees(index) if tree.problem_id == problem_id)
 
     def rounds_of(self, problem: str) -> list[int]:
         """Rounds holding a tree of `problem` (id or unique prefix of one)."""
         return [index for index in self.round_indices()
-                if any(tree["problem_id"].startswith(problem) for tree in self.trees(index))]
+                if any(tree.problem_id.startswith(problem) for tree in self.trees(index))]
 
     def summaries(self, index: int) -> list[dict]:
         """`tree_summary` of each tree in round `index`, sorted by problem id, with `new` set."""
@@ -159,12 +158,12 @@ class RunView:
                 break
             for tree in self.trees(earlier):
                 solved = tree_summary(tree)["solved"]
-                solved_before[tree["problem_id"]] = solved_before.get(tree["problem_id"], False) or solved
+                solved_before[tree.problem_id] = solved_before.get(tree.problem_id, False) or solved
         rows = []
-        for tree in sorted(self.trees(index), key=lambda tree: tree["problem_id"]):
+        for tree in sorted(self.trees(index), key=lambda tree: tree.problem_id):
             row = tree_summary(tree)
-            seen = tree["problem_id"] in solved_before
-            row["new"] = row["solved"] and seen and not solved_before[tree["problem_id"]]
+            seen = tree.problem_id in solved_before
+            row["new"] = row["solved"] and seen and not solved_before[tree.problem_id]
             rows.append(row)
         return rows
 

@@ -1,10 +1,10 @@
-"""Selecting a round's training data from its trees: pure functions over tree dicts and rows.
+"""Selecting a round's training data from its trees: pure functions over `search.Tree`s and rows.
 
     selection = select_round(trees, prompts, earlier_rows, SelectionConfig(), round_index=2,
                              eos_text="<eos>", seed=0)
     selection.rows       # sft.jsonl: {"prompt", "completion", "problem_id", "round", "task", "tool_spans"}
     selection.rm_rows    # rm.jsonl: {"prompt", "chosen", "rejected", "problem_id", "round", "task", "kind"}
-    selection.trees      # the trees again, `selected` flags set on the nodes that became rows
+    selection.trees      # copies of the trees, `selected` flags set on the nodes that became rows
 
 The rules, in order:
 1. Candidates are the terminal nodes whose grader verdict passed (verified-correct root-to-leaf
@@ -38,20 +38,21 @@ it is never doubled, and the model learns to stop after a verified answer.
 in the completion, which finetuning leaves out of the loss.
 
 The `selected` flags mark the steps of each chosen path (the root, the prompt, is never trained
-on and stays unflagged); flags from an earlier selection of the same trees are cleared first.
+on and stays unflagged) on copies of the trees (`Tree.with_selected`); flags from an earlier
+selection of the same trees are not carried over, and the trees passed in are left as they are.
 
-Knows the tree dict format and the row formats; nothing about models, files or training.
+Knows the Tree and the row formats; nothing about models, files or training.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from search import Tree
 from selfplay.runconfig import SelectionConfig
 from selfplay.tools.spans import tool_output_spans
-from verifiers.scorer_data import path_text, preference_pairs
+from verifiers.scorer_data import preference_pairs
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Candidate:
 class Selection:
     rows: list[dict]  # sft.jsonl rows: fresh ones first (by problem id), then replayed ones
     rm_rows: list[dict]  # rm.jsonl rows (verified vs failed pairs)
-    trees: list[dict]  # the round's trees, sorted by problem id, `selected` flags set
+    trees: list[Tree]  # copies of the round's trees, sorted by problem id, `selected` flags set
     stats: dict = field(default_factory=dict)  # `selection_stats` of the above
 
 
@@ -76,26 +77,11 @@ def _passed(verdict) -> bool:
     return bool(verdict and verdict.get("passed"))
 
 
-def mean_value(tree: dict, node: int) -> float:
-    visits = tree["visit_counts"][node]
-    return tree["value_sums"][node] / visits if visits else 0.0
-
-
-def path_nodes(tree: dict, node: int) -> list[int]:
-    """Nodes from the root's first step down to `node` (the root left out)."""
-    nodes = []
-    while node > 0:
-        nodes.append(node)
-        node = tree["parents"][node]
-    return nodes[::-1]
-
-
-def verified_candidates(tree: dict) -> list[Candidate]:
+def verified_candidates(tree: Tree) -> list[Candidate]:
     """Every terminal node with a passed verdict, in creation order."""
-    return [Candidate(node, path_text(tree, node), mean_value(tree, node),
-                      sum(tree["token_counts"][n] for n in path_nodes(tree, node)))
-            for node, (is_terminal, verdict) in enumerate(zip(tree["terminal"], tree["verdicts"]))
-            if is_terminal and _passed(verdict)]
+    return [Candidate(node, tree.answer_text(node), tree.mean_value(node),
+                      sum(tree.token_counts[n] for n in tree.path_nodes(node)[1:]))
+            for node, passed in tree.graded() if passed]
 
 
 def rank_key(candidate: Candidate) -> tuple:
@@ -108,13 +94,13 @@ def rank_key(candidate: Candidate) -> tuple:
     return (-candidate.value, candidate.tokens, len(candidate.text), candidate.node)
 
 
-def all_passed(tree: dict) -> bool:
+def all_passed(tree: Tree) -> bool:
     """Whether the tree has graded answers and every one of them passed."""
-    verdicts = [v for t, v in zip(tree["terminal"], tree["verdicts"]) if t and v is not None]
-    return bool(verdicts) and all(_passed(v) for v in verdicts)
+    graded = tree.graded()
+    return bool(graded) and all(passed for _, passed in graded)
 
 
-def best_paths(tree: dict, cap: int) -> list[Candidate]:
+def best_paths(tree: Tree, cap: int) -> list[Candidate]:
     """The tree's best verified paths, identical texts once, at most `cap`."""
     chosen, seen = [], set()
     for candidate in sorted(verified_candidates(tree), key=rank_key):
@@ -127,20 +113,11 @@ def best_paths(tree: dict, cap: int) -> list[Candidate]:
     return chosen
 
 
-def with_selected(tree: dict, nodes: Iterable[int]) -> dict:
-    """A copy of `tree` whose `selected` flags are exactly the steps of the paths to `nodes`."""
-    flags = [False] * len(tree["parents"])
-    for node in nodes:
-        for on_path in path_nodes(tree, node):
-            flags[on_path] = True
-    return {**tree, "selected": flags}
-
-
 def _row_key(row: Mapping) -> tuple[str, str, str]:
     return row["problem_id"], row["prompt"], row["completion"]
 
 
-def visit_target_rows(tree: dict, prompt: str, paths: Sequence[int], copies: int, eos_text: str,
+def visit_target_rows(tree: Tree, prompt: str, paths: Sequence[int], copies: int, eos_text: str,
                       round_index: int) -> list[dict]:
     """AlphaZero-style step targets (rule 4) for the paths ending at `paths`.
 
@@ -150,30 +127,29 @@ def visit_target_rows(tree: dict, prompt: str, paths: Sequence[int], copies: int
     >>> tree.set_verdict(d, True, 1.0, "passed")
     >>> tree.visit_counts[a:d + 1] = [6, 1, 0, 5]
     >>> [(r["prompt"], r["completion"], r["copies"], r["partial"])
-    ...  for r in visit_target_rows(tree.to_dict(), "Q:", [d], 4, "<e>", 1)]
+    ...  for r in visit_target_rows(tree, "Q:", [d], 4, "<e>", 1)]
     [('Q:', 'a', 3, True), ('Q:', 'b', 1, True), ('Q:a', 'd<e>', 4, False)]
     """
-    view = Tree.from_dict(tree)
     rows, done = [], set()
     for end in paths:
-        nodes = view.path_nodes(end)
+        nodes = tree.path_nodes(end)
         for node, on_path in zip(nodes, nodes[1:]):
             if node in done:
                 continue
             done.add(node)
-            visits = {kid: view.visit_counts[kid] for kid in view.children(node)}
+            visits = {kid: tree.visit_counts[kid] for kid in tree.children(node)}
             total = sum(visits.values())
             if not total:  # below a node whose children were never visited (a rollout's): the path's own step
                 visits, total = {on_path: 1}, 1
-            prefix = prompt + view.answer_text(node)
+            prefix = prompt + tree.answer_text(node)
             for kid, visited in visits.items():
                 count = int(copies * visited / total + 0.5)
-                terminal = view.terminal[kid]
-                if count < 1 or (terminal and not _passed(view.verdicts[kid])):
+                terminal = tree.terminal[kid]
+                if count < 1 or (terminal and not _passed(tree.verdicts[kid])):
                     continue
-                step = completion_text(view.step_texts[kid], eos_text) if terminal else view.step_texts[kid]
-                rows.append({"prompt": prefix, "completion": step, "problem_id": view.problem_id,
-                             "round": round_index, "task": view.task, "copies": count, "partial": not terminal,
+                step = completion_text(tree.step_texts[kid], eos_text) if terminal else tree.step_texts[kid]
+                rows.append({"prompt": prefix, "completion": step, "problem_id": tree.problem_id,
+                             "round": round_index, "task": tree.task, "copies": count, "partial": not terminal,
                              "tool_spans": [list(span) for span in tool_output_spans(step)]})
     return rows
 
@@ -212,10 +188,10 @@ def replay_rows(earlier_rows: Sequence[dict], fresh_rows: Sequence[dict], share:
     return random.Random(f"{seed}:{round_index}:replay").sample(pool, count)
 
 
-def rm_rows(trees: Sequence[dict], prompts: Mapping[str, str], pairs_per_problem: int, seed: int,
+def rm_rows(trees: Sequence[Tree], prompts: Mapping[str, str], pairs_per_problem: int, seed: int,
             round_index: int) -> list[dict]:
     """Verified-vs-failed preference pairs (`verifiers.scorer_data.preference_pairs`), as rows."""
-    tasks = {tree["problem_id"]: tree["task"] for tree in trees}
+    tasks = {tree.problem_id: tree.task for tree in trees}
     pairs = preference_pairs(trees, prompts, max_pairs_per_problem=pairs_per_problem, robustness_copies=False,
                              seed=seed)
     return [{"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected,
@@ -223,42 +199,41 @@ def rm_rows(trees: Sequence[dict], prompts: Mapping[str, str], pairs_per_problem
             for pair in pairs]
 
 
-def selection_stats(trees: Sequence[dict], rows: Sequence[dict], rm: Sequence[dict], round_index: int) -> dict:
+def selection_stats(trees: Sequence[Tree], rows: Sequence[dict], rm: Sequence[dict], round_index: int) -> dict:
     """Counts a round reports about its selection (recomputable from the round's files)."""
     graded = passed = solved = 0
     distinct = set()
     for tree in trees:
-        verdicts = [v for t, v in zip(tree["terminal"], tree["verdicts"]) if t and v is not None]
         wins = [c.text for c in verified_candidates(tree)]
-        graded, passed, solved = graded + len(verdicts), passed + len(wins), solved + bool(wins)
-        distinct.update((tree["problem_id"], text) for text in wins)
+        graded, passed, solved = graded + len(tree.graded()), passed + len(wins), solved + bool(wins)
+        distinct.update((tree.problem_id, text) for text in wins)
     fresh = sum(row["round"] == round_index for row in rows)
     return {"problems": len(trees), "problems_solved": solved, "graded_answers": graded,
             "verified_answers": passed, "distinct_verified": len(distinct),
             "answer_pass_rate": passed / graded if graded else 0.0,
             "selected": fresh, "replayed": len(rows) - fresh, "sft_rows": len(rows),
-            "selected_nodes": sum(sum(tree["selected"]) for tree in trees), "rm_pairs": len(rm)}
+            "selected_nodes": sum(sum(tree.selected) for tree in trees), "rm_pairs": len(rm)}
 
 
-def select_round(trees: Sequence[dict], prompts: Mapping[str, str], earlier_rows: Sequence[dict],
+def select_round(trees: Sequence[Tree], prompts: Mapping[str, str], earlier_rows: Sequence[dict],
                  config: SelectionConfig, *, round_index: int, eos_text: str, seed: int) -> Selection:
     """The round's SFT rows, RM rows and flagged trees (see the module docstring for the rules)."""
-    ordered = sorted(trees, key=lambda tree: tree["problem_id"])
+    ordered = sorted(trees, key=lambda tree: tree.problem_id)
     fresh, flagged = [], []
     skipped = 0
     for tree in ordered:
         skip = config.skip_all_passed and all_passed(tree)
         skipped += skip
         picks = [] if skip else best_paths(tree, config.max_per_problem)
-        flagged.append(with_selected(tree, [pick.node for pick in picks]))
+        flagged.append(tree.with_selected([pick.node for pick in picks]))
         if config.targets == "visits":
-            fresh.extend(visit_target_rows(tree, prompts[tree["problem_id"]], [pick.node for pick in picks],
+            fresh.extend(visit_target_rows(tree, prompts[tree.problem_id], [pick.node for pick in picks],
                                            config.visit_copies, eos_text, round_index))
             continue
         for pick in picks:
             completion = completion_text(pick.text, eos_text)
-            fresh.append({"prompt": prompts[tree["problem_id"]], "completion": completion,
-                          "problem_id": tree["problem_id"], "round": round_index, "task": tree["task"],
+            fresh.append({"prompt": prompts[tree.problem_id], "completion": completion,
+                          "problem_id": tree.problem_id, "round": round_index, "task": tree.task,
                           "tool_spans": [list(span) for span in tool_output_spans(completion)]})
     rows = fresh + replay_rows(earlier_rows, fresh, config.replay_share, seed, round_index)
     pairs = rm_rows(ordered, prompts, config.rm_pairs_per_problem, seed, round_index)

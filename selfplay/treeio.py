@@ -1,9 +1,13 @@
 """Trees files: `trees.jsonl.gz`, one `selfplay.tree/1` object per line, gzip.
 
     write_trees("out/trees/mcts-8.jsonl.gz", [tree.to_dict() for tree in trees])   # at once
-    for tree in read_trees("out/trees/mcts-8.jsonl.gz"): ...                      # the whole file
-    append_trees("RUN/round-2/trees.jsonl.gz", trees)    # a sampling round, as results arrive
+    for tree in read_trees("out/trees/mcts-8.jsonl.gz"): ...                      # the whole file, as Trees
+    append_trees("RUN/round-2/trees.jsonl.gz", [tree.to_dict()])   # a sampling round, as results arrive
     read_trees_prefix("RUN/round-2/trees.jsonl.gz")      # what it holds so far
+
+Writing takes the stored dicts (`Tree.to_dict`); reading gives `search.Tree` objects, each line
+parsed once, so no reader walks dicts. For every line that `to_dict` wrote, `to_dict` of the
+tree read gives the same keys in the same order: a rewritten file keeps its trees' bytes.
 
 A whole file is written through `verifiers.atomic_files.atomic_file` (a temporary in the same
 folder, fsynced, mode 0644, renamed), so a crash leaves the old file or the new one, and every
@@ -49,8 +53,8 @@ def write_trees(path: str | os.PathLike, trees: Iterable[dict]) -> Path:
     return Path(path)
 
 
-def read_trees(path: str | os.PathLike) -> list[dict]:
-    """The tree dicts of a whole trees file, each one's format checked."""
+def read_trees(path: str | os.PathLike) -> list[Tree]:
+    """The trees of a whole trees file."""
     return scan_trees(path, whole=True).trees
 
 
@@ -79,12 +83,12 @@ def append_trees(path: str | os.PathLike, trees: Iterable[dict]) -> None:
 class TreesScan:
     """What a trees file holds: the trees of its complete members, grouped by member, and its sizes."""
 
-    members: list[list[dict]]
+    members: list[list[Tree]]
     complete_bytes: int  # bytes of the complete members
     size: int  # bytes of the file
 
     @property
-    def trees(self) -> list[dict]:
+    def trees(self) -> list[Tree]:
         return [tree for member in self.members for tree in member]
 
     @property
@@ -123,7 +127,7 @@ def _complete_member_after(raw: bytes, data: memoryview, start: int) -> int | No
     return None
 
 
-def _trees_in(text: bytes, path, member: int, first_line: int) -> list[dict]:
+def _trees_in(text: bytes, path, member: int, first_line: int) -> list[Tree]:
     """The trees of one member's text, each checked; TreeFormatError names the file's line."""
     try:
         lines = text.decode("utf-8").split("\n")  # not splitlines: U+2028 may sit inside a JSON string
@@ -134,8 +138,7 @@ def _trees_in(text: bytes, path, member: int, first_line: int) -> list[dict]:
         if not line.strip():
             continue
         try:
-            tree = json.loads(line)
-            Tree.from_dict(tree)
+            tree = Tree.from_dict(json.loads(line))
         except json.JSONDecodeError as error:
             raise TreeFormatError(f"{path}:{number}: not valid JSON ({error.msg}; gzip member {member})") from None
         except TreeFormatError as error:
@@ -203,15 +206,18 @@ def _trees_remedy(path: Path, offset: int, intact: int, whole: bool) -> str:
             f"the file there (truncate -s {offset} {path}){rerun}; or restore it from a copy")
 
 
-def read_trees_prefix(path: str | os.PathLike) -> list[dict]:
+def read_trees_prefix(path: str | os.PathLike) -> list[Tree]:
     """Every tree in the complete gzip members of `path` (a torn last member of a sampling round is left out)."""
     return scan_trees(path).trees
 
 
-def repair_trees(path: str | os.PathLike) -> int:
-    """Cut a torn last member off a sampling round's trees file (atomically); returns the bytes dropped."""
+def repair_trees(path: str | os.PathLike, scan: TreesScan | None = None) -> int:
+    """Cut a torn last member off a sampling round's trees file (atomically); returns the bytes dropped.
+
+    `scan` is the file's `scan_trees` when the caller has it already (the file is then not read again).
+    """
     path = Path(path)
-    scan = scan_trees(path)
+    scan = scan_trees(path) if scan is None else scan
     if scan.torn:
         write_bytes(path, path.read_bytes()[:scan.complete_bytes])
     return scan.torn
@@ -227,11 +233,11 @@ def drop_duplicate_trees(path: str | os.PathLike) -> list[str]:
     for member in scan.members:
         kept = []
         for tree in member:
-            if tree["problem_id"] in seen:
-                dropped.append(tree["problem_id"])
+            if tree.problem_id in seen:
+                dropped.append(tree.problem_id)
             else:
-                seen.add(tree["problem_id"])
-                kept.append(tree)
+                seen.add(tree.problem_id)
+                kept.append(tree.to_dict())
         if kept:
             members.append(tree_member(kept))
     if dropped:

@@ -113,14 +113,14 @@ def test_compare_rows_plot_and_trees(tmp_path):
     image = plot(rows, tmp_path / "compare.png", "test")
     assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     trees = list(read_trees(tmp_path / "trees" / "mcts-8.jsonl.gz"))
-    assert len(trees) == 1 and trees[0]["format"] == "selfplay.tree/1" and trees[0]["strategy"] == "mcts"
-    assert (trees[0]["problem_id"], trees[0]["task"]) == (COUNTDOWN.id, "countdown")
+    assert len(trees) == 1 and trees[0].strategy == "mcts"
+    assert (trees[0].problem_id, trees[0].task) == (COUNTDOWN.id, "countdown")
 
 
 def test_tree_files_round_trip_and_refuse_other_versions(tmp_path):
     tree = deliberate(countdown_policy(), COUNTDOWN, "beam", 4).result.tree.to_dict()
     path = write_trees(tmp_path / "t.jsonl.gz", [tree, tree])
-    assert list(read_trees(path)) == [tree, tree]
+    assert [read.to_dict() for read in read_trees(path)] == [tree, tree]
     with gzip.open(tmp_path / "old.jsonl.gz", "wt") as handle:
         handle.write(json.dumps(tree) + "\n" + json.dumps(dict(tree, format="selfplay.tree/0")) + "\n")
     with pytest.raises(TreeFormatError, match=r"old.jsonl.gz:2: .*selfplay.tree/1"):

@@ -77,7 +77,7 @@ def test_append_trees_survives_a_torn_tail_and_repair_cuts_it(tmp_path):
     whole = path.read_bytes()
     torn = gzip.compress(json.dumps(tree("d")).encode() + b"\n")
     path.write_bytes(whole + torn[:len(torn) // 2])  # a crash in the middle of the fourth append
-    assert [t["problem_id"] for t in treeio.read_trees_prefix(path)] == ["a", "b", "c"]
+    assert [t.problem_id for t in treeio.read_trees_prefix(path)] == ["a", "b", "c"]
     assert treeio.repair_trees(path) == len(torn) // 2
     assert path.read_bytes() == whole
     treeio.append_trees(path, [tree("d")])
@@ -173,7 +173,7 @@ def smoke_args(model_dir, out, *extra) -> list[str]:
 
 
 def tree_ids(path) -> list[str]:
-    return [t["problem_id"] for t in treeio.read_trees_prefix(path)]
+    return [t.problem_id for t in treeio.read_trees_prefix(path)]
 
 
 @pytest.mark.slow
@@ -202,7 +202,7 @@ def test_smoke_preset_writes_the_run_directory(model_dir, tmp_path, capsys):
         assert len(metrics["eval"]["solved"]["fast"]) == metrics["eval"]["fast"]["solved"]
         assert sum(metrics["curriculum"]["levels"].values()) == config.problems_per_round
         trees = treeio.read_trees_prefix(round_dir / "trees.jsonl.gz")
-        assert sum(map(sum, (t["selected"] for t in trees))) == metrics["selection"]["selected_nodes"] > 0
+        assert sum(map(sum, (t.selected for t in trees))) == metrics["selection"]["selected_nodes"] > 0
         for row in rows:
             ids = tokenizer(row["prompt"] + row["completion"])["input_ids"]
             assert ids[-1] == tokenizer.eos_token_id and ids.count(tokenizer.eos_token_id) == 1
@@ -261,8 +261,8 @@ def test_a_crashed_round_resumes_and_every_problem_appears_once(model_dir, tmp_p
     after = treeio.read_trees_prefix(trees_path)
     assert sorted(tree_ids(trees_path)) == sorted(p.id for p in round_problems(config, 1))
     assert len(after) == len(set(tree_ids(trees_path))) == config.problems_per_round
-    resumed = {t["problem_id"]: {**t, "selected": None} for t in after}
-    assert all(resumed[t["problem_id"]] == {**t, "selected": None} for t in before)  # kept, not resampled
+    resumed = {t.problem_id: {**t.to_dict(), "selected": None} for t in after}
+    assert all(resumed[t.problem_id] == {**t.to_dict(), "selected": None} for t in before)  # kept, not resampled
     metrics = rundir.read_json(out / "round-1" / "metrics.json")
     assert metrics["sampling"]["resumed"] == 3 and metrics["sampling"]["torn_bytes_dropped"] == 20
     assert not list((out / "round-1").glob(".*"))

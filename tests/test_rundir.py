@@ -29,8 +29,8 @@ def tree(problem_id: str) -> dict:
     return build_tree(problem_id, 1, [node(0, "1+1=2", terminal=True, passed=True)], chosen=1)
 
 
-def ids(trees: list[dict]) -> list[str]:
-    return [t["problem_id"] for t in trees]
+def ids(trees) -> list[str]:
+    return [t.problem_id for t in trees]
 
 
 def sampling_round(tmp_path: Path, *problem_ids: str) -> Path:

@@ -77,6 +77,39 @@ def test_to_dict_round_trips_through_json():
     assert back.children(3) == [5]
 
 
+# One stored line of a real round's trees file (MCTS, countdown, round 1), as the run wrote it: verdicts,
+# `selected` flags, tool calls and floats whose shortest repr is long.
+STORED = ('{"format":"selfplay.tree/1","problem_id":"countdown-98bcf5a8b4322b94","task":"countdown","round":1,'
+          '"strategy":"mcts","parents":[-1,0,0,0],"depths":[0,1,1,1],"step_texts":["","<<23-5=18>>",'
+          '"<<23*9=207>>\\n","<<23-6=17>>"],"token_counts":[0,12,13,12],"logprobs":[0.0,-2.4476350989571074,'
+          '-8.318053698851145,-2.377073663446936],"priors":[1.0,0.4817113037410975,0.00135924089682542,'
+          '0.5169294553620771],"visit_counts":[3,1,1,1],"value_sums":[1.0,1.0,0.0,0.0],"scores":[null,null,null,null],'
+          '"answer_checks":[null,1.0,0.0,0.0],"verdicts":[null,{"passed":true,"score":1.0,"status":"passed"},null,'
+          '{"passed":false,"score":0.0,"status":"wrong"}],"finish_reasons":["","eos","delimiter","eos"],'
+          '"terminal":[false,true,false,true],"rollout":[false,false,false,false],"chosen":[true,true,false,false],'
+          '"selected":[false,true,false,false],"tool_calls":[[],[{"tool":"calculator","input":"23-5","output":"18>>",'
+          '"status":"ok","wall_s":6.0318999658193206e-05,"start":7}],[{"tool":"calculator","input":"23*9",'
+          '"output":"207>>","status":"ok","wall_s":1.5021999843156664e-05,"start":7}],[{"tool":"calculator",'
+          '"input":"23-6","output":"17>>","status":"ok","wall_s":9.784000212675892e-06,"start":7}]]}')
+
+
+@pytest.mark.parametrize("line", [STORED, json.dumps(small_tree().to_dict(), separators=(",", ":"))],
+                         ids=["stored-with-tools", "without-tools"])
+def test_a_stored_line_reads_and_writes_back_byte_for_byte(line):
+    tree = Tree.from_dict(json.loads(line))
+    assert json.dumps(tree.to_dict(), separators=(",", ":")) == line
+    again = tree.with_selected([node for node, flag in enumerate(tree.selected) if flag])
+    assert json.dumps(again.to_dict(), separators=(",", ":")) == line  # selecting the same nodes again changes nothing
+
+
+def test_graded_and_subtree_counts_read_the_verdicts():
+    tree = Tree.from_dict(json.loads(STORED))
+    assert tree.graded() == [(1, True), (3, False)]  # node 2 is no answer: not terminal, no verdict
+    assert tree.subtree_counts() == [(1, 2), (1, 1), (0, 0), (0, 1)]
+    assert tree.chosen_node() == 1 and tree.with_selected([3]).selected == [False, False, False, True]
+    assert tree.selected == [False, True, False, False]  # with_selected leaves the tree as it was
+
+
 def test_to_dict_is_a_copy():
     tree = small_tree()
     tree.set_verdict(3, True, 1.0, "passed")

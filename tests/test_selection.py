@@ -4,7 +4,7 @@ import pytest
 from search import Tree
 from selfplay.runconfig import SelectionConfig
 from selfplay.selection import (best_paths, completion_text, replay_count, replay_rows, select_round, selection_stats,
-                                verified_candidates, with_selected)
+                                verified_candidates)
 
 EOS = "<eos>"
 
@@ -20,7 +20,7 @@ def answer(tree: Tree, parent: int, text: str, *, passed: bool | None, tokens: i
     return node
 
 
-def countdown_tree(problem_id: str = "p1") -> tuple[dict, dict]:
+def countdown_tree(problem_id: str = "p1") -> tuple[Tree, dict]:
     """Root -> "5+3=8\\n" -> {three answers}, plus a separate one-step answer. Returns (tree, node names)."""
     tree = Tree(strategy="mcts", problem_id=problem_id, task="countdown", round=1)
     first = answer(tree, 0, "5+3=8\n", passed=None, terminal=False)
@@ -32,7 +32,7 @@ def countdown_tree(problem_id: str = "p1") -> tuple[dict, dict]:
         "ungraded": answer(tree, first, "8-3=5", passed=None, tokens=1, value=1.0),
         "tie_long": answer(tree, 0, "3*8=24\n", passed=True, tokens=9, value=0.5),
     }
-    return tree.to_dict(), nodes
+    return tree, nodes
 
 
 def test_candidates_are_exactly_the_passed_terminals():
@@ -57,7 +57,6 @@ def test_identical_texts_count_once_and_cap_applies_after_dedupe():
     tree = Tree(strategy="sample", problem_id="p", task="countdown")
     twins = [answer(tree, 0, "20-5=15", passed=True, tokens=3) for _ in range(3)]
     other = answer(tree, 0, "5+10=15", passed=True, tokens=3)
-    tree = tree.to_dict()
     picked = best_paths(tree, cap=2)
     assert [c.text for c in picked] == ["20-5=15", "5+10=15"]
     assert [c.node for c in picked] == [twins[0], other]  # the earliest of the twins
@@ -66,12 +65,12 @@ def test_identical_texts_count_once_and_cap_applies_after_dedupe():
 
 def test_selected_flags_mark_exactly_the_chosen_paths_and_clear_old_ones():
     tree, nodes = countdown_tree()
-    tree["selected"] = [True] * len(tree["parents"])  # stale flags from an earlier selection
-    flagged = with_selected(tree, [nodes["long_high"]])
-    assert [i for i, flag in enumerate(flagged["selected"]) if flag] == [nodes["first"], nodes["long_high"]]
-    assert flagged["selected"][0] is False  # the root (the prompt) is never trained on
-    assert tree["selected"][0] is True  # the input is not modified
-    Tree.from_dict(flagged)  # still a valid tree
+    tree.selected[:] = [True] * len(tree)  # stale flags from an earlier selection
+    flagged = tree.with_selected([nodes["long_high"]])
+    assert [i for i, flag in enumerate(flagged.selected) if flag] == [nodes["first"], nodes["long_high"]]
+    assert flagged.selected[0] is False  # the root (the prompt) is never trained on
+    assert tree.selected[0] is True  # the input is not modified
+    assert Tree.from_dict(flagged.to_dict()) == flagged  # still a valid tree
 
 
 def test_completion_ends_in_exactly_one_eos():
@@ -108,8 +107,8 @@ def test_select_round_rows_flags_pairs_and_stats():
     prompts = {"p1": "Use 5 3 3 to make 24.\n", "p0": "Use 1 1 to make 7.\n"}
     earlier = [{"prompt": "old?\n", "completion": "9-2=7" + EOS, "problem_id": "old", "round": 1, "task": "countdown"}]
     config = SelectionConfig(max_per_problem=2, replay_share=0.25, rm_pairs_per_problem=8)
-    selection = select_round([first, unsolved.to_dict()], prompts, earlier, config, round_index=2, eos_text=EOS, seed=0)
-    assert [tree["problem_id"] for tree in selection.trees] == ["p0", "p1"]  # sorted, whatever the arrival order
+    selection = select_round([first, unsolved], prompts, earlier, config, round_index=2, eos_text=EOS, seed=0)
+    assert [tree.problem_id for tree in selection.trees] == ["p0", "p1"]  # sorted, whatever the arrival order
     assert selection.rows == [
         {"prompt": prompts["p1"], "completion": "5+3=8\n8*3=24<eos>", "problem_id": "p1", "round": 2,
          "task": "countdown", "tool_spans": []},
@@ -117,9 +116,10 @@ def test_select_round_rows_flags_pairs_and_stats():
          "task": "countdown", "tool_spans": []},
         earlier[0],  # 2 fresh rows * 0.25 / 0.75 -> 1 replayed row
     ]
-    flagged = selection.trees[1]["selected"]
+    flagged = selection.trees[1].selected
     assert [i for i, flag in enumerate(flagged) if flag] == [nodes["first"], nodes["long_high"], nodes["short_low"]]
-    assert not any(selection.trees[0]["selected"])
+    assert not any(selection.trees[0].selected)
+    assert not any(first.selected)  # the trees passed in are left as they were
     # p1: 3 distinct correct x 1 wrong (the ungraded answer is no side of a pair); p0 has no correct answer
     assert len(selection.rm_rows) == 3
     assert {row["rejected"] for row in selection.rm_rows} == {"5+3=8\n8+3=11"}
@@ -139,15 +139,15 @@ def test_a_problem_every_answer_solves_gives_no_rows_and_tool_output_is_marked()
     mixed, _ = countdown_tree("p1")
     prompts = {"easy": "Use 2 3 to make 6.\n", "p1": "Use 5 3 3 to make 24.\n"}
     config = SelectionConfig(max_per_problem=1, replay_share=0.0, skip_all_passed=True)
-    selection = select_round([solved.to_dict(), mixed], prompts, [], config, round_index=1, eos_text=EOS, seed=0)
+    selection = select_round([solved, mixed], prompts, [], config, round_index=1, eos_text=EOS, seed=0)
     assert [row["problem_id"] for row in selection.rows] == ["p1"] and selection.stats["skipped_all_passed"] == 1
-    kept = select_round([solved.to_dict()], prompts, [], SelectionConfig(replay_share=0.0, skip_all_passed=False),
+    kept = select_round([solved], prompts, [], SelectionConfig(replay_share=0.0, skip_all_passed=False),
                         round_index=1, eos_text=EOS, seed=0)
     (row,) = kept.rows
     assert row["completion"] == "<<2*3=6>><eos>" and row["tool_spans"] == [[6, 9]]
 
 
-def visited_tree() -> tuple[dict, dict]:
+def visited_tree() -> tuple[Tree, dict]:
     """An MCTS-like tree: the root weighed three first steps (6, 2 and 0 visits); the verified answer lies below
     the most visited one, a failed answer beside it; the second-best first step has no answer yet."""
     tree = Tree(strategy="mcts", problem_id="v1", task="countdown", round=1)
@@ -160,7 +160,7 @@ def visited_tree() -> tuple[dict, dict]:
                          (names["loss"], 2)):
         tree.visit_counts[node] = visits
     tree.visit_counts[0] = 8
-    return tree.to_dict(), names
+    return tree, names
 
 
 def test_visit_targets_follow_the_childrens_visit_shares_along_the_chosen_path():
@@ -178,13 +178,13 @@ def test_visit_targets_follow_the_childrens_visit_shares_along_the_chosen_path()
     path_rows = select_round([tree], {"v1": prompt}, [], SelectionConfig(max_per_problem=1, replay_share=0.0),
                              round_index=1, eos_text=EOS, seed=0).rows
     assert [row["completion"] for row in path_rows] == ["<<5*3=15>> [3 15]\n<<15+3=18>> [18]<eos>"]
-    flags = selection.trees[0]["selected"]
+    flags = selection.trees[0].selected
     assert [node for node, flag in enumerate(flags) if flag] == [names["good"], names["win"]]  # as with paths
 
 
 def test_visit_targets_below_unvisited_children_keep_the_path_step():
     tree, _ = visited_tree()
-    tree["visit_counts"] = [0] * len(tree["visit_counts"])  # e.g. a rollout's nodes: no visits recorded
+    tree.visit_counts[:] = [0] * len(tree)  # e.g. a rollout's nodes: no visits recorded
     rows = select_round([tree], {"v1": "Q\n"}, [], SelectionConfig(replay_share=0.0, targets="visits"),
                         round_index=1, eos_text=EOS, seed=0).rows
     assert [(row["completion"], row["copies"]) for row in rows] == [("<<5*3=15>> [3 15]\n", 4),

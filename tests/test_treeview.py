@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from rich.console import Console
 
-from search import TreeFormatError
+from search import Tree, TreeFormatError
 from selfplay import cli, runread, treeio
 from selfplay.runread import RunError, node_annotations, open_run
 from selfplay.treeview import files, payload, server as server_module, text
@@ -58,7 +58,7 @@ def test_summaries_count_answers_and_mark_problems_newly_solved(run_path):
 
 
 def test_node_annotations_count_verified_answers_below_and_flag_disagreement():
-    annotations = node_annotations(round_one()[0])
+    annotations = node_annotations(Tree.from_dict(round_one()[0]))
     assert annotations["children"][0] == [1, 4] and annotations["children"][4] == [5, 6]
     assert annotations["verified_below"][:5] == [1, 1, 1, 0, 0]
     assert annotations["graded_below"][:5] == [3, 2, 1, 1, 1]
@@ -137,7 +137,7 @@ def test_tree_show_marks_chosen_path_selected_nodes_verdicts_and_disagreement(ru
 
 
 def test_tree_show_styles_the_chosen_path():
-    label = text.node_label(round_one()[0], node_annotations(round_one()[0]), 2, 60)
+    label = text.node_label(round_one()[0], node_annotations(Tree.from_dict(round_one()[0])), 2, 60)
     styled = {label.plain[span.start:span.end]: str(span.style) for span in label.spans}
     assert styled["183+93=276"] == "bold green"
 
@@ -146,7 +146,7 @@ def test_tree_show_depth_and_top_keep_big_trees_short(run_path):
     wide = build_tree("countdown-wide", 1, [node(0, f"{i}+1={i + 1}\n", visits=i) for i in range(1, 9)] +
                       [node(8, "deep\n"), node(9, "deeper", terminal=True, passed=False)], chosen=10)
     data = {"round": 1, "problem_id": "countdown-wide", "prompt": None, "tree": wide,
-            "nodes": node_annotations(wide), "summary": runread.tree_summary(wide)}
+            "nodes": node_annotations(Tree.from_dict(wide)), "summary": runread.tree_summary(Tree.from_dict(wide))}
     shown = rendered(text.tree_view(data, top=2, depth=1))
     kept = re.findall(r"#(\d+) ", shown)
     assert kept == ["0", "7", "8"]  # the two most visited children (8 is also on the chosen path)
@@ -357,8 +357,6 @@ def test_tree_serve_takes_allow_host(run_path, monkeypatch):
 
 
 def tool_tree_payload() -> dict:
-    from search import Tree
-
     tree = Tree(strategy="greedy", problem_id="arith-tools", task="arith", round=1)
     code = "print(3 * 4\n"
     step = f"```python\n{code}```\n```output\nerror: SyntaxError: '(' was never closed\n```\n"
@@ -367,9 +365,8 @@ def tool_tree_payload() -> dict:
          "wall_s": 0.2, "start": len(code) + 14}])
     tree.add_node(first, "<<3*4=12>>\n#### 12", token_count=18, logprob=-0.5, terminal=True, tool_calls=[
         {"tool": "calculator", "input": "3*4", "output": "12>>", "status": "ok", "wall_s": 0.0, "start": 6}])
-    data = tree.to_dict()
-    return {"round": 1, "problem_id": "arith-tools", "prompt": None, "rounds": [1], "tree": data,
-            "nodes": node_annotations(data), "summary": runread.tree_summary(data)}
+    return {"round": 1, "problem_id": "arith-tools", "prompt": None, "rounds": [1], "tree": tree.to_dict(),
+            "nodes": node_annotations(tree), "summary": runread.tree_summary(tree)}
 
 
 def test_tree_show_prints_each_call_under_its_node(run_path):

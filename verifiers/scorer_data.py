@@ -4,12 +4,9 @@
     labels = value_labels(trees, prompts)                                        # value model
     branches = branch_pairs(trees, prompts)                                      # step-level pairs (export)
 
-A tree comes as the plain dict that `search.Tree.to_dict` writes (`"selfplay.tree/1"`: per-node
-lists `parents`, `step_texts`, `terminal`, `verdicts`, ..., and a top-level `problem_id`), or as
-any object with those attributes. Steps carry their own delimiter, so a path's text is its step
-texts joined with nothing, as `Tree.answer_text` does. A tree holds no prompt: `prompts` maps
-`problem_id` to the rendered prompt text the policy continued (a dict with a `"prompt"` key of
-its own is read too).
+A tree is a `search.Tree` (as `selfplay.treeio` reads them): its `problem_id`, its per-node
+arrays and its walkers (`answer_text`, `children`, `graded`, `subtree_counts`). A tree holds no
+prompt: `prompts` maps `problem_id` to the rendered prompt text the policy continued.
 
 - `preference_pairs`: per problem, every distinct verified-correct answer against every distinct
   failed one (`kind="verified"`), shuffled by (seed, problem id) and capped; plus, with
@@ -22,7 +19,8 @@ its own is read too).
   continuation through a child below which an answer verified is preferred to the continuation
   through a sibling below which answers were graded and none verified.
 
-Knows the tree dict's field names and verdicts; nothing about search, models or files.
+Knows the Tree's fields and walkers (it takes trees, it does not import `search`); nothing about
+search algorithms, models or files.
 """
 from __future__ import annotations
 
@@ -76,51 +74,20 @@ class ValueLabel:
         return self.passed / self.total
 
 
-def _field(tree, name: str):
-    return tree[name] if isinstance(tree, Mapping) else getattr(tree, name)
-
-
-def _passed(verdict) -> bool | None:
-    """The verdict's `passed` (dict or object), or None when the node was not graded."""
-    if verdict is None:
-        return None
-    return bool(verdict["passed"] if isinstance(verdict, Mapping) else verdict.passed)
-
-
 def prompt_of(tree, prompts: Mapping[str, str] | None) -> str:
-    """The rendered prompt of a tree's problem: from `prompts`, else the tree's own `prompt` key."""
-    problem_id = _field(tree, "problem_id")
-    if prompts is not None and problem_id in prompts:
-        return prompts[problem_id]
-    if isinstance(tree, Mapping) and isinstance(tree.get("prompt"), str):
-        return tree["prompt"]
-    raise KeyError(f"no prompt for problem {problem_id!r}: pass prompts={{problem_id: rendered prompt}}")
-
-
-def path_text(tree, node: int) -> str:
-    """The text from the root to `node`: the step texts joined (each carries its delimiter).
-
-    >>> path_text({"parents": [-1, 0, 1], "step_texts": ["", "25-5=20\\n", "20+4=24"]}, 2)
-    '25-5=20\\n20+4=24'
-    """
-    parents, step_texts = _field(tree, "parents"), _field(tree, "step_texts")
-    steps = []
-    while node > 0:
-        steps.append(step_texts[node])
-        node = parents[node]
-    return "".join(reversed(steps))
+    """The rendered prompt of a tree's problem, from `prompts`."""
+    if prompts is not None and tree.problem_id in prompts:
+        return prompts[tree.problem_id]
+    raise KeyError(f"no prompt for problem {tree.problem_id!r}: pass prompts={{problem_id: rendered prompt}}")
 
 
 def graded_answers(trees: Iterable, prompts: Mapping[str, str] | None = None) -> list[GradedAnswer]:
     """Every graded terminal node's answer, deduplicated per problem (first verdict of a text wins)."""
     answers, seen = [], set()
     for tree in trees:
-        problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
-        for node, (is_terminal, verdict) in enumerate(zip(_field(tree, "terminal"), _field(tree, "verdicts"))):
-            passed = _passed(verdict)
-            if not is_terminal or passed is None:
-                continue
-            completion = path_text(tree, node)
+        problem_id, prompt = tree.problem_id, prompt_of(tree, prompts)
+        for node, passed in tree.graded():
+            completion = tree.answer_text(node)
             if (problem_id, completion) not in seen:
                 seen.add((problem_id, completion))
                 answers.append(GradedAnswer(problem_id, prompt, completion, passed))
@@ -195,11 +162,11 @@ def value_labels(trees: Iterable, prompts: Mapping[str, str] | None = None, *, m
     """
     counts: dict[tuple[str, str], list] = {}
     for tree in trees:
-        problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
-        for node, (passed, total) in enumerate(subtree_counts(tree)):
-            if node == 0 or total == 0 or (_field(tree, "terminal")[node] and not include_terminals):
+        problem_id, prompt = tree.problem_id, prompt_of(tree, prompts)
+        for node, (passed, total) in enumerate(tree.subtree_counts()):
+            if node == 0 or total == 0 or (tree.terminal[node] and not include_terminals):
                 continue
-            key = (problem_id, path_text(tree, node))
+            key = (problem_id, tree.answer_text(node))
             entry = counts.setdefault(key, [prompt, 0, 0])
             entry[1] += passed
             entry[2] += total
@@ -207,55 +174,21 @@ def value_labels(trees: Iterable, prompts: Mapping[str, str] | None = None, *, m
             for (problem_id, completion), (prompt, passed, total) in counts.items() if total >= min_answers]
 
 
-def subtree_counts(tree) -> list[tuple[int, int]]:
-    """(passed, graded) terminal nodes in each node's subtree, the node included.
-
-    >>> subtree_counts({"parents": [-1, 0, 1, 1], "terminal": [False, False, True, True],
-    ...                 "verdicts": [None, None, {"passed": True}, {"passed": False}]})
-    [(1, 2), (1, 2), (1, 1), (0, 1)]
-    """
-    parents = _field(tree, "parents")
-    passed, total = [0] * len(parents), [0] * len(parents)
-    for node, (is_terminal, verdict) in enumerate(zip(_field(tree, "terminal"), _field(tree, "verdicts"))):
-        outcome = _passed(verdict)
-        if is_terminal and outcome is not None:
-            passed[node], total[node] = int(outcome), 1
-    for node in range(len(parents) - 1, 0, -1):  # parents[i] < i: children are summed before parents
-        passed[parents[node]] += passed[node]
-        total[parents[node]] += total[node]
-    return list(zip(passed, total))
-
-
 def _best_answers(tree) -> tuple[list, list]:
     """Per node, the shortest (then earliest) passed and failed graded answer in its subtree, or None."""
-    parents, step_texts = _field(tree, "parents"), _field(tree, "step_texts")
+    parents, step_texts = tree.parents, tree.step_texts
     lengths = [0] * len(parents)
     for node in range(1, len(parents)):
         lengths[node] = lengths[parents[node]] + len(step_texts[node])
     best: dict[bool, list] = {True: [None] * len(parents), False: [None] * len(parents)}
-    for node, (is_terminal, verdict) in enumerate(zip(_field(tree, "terminal"), _field(tree, "verdicts"))):
-        outcome = _passed(verdict)
-        if is_terminal and outcome is not None:
-            best[outcome][node] = (lengths[node], node)
-    for node in range(len(parents) - 1, 0, -1):  # children before parents, as in subtree_counts
+    for node, outcome in tree.graded():
+        best[outcome][node] = (lengths[node], node)
+    for node in range(len(parents) - 1, 0, -1):  # parents[i] < i: children before parents
         for outcome in (True, False):
             mine, parent = best[outcome][node], parents[node]
             if mine is not None and (best[outcome][parent] is None or mine < best[outcome][parent]):
                 best[outcome][parent] = mine
     return ([None if b is None else b[1] for b in best[True]], [None if b is None else b[1] for b in best[False]])
-
-
-def children_lists(tree) -> list[list[int]]:
-    """Each node's children, in creation order.
-
-    >>> children_lists({"parents": [-1, 0, 1, 0]})
-    [[1, 3], [2], [], []]
-    """
-    parents = _field(tree, "parents")
-    children: list[list[int]] = [[] for _ in parents]
-    for node in range(1, len(parents)):
-        children[parents[node]].append(node)
-    return children
 
 
 def branch_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *,
@@ -272,24 +205,24 @@ def branch_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *,
     by_problem: dict[str, list[BranchPair]] = defaultdict(list)
     seen = set()
     for tree in trees:
-        problem_id, prompt = _field(tree, "problem_id"), prompt_of(tree, prompts)
-        depths = _field(tree, "depths")
-        counts, (best_passed, best_failed) = subtree_counts(tree), _best_answers(tree)
-        for node, below in enumerate(children_lists(tree)):
+        problem_id, prompt = tree.problem_id, prompt_of(tree, prompts)
+        counts, (best_passed, best_failed) = tree.subtree_counts(), _best_answers(tree)
+        for node in range(len(tree)):
+            below = tree.children(node)
             winners = [child for child in below if counts[child][0] > 0]
             losers = [child for child in below if counts[child][1] > 0 and counts[child][0] == 0]
             if not winners or not losers:
                 continue
-            prefix = path_text(tree, node)
+            prefix = tree.answer_text(node)
             for winner in winners:
-                chosen = path_text(tree, best_passed[winner])[len(prefix):]
+                chosen = tree.answer_text(best_passed[winner])[len(prefix):]
                 for loser in losers:
-                    rejected = path_text(tree, best_failed[loser])[len(prefix):]
+                    rejected = tree.answer_text(best_failed[loser])[len(prefix):]
                     key = (problem_id, prefix, chosen, rejected)
                     if chosen != rejected and key not in seen:
                         seen.add(key)
                         by_problem[problem_id].append(
-                            BranchPair(problem_id, prompt + prefix, chosen, rejected, depths[node]))
+                            BranchPair(problem_id, prompt + prefix, chosen, rejected, tree.depths[node]))
     pairs = []
     for problem_id, found in by_problem.items():
         if max_pairs_per_problem is not None:
@@ -301,8 +234,7 @@ def branch_pairs(trees: Iterable, prompts: Mapping[str, str] | None = None, *,
 
 def split_by_problem(trees: list, held_out_share: float, seed: int = 0) -> tuple[list, list]:
     """(train, held-out) trees, split by problem so no problem is on both sides."""
-    problem_ids = sorted({_field(tree, "problem_id") for tree in trees}, key=str)
+    problem_ids = sorted({tree.problem_id for tree in trees}, key=str)
     random.Random(seed).shuffle(problem_ids)
     held_out = set(problem_ids[:round(len(problem_ids) * held_out_share)])
-    return ([t for t in trees if _field(t, "problem_id") not in held_out],
-            [t for t in trees if _field(t, "problem_id") in held_out])
+    return ([t for t in trees if t.problem_id not in held_out], [t for t in trees if t.problem_id in held_out])

@@ -51,11 +51,11 @@ def problems_payload(run: RunView, index: int, which: str = "all", task: str | N
 def tree_payload(run: RunView, index: int, problem: str) -> dict:
     """One tree with what the views show beside it: annotations, the problem's own prompt, its rounds."""
     tree = run.tree(index, problem)
-    summary = next(row for row in run.summaries(index) if row["problem_id"] == tree["problem_id"])
-    known = run.problems().get(tree["problem_id"])
-    return {"round": index, "problem_id": tree["problem_id"], "summary": summary,
-            "prompt": known.prompt if known is not None else None, "rounds": run.rounds_of(tree["problem_id"]),
-            "tree": tree, "nodes": node_annotations(tree)}
+    summary = next(row for row in run.summaries(index) if row["problem_id"] == tree.problem_id)
+    known = run.problems().get(tree.problem_id)
+    return {"round": index, "problem_id": tree.problem_id, "summary": summary,
+            "prompt": known.prompt if known is not None else None, "rounds": run.rounds_of(tree.problem_id),
+            "tree": tree.to_dict(), "nodes": node_annotations(tree)}
 
 
 def evaluated_rounds(run: RunView) -> list[int]:
