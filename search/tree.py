@@ -174,9 +174,8 @@ class Tree:
 
     def graded(self) -> list[tuple[int, bool]]:
         """(node, passed) for each terminal node the grader gave a verdict, in creation order."""
-        return [(node, bool(verdict["passed"])) for node, (terminal, verdict) in enumerate(zip(self.terminal,
-                                                                                              self.verdicts))
-                if terminal and verdict is not None]
+        return [(node, bool(self.verdicts[node]["passed"])) for node in range(len(self))
+                if self.terminal[node] and self.verdicts[node] is not None]
 
     def subtree_counts(self) -> list[tuple[int, int]]:
         """(passed, graded) terminal nodes in each node's subtree, the node included.

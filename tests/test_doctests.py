@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["selfplay.selection", "selfplay.finetune", "selfplay.curriculum", "selfplay.tools.calculator",
+MODULES = ["search.tree", "selfplay.selection", "selfplay.finetune", "selfplay.curriculum", "selfplay.tools.calculator",
            "selfplay.tools.toolbox", "selfplay.tools.spans", "selfplay.model.corpus", "selfplay.tasks.traces",
            "verifiers.countdown"]
 

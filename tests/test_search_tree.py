@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
+from search.strategies import STRATEGIES
+from search.tree import FORMAT, LOOP_FIELDS, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
 
 
 def small_tree() -> Tree:
@@ -108,6 +109,20 @@ def test_graded_and_subtree_counts_read_the_verdicts():
     assert tree.subtree_counts() == [(1, 2), (1, 1), (0, 0), (0, 1)]
     assert tree.chosen_node() == 1 and tree.with_selected([3]).selected == [False, False, False, True]
     assert tree.selected == [False, True, False, False]  # with_selected leaves the tree as it was
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_no_strategy_sets_the_loop_fields(name):
+    from search import SearchConfig
+    from tests.test_search_fakes import bandit_policy
+
+    config = SearchConfig(num_samples=3, num_simulations=4, beam_width=2, max_depth=3, max_step_tokens=2)
+    tree = STRATEGIES[name](bandit_policy(2, 2), "q", config, seed=0, answer_check=lambda text: 1.0,
+                            answer_key=lambda text: text).tree
+    assert len(tree) > 1 and any(tree.terminal)
+    empty = {"problem_id": None, "task": None, "round": None, "verdicts": [None] * len(tree),
+             "selected": [False] * len(tree)}
+    assert {name: getattr(tree, name) for name in LOOP_FIELDS} == empty  # the caller's to fill in
 
 
 def test_to_dict_is_a_copy():
