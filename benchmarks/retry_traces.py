@@ -54,18 +54,17 @@ def complete_attempt(problem, text: str) -> bool:
 def retry_rows(trees, problems, policy, eos_text: str, max_failed: int, seed: int) -> list[dict]:
     from selfplay.selection import completion_text, rank_key, verified_candidates
     from selfplay.tools.spans import tool_output_spans
-    from verifiers.scorer_data import path_text
 
     rng, rows = random.Random(seed), []
     for tree in trees:
         candidates = sorted(verified_candidates(tree), key=rank_key)
         if not candidates:
             continue
-        problem = problems[tree["problem_id"]]
+        problem = problems[tree.problem_id]
         failed, seen = [], set()
-        for node, (terminal, verdict) in enumerate(zip(tree["terminal"], tree["verdicts"])):
-            text = path_text(tree, node)
-            if terminal and verdict and not verdict.get("passed") and text not in seen:
+        for node, passed in tree.graded():
+            text = tree.answer_text(node)
+            if not passed and text not in seen:
                 seen.add(text)
                 if complete_attempt(problem, text):
                     failed.append(text)

@@ -87,18 +87,18 @@ def round_draw(config: RunConfig, round_index: int, history: Sequence[Mapping[st
     return draw
 
 
-def solved_shares(draw: Mapping[str, Sequence[Problem]], trees: Sequence[dict]) -> dict[str, float]:
-    """Per train file, the share of its problems whose tree holds a verified answer.
+def solved_shares(draw: Mapping[str, Sequence[Problem]], trees: Sequence) -> dict[str, float]:
+    """Per train file, the share of its problems whose tree (a `search.Tree`) holds a verified answer.
 
+    >>> from search import Tree
     >>> from selfplay.tasks.countdown import make_problem
     >>> one, two = make_problem([2, 3], 6), make_problem([2, 5], 10)
-    >>> trees = [{"problem_id": one.id, "terminal": [False, True], "verdicts": [None, {"passed": True}]},
-    ...          {"problem_id": two.id, "terminal": [True], "verdicts": [{"passed": False}]}]
+    >>> trees = [Tree(problem_id=one.id), Tree(problem_id=two.id)]
+    >>> for tree, passed in zip(trees, (True, False)):
+    ...     tree.set_verdict(tree.add_node(0, "x", token_count=1, logprob=0.0, terminal=True), passed, 0.0, "")
     >>> solved_shares({"f": [one, two]}, trees)
     {'f': 0.5}
     """
-    solved = {tree["problem_id"] for tree in trees
-              if any(terminal and verdict and verdict.get("passed")
-                     for terminal, verdict in zip(tree["terminal"], tree["verdicts"]))}
+    solved = {tree.problem_id for tree in trees if any(passed for _, passed in tree.graded())}
     return {name: round(sum(p.id in solved for p in problems) / len(problems), 4)
             for name, problems in draw.items() if problems}

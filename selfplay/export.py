@@ -43,7 +43,7 @@ import argparse
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
@@ -54,7 +54,7 @@ from search import Tree
 from selfplay.runread import RunError, RunView, open_run
 from selfplay.tasks import Problem, TaskFileError, load_problems
 from selfplay.tasks.problem import normalised_key
-from verifiers.scorer_data import branch_pairs, path_text, value_labels
+from verifiers.scorer_data import branch_pairs, value_labels
 from verifiers.verdict import STATUSES
 
 KINDS = ("sft", "preference", "steps")
@@ -77,60 +77,57 @@ class ExportResult:
 
 # --- rows ----------------------------------------------------------------------------------------
 
-def keep_statuses(tree: dict, statuses: Iterable[str]) -> dict:
+def keep_statuses(tree: Tree, statuses: Iterable[str]) -> Tree:
     """A copy of `tree` whose verdicts with a status outside `statuses` are dropped (count as ungraded)."""
     kept = set(statuses)
-    return {**tree, "verdicts": [verdict if verdict is not None and verdict.get("status") in kept else None
-                                 for verdict in tree["verdicts"]]}
+    return replace(tree, verdicts=[verdict if verdict is not None and verdict.get("status") in kept else None
+                                   for verdict in tree.verdicts])
 
 
-def sft_rows(trees: list[dict], prompts: Mapping[str, str]) -> list[dict]:
+def sft_rows(trees: list[Tree], prompts: Mapping[str, str]) -> list[dict]:
     """One row per distinct graded answer text of each tree, in node order."""
     rows, seen = [], set()
     for tree in trees:
-        for node, (is_terminal, verdict) in enumerate(zip(tree["terminal"], tree["verdicts"])):
-            if not is_terminal or verdict is None:
-                continue
-            completion = path_text(tree, node)
-            key = (tree["problem_id"], completion)
+        for node, passed in tree.graded():
+            completion = tree.answer_text(node)
+            key = (tree.problem_id, completion)
             if key in seen:
                 continue
             seen.add(key)
-            rows.append({"prompt": prompts[tree["problem_id"]], "completion": completion,
-                         "problem_id": tree["problem_id"], "round": tree["round"], "task": tree["task"],
-                         "passed": bool(verdict.get("passed")), "status": verdict.get("status"),
-                         "selected": bool(tree["selected"][node])})
+            rows.append({"prompt": prompts[tree.problem_id], "completion": completion,
+                         "problem_id": tree.problem_id, "round": tree.round, "task": tree.task,
+                         "passed": passed, "status": tree.verdicts[node].get("status"),
+                         "selected": bool(tree.selected[node])})
     return rows
 
 
-def preference_rows(trees: list[dict], prompts: Mapping[str, str]) -> list[dict]:
+def preference_rows(trees: list[Tree], prompts: Mapping[str, str]) -> list[dict]:
     """`branch_pairs` of the trees (one round's), as rows."""
-    tasks = {tree["problem_id"]: (tree["task"], tree["round"]) for tree in trees}
+    tasks = {tree.problem_id: (tree.task, tree.round) for tree in trees}
     return [{"prompt": pair.prompt, "chosen": pair.chosen, "rejected": pair.rejected,
              "problem_id": pair.problem_id, "round": tasks[pair.problem_id][1], "task": tasks[pair.problem_id][0],
              "depth": pair.depth} for pair in branch_pairs(trees, prompts)]
 
 
-def step_rows(trees: list[dict], prompts: Mapping[str, str]) -> list[dict]:
+def step_rows(trees: list[Tree], prompts: Mapping[str, str]) -> list[dict]:
     """`value_labels` of the internal nodes of the trees (one round's), as rows."""
-    tasks = {tree["problem_id"]: (tree["task"], tree["round"]) for tree in trees}
+    tasks = {tree.problem_id: (tree.task, tree.round) for tree in trees}
     return [{"prompt": label.prompt, "completion": label.completion, "label": label.passed > 0,
              "value": label.value, "passed": label.passed, "total": label.total, "problem_id": label.problem_id,
              "round": tasks[label.problem_id][1], "task": tasks[label.problem_id][0]}
             for label in value_labels(trees, prompts, include_terminals=False)]
 
 
-ROW_MAKERS: dict[str, Callable[[list[dict], Mapping[str, str]], list[dict]]] = {
+ROW_MAKERS: dict[str, Callable[[list[Tree], Mapping[str, str]], list[dict]]] = {
     "sft": sft_rows, "preference": preference_rows, "steps": step_rows}
 
 
-def tool_span_index(trees: Iterable[dict]) -> dict[tuple[str, str], list[list[int]]]:
+def tool_span_index(trees: Iterable[Tree]) -> dict[tuple[str, str], list[list[int]]]:
     """(problem id, answer text from the root) -> spans of tool output in it, for every node with
     tool output on its path; a text met twice keeps its first spans."""
     index: dict[tuple[str, str], list[list[int]]] = {}
-    for data in trees:
-        if any(data.get("tool_calls") or ()):
-            tree = Tree.from_dict(data)
+    for tree in trees:
+        if any(tree.tool_calls):
             for node in range(1, len(tree)):
                 spans = tree.tool_spans(node)
                 if spans:
@@ -260,11 +257,11 @@ def export_run(run_path: str | os.PathLike, kind: str, out: str | os.PathLike, *
         raise ExportError(f"{run.path}: no round has trees yet")
     statuses, wanted_tasks = tuple(verdicts) or DEFAULT_VERDICTS[kind], set(tasks)
     by_round = {index: [keep_statuses(tree, statuses) for tree in run.trees(index)
-                        if not wanted_tasks or tree["task"] in wanted_tasks] for index in indices}
-    prompts = run_prompts(run, {tree["problem_id"] for trees in by_round.values() for tree in trees})
+                        if not wanted_tasks or tree.task in wanted_tasks] for index in indices}
+    prompts = run_prompts(run, {tree.problem_id for trees in by_round.values() for tree in trees})
     rows = []
     for index, trees in by_round.items():
-        rows.extend(ROW_MAKERS[kind](sorted(trees, key=lambda tree: tree["problem_id"]), prompts))
+        rows.extend(ROW_MAKERS[kind](sorted(trees, key=lambda tree: tree.problem_id), prompts))
     spans = tool_span_index(tree for trees in by_round.values() for tree in trees)
     if spans:
         add_tool_spans(rows, spans, prompts)

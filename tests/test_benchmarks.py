@@ -74,7 +74,7 @@ def test_retry_rows_put_complete_failed_attempts_before_the_verified_answer():
     assert bench.complete_attempt(problem, tree.answer_text(wrong))
     assert not bench.complete_attempt(problem, tree.answer_text(short))
     policy = SimpleNamespace(render_prompt=lambda problem: problem.prompt + "\n")
-    (row,) = bench.retry_rows([tree.to_dict()], {"p": problem}, policy, "<eos>", max_failed=2, seed=0)
+    (row,) = bench.retry_rows([tree], {"p": problem}, policy, "<eos>", max_failed=2, seed=0)
     assert row["prompt"] == problem.prompt + "\n"
     assert row["completion"] == ("<<13*5=65>> [6 65]\n<<65+6=71>> [71]\nretry\n"
                                  "<<13+6=19>> [5 19]\n<<19*5=95>> [95]<eos>")

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from search import Tree
 from selfplay import curriculum
 from selfplay.curriculum import active_levels, round_draw, round_plan, solved_shares
 from selfplay.runconfig import ConfigError, CurriculumConfig, from_dict
@@ -62,7 +63,8 @@ def test_solved_shares_count_problems_with_a_verified_answer():
     config = from_dict({"problems_per_round": 4, "curriculum": {"levels": LEVELS[:1], "start": 1}})
     draw = round_draw(config, 1, [])
     (problems,) = draw.values()
-    trees = [{"problem_id": p.id, "terminal": [False, True], "verdicts": [None, {"passed": i == 0}]}
-             for i, p in enumerate(problems)]
+    trees = [Tree(problem_id=p.id) for p in problems]
+    for index, tree in enumerate(trees):
+        tree.set_verdict(tree.add_node(0, "x", token_count=1, logprob=0.0, terminal=True), index == 0, 0.0, "")
     assert solved_shares(draw, trees) == {LEVELS[0]: 0.25}
     json.dumps(solved_shares(draw, trees))  # goes into metrics.json as it is

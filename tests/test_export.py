@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from search import Tree
 from selfplay import cli
 from selfplay.export import ExportError, export_run
 from selfplay.prompting import builtin_prompt
@@ -65,11 +66,10 @@ def test_branch_pairs_need_a_wholly_failed_sibling_and_pick_the_shortest_answers
     #  root ─ 1 "x\n" ─ 2 "long-pass" ✓ | 3 "ok" ✓ | 4 "no" ✗       (1 is mixed: no pair against it)
     #       ├ 5 "y\n" ─ 6 "bad" ✗ | 7 "worse!" ✗
     #       └ 8 "z" ✓
-    tree = build_tree("p", 1, [node(0, "x\n"), node(1, "long-pass", terminal=True, passed=True),
-                               node(1, "ok", terminal=True, passed=True), node(1, "no", terminal=True, passed=False),
-                               node(0, "y\n"), node(5, "bad", terminal=True, passed=False),
-                               node(5, "worse!", terminal=True, passed=False),
-                               node(0, "z", terminal=True, passed=True)])
+    tree = Tree.from_dict(build_tree("p", 1, [
+        node(0, "x\n"), node(1, "long-pass", terminal=True, passed=True), node(1, "ok", terminal=True, passed=True),
+        node(1, "no", terminal=True, passed=False), node(0, "y\n"), node(5, "bad", terminal=True, passed=False),
+        node(5, "worse!", terminal=True, passed=False), node(0, "z", terminal=True, passed=True)]))
     pairs = [(p.prompt, p.chosen, p.rejected, p.depth) for p in branch_pairs([tree], {"p": "P\n"})]
     assert pairs == [("P\n", "x\nok", "y\nbad", 0), ("P\n", "z", "y\nbad", 0),
                      ("P\nx\n", "long-pass", "no", 1), ("P\nx\n", "ok", "no", 1)]

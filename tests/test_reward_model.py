@@ -13,7 +13,9 @@ import torch
 
 from verifiers.math import check_countdown
 from verifiers.reward_model import RewardModel, RewardModelConfig, load_base, main, train_reward_model
-from verifiers.scorer_data import graded_answers, padded, path_text, preference_pairs, repeated, split_by_problem
+from search import Tree
+from verifiers.scorer_data import (GradedAnswer, graded_answers, padded, preference_pairs, repeated,
+                                  split_by_problem)
 from verifiers.scorer_metrics import auroc, diagnose
 
 torch.set_num_threads(1)
@@ -21,16 +23,13 @@ torch.set_num_threads(1)
 
 # --- helpers shared with test_value_model ----------------------------------------------------------
 
-def tree_dict(problem_id: str, nodes: list[tuple[int, str, bool, bool | None]]) -> dict:
-    """A "selfplay.tree/1" dict from (parent, step text, terminal, passed or None) per node after the root."""
-    tree = {"format": "selfplay.tree/1", "problem_id": problem_id, "task": "countdown", "round": 0,
-            "strategy": "sample", "parents": [-1], "step_texts": [""], "terminal": [False], "verdicts": [None]}
+def make_tree(problem_id: str, nodes: list[tuple[int, str, bool, bool | None]]) -> Tree:
+    """A tree from (parent, step text, terminal, passed or None) per node after the root."""
+    tree = Tree(strategy="sample", problem_id=problem_id, task="countdown", round=0)
     for parent, text, terminal, passed in nodes:
-        tree["parents"].append(parent)
-        tree["step_texts"].append(text)
-        tree["terminal"].append(terminal)
-        tree["verdicts"].append(None if passed is None else
-                                {"passed": passed, "score": float(passed), "status": "passed" if passed else "wrong"})
+        node = tree.add_node(parent, text, token_count=len(text), logprob=0.0, terminal=terminal)
+        if passed is not None:
+            tree.set_verdict(node, passed, float(passed), "passed" if passed else "wrong")
     return tree
 
 
@@ -50,7 +49,7 @@ def make_tiny_base(directory) -> str:
     return str(directory)
 
 
-def marker_trees(count: int, first_id: int, seed: int) -> tuple[list[dict], dict[str, str]]:
+def marker_trees(count: int, first_id: int, seed: int) -> tuple[list[Tree], dict[str, str]]:
     """Problems with 2 correct answers (ending `=Y`) and 2 wrong ones (ending `=N`) each: separable."""
     rng = random.Random(seed)
     trees, prompts = [], {}
@@ -59,7 +58,7 @@ def marker_trees(count: int, first_id: int, seed: int) -> tuple[list[dict], dict
         prompts[problem_id] = f"{rng.randint(10, 99)}?\n"
         answers = [("".join(rng.choice("0123456789") for _ in range(4)) + ("=Y" if ok else "=N"), ok)
                    for ok in (True, True, False, False)]
-        trees.append(tree_dict(problem_id, [(0, text, True, ok) for text, ok in answers]))
+        trees.append(make_tree(problem_id, [(0, text, True, ok) for text, ok in answers]))
     return trees, prompts
 
 
@@ -93,10 +92,10 @@ def trained(base_dir, marker_data, tmp_path_factory):
 # --- harvesting pairs ------------------------------------------------------------------------------
 
 def test_pairs_pair_every_distinct_correct_with_every_distinct_wrong_answer():
-    first = tree_dict("a", [(0, "1+2=3\n", False, None), (1, "3*4=12", True, True), (1, "3+4=7", True, False),
+    first = make_tree("a", [(0, "1+2=3\n", False, None), (1, "3*4=12", True, True), (1, "3+4=7", True, False),
                             (0, "9-1=8", True, False), (0, "ungraded", True, None)])
-    second = tree_dict("a", [(0, "1+2=3\n", False, None), (1, "3+4=7", True, False), (0, "4*3=12", True, True)])
-    only_correct = tree_dict("b", [(0, "7", True, True)])
+    second = make_tree("a", [(0, "1+2=3\n", False, None), (1, "3+4=7", True, False), (0, "4*3=12", True, True)])
+    only_correct = make_tree("b", [(0, "7", True, True)])
     pairs = preference_pairs([first, second, only_correct], {"a": "A\n", "b": "B\n"}, max_pairs_per_problem=10)
     verified = {(p.chosen, p.rejected) for p in pairs if p.kind == "verified"}
     assert verified == {("1+2=3\n3*4=12", "1+2=3\n3+4=7"), ("1+2=3\n3*4=12", "9-1=8"),
@@ -109,7 +108,7 @@ def test_pairs_pair_every_distinct_correct_with_every_distinct_wrong_answer():
 
 def test_pairs_are_capped_and_deterministic_by_seed():
     answers = [(0, f"ok{i}", True, True) for i in range(4)] + [(0, f"no{i}", True, False) for i in range(5)]
-    trees = [tree_dict("a", answers)]
+    trees = [make_tree("a", answers)]
     capped = preference_pairs(trees, {"a": ""}, max_pairs_per_problem=7, robustness_copies=False, seed=3)
     assert len(capped) == 7
     assert capped == preference_pairs(trees, {"a": ""}, max_pairs_per_problem=7, robustness_copies=False, seed=3)
@@ -117,12 +116,11 @@ def test_pairs_are_capped_and_deterministic_by_seed():
     assert len(uncapped) == 20
 
 
-def test_path_text_joins_steps_and_a_missing_prompt_is_an_error():
-    tree = tree_dict("a", [(0, "25-5=20\n", False, None), (1, "20+4=24", True, True)])
-    assert path_text(tree, 2) == "25-5=20\n20+4=24"
+def test_answers_join_the_steps_and_a_missing_prompt_is_an_error():
+    tree = make_tree("a", [(0, "25-5=20\n", False, None), (1, "20+4=24", True, True)])
+    assert graded_answers([tree], {"a": "P\n"}) == [GradedAnswer("a", "P\n", "25-5=20\n20+4=24", True)]
     with pytest.raises(KeyError, match="no prompt"):
         graded_answers([tree], {})
-    assert graded_answers([{**tree, "prompt": "P\n"}])[0].prompt == "P\n"
 
 
 def test_repeated_answers_fail_the_strict_verifier_and_padding_adds_only_whitespace():
@@ -133,10 +131,10 @@ def test_repeated_answers_fail_the_strict_verifier_and_padding_adds_only_whitesp
 
 
 def test_split_by_problem_keeps_each_problem_on_one_side():
-    trees = [tree_dict(f"p{i % 5}", []) for i in range(10)]
+    trees = [make_tree(f"p{i % 5}", []) for i in range(10)]
     train, held_out = split_by_problem(trees, 0.4, seed=1)
-    assert len({t["problem_id"] for t in held_out}) == 2
-    assert not {t["problem_id"] for t in train} & {t["problem_id"] for t in held_out}
+    assert len({t.problem_id for t in held_out}) == 2
+    assert not {t.problem_id for t in train} & {t.problem_id for t in held_out}
 
 
 # --- metrics -------------------------------------------------------------------------------------
@@ -243,7 +241,7 @@ def test_main_trains_and_prints_diagnostics(base_dir, marker_data, tmp_path, cap
     trees_file = tmp_path / "trees.jsonl.gz"
     with gzip.open(trees_file, "wt") as lines:
         for tree in train_trees[:10] + held_out[:4]:
-            lines.write(json.dumps({**tree, "prompt": prompts[tree["problem_id"]]}) + "\n")
+            lines.write(json.dumps({**tree.to_dict(), "prompt": prompts[tree.problem_id]}) + "\n")
     assert main(["--trees", str(trees_file), "--base", base_dir, "--out", str(tmp_path / "rm"),
                  "--max-steps", "2", "--held-out", "0.3"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

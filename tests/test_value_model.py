@@ -8,7 +8,7 @@ from fractions import Fraction
 import pytest
 import torch
 
-from tests.test_reward_model import make_tiny_base, tree_dict
+from tests.test_reward_model import make_tiny_base, make_tree
 from verifiers.scorer_data import ValueLabel, value_labels
 from verifiers.scorer_metrics import diagnose
 from verifiers.value_model import ValueModel, ValueModelConfig, train_value_model
@@ -28,11 +28,11 @@ def mc_trees():
     #  root ─ a ─ a1 (pass) | a2 (fail) | a3 ─ a3x (pass)
     #       ├ b ─ b1 (fail) | b2 (ungraded)
     #       └ c              (no answer below: no label)
-    first = tree_dict("p", [(0, "a\n", False, None), (1, "a1", True, True), (1, "a2", True, False),
+    first = make_tree("p", [(0, "a\n", False, None), (1, "a1", True, True), (1, "a2", True, False),
                             (1, "a3\n", False, None), (4, "a3x", True, True), (0, "b\n", False, None),
                             (6, "b1", True, False), (6, "b2", True, None), (0, "c\n", False, None)])
-    second = tree_dict("p", [(0, "a\n", False, None), (1, "a4", True, True)])  # same prefix, another tree
-    other = tree_dict("q", [(0, "a\n", False, None), (1, "z", True, False)])  # same text, other problem
+    second = make_tree("p", [(0, "a\n", False, None), (1, "a4", True, True)])  # same prefix, another tree
+    other = make_tree("q", [(0, "a\n", False, None), (1, "z", True, False)])  # same text, other problem
     return [first, second, other]
 
 
@@ -120,7 +120,7 @@ def test_scorer_adapter_scores_partial_paths_within_its_cost_bound(trained):
 
 def test_diagnose_works_on_a_value_model(trained):
     value_model, _, _ = trained
-    trees = [tree_dict(f"t{i}", [(0, "123\n", False, None), (1, "+1\n", True, True), (1, "-1\n", True, False)])
+    trees = [make_tree(f"t{i}", [(0, "123\n", False, None), (1, "+1\n", True, True), (1, "-1\n", True, False)])
              for i in range(3)]
     report = diagnose(value_model, trees, {f"t{i}": f"{40 + i}?\n" for i in range(3)})
     assert report["n_answers"] == 6 and report["auroc"] == 1.0 and report["pair_accuracy"] == 1.0

@@ -275,11 +275,21 @@ def train_reward_model(pairs: Sequence[PreferencePair], base_dir: str | os.PathL
 
 # --- command line ------------------------------------------------------------------------------
 
-def read_trees(path: str | os.PathLike) -> list[dict]:
-    """Tree dicts from a gzip (or plain) jsonl file, one per line."""
+def read_trees(path: str | os.PathLike) -> tuple[list, dict[str, str]]:
+    """(search.Trees, problem id -> prompt) from a gzip (or plain) jsonl file of stored trees, one per
+    line; a line may carry its problem's rendered prompt under an extra `prompt` key."""
+    from search import Tree  # the command line's file reader only: the scorers take trees, whatever made them
+
     opener = gzip.open if str(path).endswith(".gz") else open
+    trees, prompts = [], {}
     with opener(path, "rt", encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+        for line in lines:
+            if line.strip():
+                data = json.loads(line)
+                if "prompt" in data:
+                    prompts[data["problem_id"]] = data.pop("prompt")
+                trees.append(Tree.from_dict(data))
+    return trees, prompts
 
 
 def builtin_render(row: dict) -> str:
@@ -312,8 +322,10 @@ def main(argv: Sequence[str] | None = None, render_prompt: Callable[[dict], str]
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
-    trees = [tree for path in args.trees for tree in read_trees(path)]
-    prompts = read_prompts(args.problems, render_prompt) if args.problems else None
+    read = [read_trees(path) for path in args.trees]
+    trees = [tree for found, _ in read for tree in found]
+    prompts = {problem_id: prompt for _, found in read for problem_id, prompt in found.items()}
+    prompts.update(read_prompts(args.problems, render_prompt) if args.problems else {})
     config = RewardModelConfig(max_steps=args.max_steps, num_train_epochs=args.epochs, seed=args.seed)
     train_trees, held_out = split_by_problem(trees, args.held_out, seed=args.seed)
     pairs = preference_pairs(train_trees, prompts, max_pairs_per_problem=config.max_pairs_per_problem,
