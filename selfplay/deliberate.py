@@ -18,12 +18,11 @@ Knows task specs, the policy's surface and search; nothing about files, training
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, replace
 from typing import Callable, Hashable
 
-from search import GREEDY, Budget, SearchConfig, SearchResult, lookup_strategy
+from search import GREEDY, Budget, derive_seed, SearchConfig, SearchResult, lookup_strategy
 from selfplay.grading import grade
 from selfplay.prompting import BUILTIN_STEP_DELIMITER
 from selfplay.tasks import Problem, task_spec
@@ -136,11 +135,6 @@ def tokens_per_answer(policy, prompt_text: str, task: str) -> int:
     return len(policy.encode(prompt_text, prompt=True)) + pricing_for(policy, task).answer_tokens
 
 
-def problem_seed(seed: int, problem_id: str, strategy: str) -> int:
-    digest = hashlib.blake2b(f"{seed}:{problem_id}:{strategy}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
-
-
 def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int = 0, *, scorer=None,
                config: SearchConfig | None = None, grader: Callable = grade) -> Deliberation:
     """Answer `problem` with `strategy` under `budget` answers' worth of compute, then grade it."""
@@ -152,7 +146,7 @@ def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int =
     if getattr(policy, "tools", None) is not None:
         check, key = with_tool_signals(problem, check, key)
     result = algorithm(
-        policy, prompt_text, config, seed=problem_seed(seed, problem.id, strategy),
+        policy, prompt_text, config, seed=derive_seed(seed, problem.id, strategy),
         budget=None if algorithm.kind == GREEDY else allowance, scorer=scorer, answer_check=check, answer_key=key)
     for node in result.tree.terminals():
         verdict = grader(problem, result.tree.answer_text(node))

@@ -10,7 +10,7 @@ import pytest
 import search.seeds
 from search import derive_seed
 from selfplay.evaluate import problem_seed
-from selfplay.tasks.splits import derive_seed as split_seed
+from selfplay.tasks.splits import pool_seed as split_seed
 
 
 def test_the_module_examples_hold():

@@ -29,7 +29,8 @@ from selfplay.grading import grade
 from selfplay.prompting import builtin_prompt
 from selfplay.tasks import Problem, load_problems, task_spec
 from selfplay.tasks.spec import dev_files
-from selfplay.tasks.splits import derive_seed
+from selfplay.tasks.splits import pool_seed
+from verifiers.atomic_files import write_text
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWER_TOKENS = 256  # generation_config's max_new_tokens: lab eval's default cap, above every spec's card_tokens
@@ -87,7 +88,7 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
     for i in range(0, len(chosen), per_batch):
         group = chosen[i:i + per_batch]
         texts = _generate(policy, [builtin_prompt(p.prompt) for p in group], samples, max_new,
-                          derive_seed(seed, "card-eval", group[0].id))
+                          pool_seed(seed, "card-eval", group[0].id))
         sample_solved += _solved(group, [texts[j * samples:(j + 1) * samples] for j in range(len(group))])
     n_samples = max(len(sample_solved) * samples, 1)
     greedy_share = sum(solved[0] for solved in greedy_solved) / max(len(problems), 1)
@@ -160,7 +161,7 @@ def set_generation_defaults(model_dir: str | Path) -> None:
     positions = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
     path = model_dir / "tokenizer_config.json"
     tokenizer_config = {**json.loads(path.read_text(encoding="utf-8")), "model_max_length": positions}
-    write_atomic(path, json.dumps(tokenizer_config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    write_text(path, json.dumps(tokenizer_config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
 def render_card(result, config, command: str, results: dict[str, dict] | None, eval_command: str,
@@ -238,12 +239,6 @@ def _stability_section(stability: dict | None) -> str:
             f"Measured with `{stability['command']}`.\n")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(text, encoding="utf-8")
-    staging.replace(path)
-
-
 def finish(result, config, command: str) -> dict[str, dict] | None:
     """Set the generation defaults, measure (if the config says so), write eval.json, pretrain.yaml, README.md."""
     out = Path(result.out)
@@ -251,7 +246,7 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
     eval_command = f"python -m selfplay.model.card --model {out} --samples {config.eval_samples} " \
                    f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
     results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed) if config.evaluate else None
-    write_atomic(out / "pretrain.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text(out / "pretrain.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
     speed = [entry["tokens_per_s"] for entry in result.log_history if "tokens_per_s" in entry]
     if results is not None:
@@ -260,8 +255,8 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
                                "wall_s": result.wall_s, "stopped_by_budget": result.stopped_by_budget,
                                "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
                                "tokens_per_s": speed[-1] if speed else None}}
-        write_atomic(out / "eval.json", json.dumps(record, indent=2) + "\n")
-    write_atomic(out / "README.md", render_card(result, config, command, results, eval_command))
+        write_text(out / "eval.json", json.dumps(record, indent=2) + "\n")
+    write_text(out / "README.md", render_card(result, config, command, results, eval_command))
     return results
 
 
@@ -294,8 +289,8 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
     record = {**old, "command": eval_command, "tasks": results}
     if stability:
         record["stability"] = stability
-    write_atomic(out / "eval.json", json.dumps(record, indent=2) + "\n")
-    write_atomic(out / "README.md", render_card(result, config, old.get("pretrain_command", "python -m jobs.pretrain"),
+    write_text(out / "eval.json", json.dumps(record, indent=2) + "\n")
+    write_text(out / "README.md", render_card(result, config, old.get("pretrain_command", "python -m jobs.pretrain"),
                                                 results, eval_command, stability))
     return results
 

@@ -34,10 +34,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from selfplay.curriculum import split_counts
 from selfplay.prompting import builtin_prompt
 from selfplay.tasks import Problem, content_key, load_problems, task_spec, task_specs
 from selfplay.tasks.spec import CorpusRecipe
-from selfplay.tasks.splits import derive_seed
+from selfplay.tasks.splits import pool_seed
 from selfplay.tasks.traces import STEP, with_state  # noqa: F401 - with_state is imported from here too
 from selfplay.tools.spans import tool_output_spans
 
@@ -126,32 +127,17 @@ def load_train_problems(path: str | Path) -> list[Problem]:
     return problems
 
 
-def split_counts(total: int, weights: Mapping[str, float]) -> dict[str, int]:
-    """`total` cut in proportion to `weights` (largest remainder), summing exactly to `total`.
-
-    >>> split_counts(10, {"a": 2, "b": 1})
-    {'a': 7, 'b': 3}
-    """
-    norm = sum(weights.values())
-    exact = {name: total * weight / norm for name, weight in weights.items()}
-    counts = {name: int(value) for name, value in exact.items()}
-    by_remainder = sorted(exact, key=lambda name: (counts[name] - exact[name], name))
-    for name in by_remainder[:total - sum(counts.values())]:
-        counts[name] += 1
-    return counts
-
-
 def build_corpus(config: CorpusConfig, seed: int) -> list[Trace]:
     """`config.traces` traces over the tasks of `config.task_mix`, shuffled, deterministic in `seed`."""
     traces: list[Trace] = []
-    for task, count in split_counts(config.traces, config.task_mix).items():
+    for task, count in split_counts(config.traces, config.task_mix, tie_order=sorted(config.task_mix)).items():
         if count:
             problems = load_train_problems(config.train_file(task))
             uses = recipe_of(task).uses
             if uses is not None:
                 problems = [p for p in problems if uses(p, config)]
-            traces += _task_traces(task, problems, count, config, random.Random(derive_seed(seed, "corpus", task)))
-    random.Random(derive_seed(seed, "corpus", "shuffle")).shuffle(traces)
+            traces += _task_traces(task, problems, count, config, random.Random(pool_seed(seed, "corpus", task)))
+    random.Random(pool_seed(seed, "corpus", "shuffle")).shuffle(traces)
     return traces
 
 

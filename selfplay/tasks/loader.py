@@ -7,7 +7,7 @@ two rows with the same id are errors too, and so is a damaged file (corrupt or t
 gzip data, a file that is not parquet, JSON nested too deeply for the parser or holding an
 integer too long to convert). In a parquet file the "line" is the row number.
 
-Writing is atomic (a temporary file in the same folder, then `os.replace`) and
+Writing is atomic (`verifiers.atomic_files.write_bytes`: a temporary sibling, fsynced, mode 0644, renamed) and
 deterministic: the same problems give the same bytes.
 
 This module knows about files and formats of rows (through `rows.parse_row`), not about
@@ -20,13 +20,13 @@ import gzip
 import json
 import os
 import sys
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from selfplay.tasks.problem import Problem
 from selfplay.tasks.rows import RowError, parse_row
+from verifiers.atomic_files import write_bytes
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 
@@ -143,16 +143,4 @@ def save_problems(problems: Iterable[Problem], path: str | os.PathLike) -> Path:
     data = "".join(dump_line(problem) for problem in problems).encode("utf-8")
     if _suffix(path) == ".jsonl.gz":
         data = gzip.compress(data, mtime=0)  # mtime=0: equal problems give equal bytes
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; a data file is meant to be shared
-        os.replace(temporary, target)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return target
+    return write_bytes(path, data)

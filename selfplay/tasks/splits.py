@@ -73,8 +73,14 @@ DEFAULT_SIZES = {
 HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
 
 
-def derive_seed(seed: int, *names: str) -> int:
-    """A seed for one named pool, independent of every other pool's."""
+def pool_seed(seed: int, *names: str) -> int:
+    """A 32-bit seed for one named pool of the committed data, independent of every other pool's:
+    the first 8 hex digits of SHA-256 of "seed/name/...". Not `search.derive_seed`: the committed
+    splits and the built-in model's corpus were generated with this one, so it stays.
+
+    >>> pool_seed(0, "countdown", "3")
+    1747547693
+    """
     digest = hashlib.sha256("/".join([str(seed), *names]).encode("utf-8")).hexdigest()
     return int(digest[:8], 16)
 
@@ -90,32 +96,32 @@ def countdown_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()
     """Level easy: 3-number dev/test; train is half 3-number, half 4-number problems, shuffled."""
     train_four = sizes.train // 2
     three = countdown.generate(sizes.dev + sizes.test + sizes.train - train_four,
-                               derive_seed(seed, "countdown", "3"), n_numbers=3, exclude=exclude)
-    four = countdown.generate(train_four, derive_seed(seed, "countdown", "4"), n_numbers=4, exclude=exclude)
+                               pool_seed(seed, "countdown", "3"), n_numbers=3, exclude=exclude)
+    four = countdown.generate(train_four, pool_seed(seed, "countdown", "4"), n_numbers=4, exclude=exclude)
     splits = _cut(three, SplitSizes(sizes.train - train_four, sizes.dev, sizes.test))
     splits["train"] = splits["train"] + four
-    random.Random(derive_seed(seed, "countdown", "shuffle")).shuffle(splits["train"])
+    random.Random(pool_seed(seed, "countdown", "shuffle")).shuffle(splits["train"])
     return splits
 
 
 def countdown_level_splits(level: str, seed: int, sizes: SplitSizes,
                            exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
     """One pool of `countdown.LEVELS[level]` problems, cut into dev, test and train."""
-    pool = countdown.generate(sizes.dev + sizes.test + sizes.train, derive_seed(seed, "countdown", level),
+    pool = countdown.generate(sizes.dev + sizes.test + sizes.train, pool_seed(seed, "countdown", level),
                               level=level, exclude=exclude)
     return _cut(pool, sizes)
 
 
 def arith_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
     """Level easy: 2 to 4 computations per problem in every split, values up to 100."""
-    return _cut(arith.generate(sizes.train + sizes.dev + sizes.test, derive_seed(seed, "arith"), exclude=exclude),
+    return _cut(arith.generate(sizes.train + sizes.dev + sizes.test, pool_seed(seed, "arith"), exclude=exclude),
                 sizes)
 
 
 def arith_level_splits(level: str, seed: int, sizes: SplitSizes,
                        exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
     """One pool of `arith.LEVELS[level]` problems, cut into dev, test and train."""
-    pool = arith.generate(sizes.dev + sizes.test + sizes.train, derive_seed(seed, "arith", level),
+    pool = arith.generate(sizes.dev + sizes.test + sizes.train, pool_seed(seed, "arith", level),
                           level=level, exclude=exclude)
     return _cut(pool, sizes)
 
@@ -132,12 +138,12 @@ def partition_functions(seed: int, dev: int, test: int) -> dict[str, dict[str, l
     """Each family's functions cut into {"dev", "test", "train"} lists; `dev` and `test` are
     the numbers of distinct held-out functions, spread over the large families."""
     lenders = [family.name for family in FAMILIES if len(family.functions) >= FUNCS_MIN_TO_HOLD_OUT]
-    random.Random(derive_seed(seed, "funcs", "lenders")).shuffle(lenders)
+    random.Random(pool_seed(seed, "funcs", "lenders")).shuffle(lenders)
     dev_quota, test_quota = _quotas(lenders, dev), _quotas(lenders, test)
     parts: dict[str, dict[str, list[funcs.Function]]] = {}
     for family in FAMILIES:
         functions = [(family.name, params) for params in family.functions]
-        random.Random(derive_seed(seed, "funcs", family.name)).shuffle(functions)
+        random.Random(pool_seed(seed, "funcs", family.name)).shuffle(functions)
         n_dev, n_test = dev_quota.get(family.name, 0), test_quota.get(family.name, 0)
         if n_dev + n_test > len(functions) // 2:
             raise ValueError(f"family {family.name} cannot lend {n_dev + n_test} of its {len(functions)} functions")
@@ -153,15 +159,15 @@ def funcs_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()) ->
     chosen: dict[str, list[funcs.Function]] = {}
     for split in ("dev", "test"):
         chosen[split] = [function for family in FAMILY_NAMES for function in parts[family][split]]
-        random.Random(derive_seed(seed, "funcs", split, "order")).shuffle(chosen[split])
-    rng, used = random.Random(derive_seed(seed, "funcs", "train", "order")), dict.fromkeys(FAMILY_NAMES, 0)
+        random.Random(pool_seed(seed, "funcs", split, "order")).shuffle(chosen[split])
+    rng, used = random.Random(pool_seed(seed, "funcs", "train", "order")), dict.fromkeys(FAMILY_NAMES, 0)
     chosen["train"] = []
     for _ in range(sizes.train):
         family = rng.choice(FAMILY_NAMES)
         own = parts[family]["train"]
         chosen["train"].append(own[used[family] % len(own)])
         used[family] += 1
-    return {split: funcs.generate_for(chosen[split], derive_seed(seed, "funcs", split)) for split in SPLITS}
+    return {split: funcs.generate_for(chosen[split], pool_seed(seed, "funcs", split)) for split in SPLITS}
 
 
 # Every split set the lab can build, in build order: a set excludes the earlier sets of its task.
