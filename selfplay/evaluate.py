@@ -162,6 +162,16 @@ def _summarise(outcomes, strategy, budget, samples, used, wall_s) -> EvalResult:
         forward_calls=used.forward_calls, tool_calls=used.tool_calls, wall_s=round(wall_s, 3), problems=outcomes)
 
 
+def merge_results(parts: Sequence[EvalResult], strategy: str, budget: int, wall_s: float) -> EvalResult:
+    """One result from the results of consecutive slices of a problem list, in their order."""
+    names = ("tokens", "prefill_tokens", "decode_tokens", "forward_calls", "tool_calls")
+    used = SimpleNamespace(**{name: sum(getattr(part, name) for part in parts) for name in names})
+    used.total_tokens = used.tokens
+    samples = parts[0].samples_per_problem if parts else 1
+    return _summarise([outcome for part in parts for outcome in part.problems], strategy, budget, samples, used,
+                      wall_s)
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:

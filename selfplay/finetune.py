@@ -116,14 +116,20 @@ def sft_arguments(config: FinetuneConfig, output_dir: str, seed: int):
 
 
 def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.PathLike, config: FinetuneConfig,
-             *, previous_adapter: str | os.PathLike | None = None, seed: int = 0) -> TrainResult:
-    """Train the LoRA on `rows` and save it to `out_dir` (atomically); returns the trainer's numbers."""
+             *, previous_adapter: str | os.PathLike | None = None, seed: int = 0, base_name: str | None = None,
+             out_name: str | None = None, previous_name: str | None = None) -> TrainResult:
+    """Train the LoRA on `rows` and save it to `out_dir` (atomically); returns the trainer's numbers.
+
+    The names are what the saved adapter records where the paths are a worker's scratch copies:
+    `base_name` its `base_model_name_or_path` (default: `model_dir`), `out_name` and `previous_name`
+    the adapter's and its predecessor's places in the run (default: `out_dir`, `previous_adapter`)."""
     from datasets import Dataset
     from transformers import AutoTokenizer, set_seed
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
     previous = str(previous_adapter) if previous_adapter is not None and config.continue_adapter else None
+    continued_from = (previous_name or previous) if previous is not None else None
     set_seed(seed)  # a fresh LoRA's initialisation
     with _quiet_deprecations():
         model = starting_model(model_dir, config, previous)
@@ -142,15 +148,18 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
             losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
             result = TrainResult(len(rows), trainer.state.global_step, output.training_loss,
                                  losses[0] if losses else None, losses[-1] if losses else None,
-                                 int(trainer.state.num_input_tokens_seen), 0.0, previous,
+                                 int(trainer.state.num_input_tokens_seen), 0.0, continued_from,
                                  list(trainer.state.log_history))
             model = trainer.model
         else:
-            result = TrainResult(0, 0, None, None, None, 0, 0.0, previous)
+            result = TrainResult(0, 0, None, None, None, 0, 0.0, continued_from)
         result.wall_s = round(time.perf_counter() - start, 3)
+        for adapter_config in model.peft_config.values():  # what AutoPeftModel loads the adapter onto
+            adapter_config.base_model_name_or_path = base_name or str(model_dir)
         model.save_pretrained(staging)
         write_json(staging / TRAINING_INFO, result.to_dict(with_history=True))
-        (staging / "README.md").write_text(adapter_card(model_dir, out_dir, config, result), encoding="utf-8")
+        (staging / "README.md").write_text(adapter_card(base_name or model_dir, out_name or out_dir, config, result),
+                                           encoding="utf-8")
     return result
 
 

@@ -1,57 +1,75 @@
-"""Sampling a round on a Ray cluster: N actors, each holding one loaded policy, fed problems as a stream.
+"""A run's work on a Ray cluster: N actors, each holding one loaded policy, fed work as a stream.
 
     with RayExecutor(workers=4) as executor:           # connects to a cluster, or starts a local one
-        executor.run(problems, job, on_result)         # on_result(ProblemTrees), once per problem
-        executor.run(problems, next_job, on_result)    # same actors: only the adapter is swapped
+        executor.run(problems, job, on_result)         # sampling: on_result(ProblemTrees), once per problem
+        executor.finetune(request)                     # one actor trains the round's adapter
+        executor.evaluate(problems, request)           # dev problems spread over the actors
 
 Each `SamplerActor` loads the base model once (`Policy.from_pretrained`, torch threads =
 `threads_per_worker`) and switches to the job's LoRA adapter when it differs from the one it
-holds, so rounds never reload the base. Adapter directories are compared by path: every round
-writes its adapter to a new directory.
+holds, so rounds never reload the base. The driver does no model work: sampling, finetuning and
+evaluation all run in the actors, which hold the CPUs and GPUs.
 
-Streaming: at most `max_in_flight_per_worker` problems are queued on each actor; the driver
-waits (always with a timeout) for whichever finishes first, hands it to `on_result` at once
-and submits the next. Exactly once: a problem has at most one live attempt, and only a
-successful attempt is delivered. Failures:
-- the actor died (crash, OOM kill, lost node): Ray restarts it (`max_restarts`); the problem goes
+Nothing is shared by path. Adapters travel through Ray's object store as their files' bytes
+(`pack_dir`), put once per run and unpacked by each actor into its own scratch directory; the
+trained adapter (and its tracker logs) come back the same way and only the driver writes them
+under the run directory. The base model is sent as both the driver's path and that path relative
+to the driver's working directory: an actor uses its own working directory's copy (what
+`ray job submit --working-dir .` unpacks on every node), else the driver's path where its node
+sees it (a shared file system), else a name that is not a path (a hub id) as given. A path no
+node can open fails the run at start, naming the node.
+
+Streaming: at most `max_in_flight_per_worker` items are queued on each actor; the driver
+waits (always with a timeout) for whichever finishes first, hands it on at once and submits
+the next. Exactly once: an item has at most one live attempt, and only a successful attempt is
+delivered. Failures:
+- the actor died (crash, OOM kill, lost node): Ray restarts it (`max_restarts`); the item goes
   back to the front of the queue, up to `crash_retries` times (a problem that kills every
   worker it touches is reported, not retried forever); the actor gets no new work until a
   ping shows it is back;
-- `sample_fn` raised: retried `retries` times, then `SamplingError` naming the problem;
-- an actor's constructor raised (bad model directory): `ClusterError` at once;
-- no problem finished for `stall_timeout_s` (say, actors waiting for resources): `ClusterError`.
+- the work function raised: retried `retries` times, then `SamplingError` naming the problem;
+- an actor's constructor raised (bad model directory), or actors did not start within
+  `start_timeout_s` (say, waiting for resources the cluster lacks): `ClusterError` at start;
+- nothing finished for `stall_timeout_s` (say, actors waiting for resources): `ClusterError`
+  (finetuning waits up to `train_timeout_s` instead).
 
 Authentication: Ray 2.60 turns token auth on for clusters started without `RAY_AUTH_MODE`.
 When this module starts a local cluster and the variable is unset, it sets
 `RAY_AUTH_MODE=disabled` for this process and the cluster it starts. Connecting to an existing
 cluster leaves the variable to the user (it must match the cluster's). See docs/ray.md.
 
-The only module of `selfplay` that imports ray. Knows the executor protocol, `SampleJob` and
-how to load a policy; nothing about search, verifiers, files or training.
+The only module of `selfplay` that imports ray. Knows the executor protocol, `SampleJob`, and the
+entry points of sampling, finetuning and evaluation it calls inside the actors; the run directory
+and what a round does with the results are the driver's.
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
+import shutil
 import socket
+import tempfile
 import time
 from collections import Counter, deque
+from pathlib import Path
 from typing import Callable, Sequence
 
 import ray
 from ray import exceptions as ray_errors
 
 from selfplay.tasks import Problem
-from selfplay.work import ProblemTrees, SampleJob
+from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
 
-__all__ = ["RayExecutor", "SamplerActor", "SamplingError", "ClusterError", "connect", "load_policy"]
+__all__ = ["RayExecutor", "SamplerActor", "SamplingError", "ClusterError", "connect", "load_policy", "pack_dir",
+           "unpack_dir", "resolve_model"]
 
 AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
 logger = logging.getLogger(__name__)
 
 SampleFn = Callable[[object, Problem, SampleJob], ProblemTrees]
 PolicyFactory = Callable[[str, int, str], object]  # (model_dir, threads, device) -> policy
+Files = dict[str, bytes]  # a directory's files: relative POSIX path -> content
 
 
 class SamplingError(RuntimeError):
@@ -102,29 +120,122 @@ def _existing_cluster() -> str | None:
         return None
 
 
-class Sampler:
-    """One worker: a loaded policy, the adapter it currently holds, and the sample function."""
+def pack_dir(path: str | os.PathLike) -> Files:
+    """Every file under `path` (recursively) by relative POSIX path: a directory as one picklable value."""
+    root = Path(path)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such directory to send to the workers")
+    return {file.relative_to(root).as_posix(): file.read_bytes() for file in sorted(root.rglob("*"))
+            if file.is_file()}
 
-    def __init__(self, name: str, model_dir: str, policy_factory: PolicyFactory | None,
+
+def unpack_dir(files: Files, path: str | os.PathLike) -> Path:
+    """Write `files` (from `pack_dir`) under `path`, refusing names that would leave it."""
+    root = Path(path)
+    for name, content in files.items():
+        target = root / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ValueError(f"refusing to unpack {name!r} outside {root}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return root
+
+
+def actor_state(actor) -> str:
+    """ALIVE, RESTARTING, PENDING_CREATION or DEAD, as the cluster's control store has it (DEAD when
+    it cannot tell): a failed call alone does not say whether Ray will restart the actor."""
+    from ray._private import state  # the lookup `ray list actors` makes, without needing the dashboard
+    try:
+        info = state.actors(actor_id=actor._actor_id.hex())
+    except Exception:  # noqa: BLE001 - no answer is treated as gone; the run goes on with the others
+        return "DEAD"
+    return str(info.get("State", "DEAD")) if info else "DEAD"
+
+
+def portable_model(model_dir: str) -> tuple[str | None, str]:
+    """(the model's path relative to this process's working directory when it lies inside it, the path)."""
+    path = Path(model_dir)
+    if path.is_absolute():
+        try:
+            return path.relative_to(Path.cwd()).as_posix(), model_dir
+        except ValueError:
+            return None, model_dir
+    return (path.as_posix() if path.exists() else None), model_dir
+
+
+def resolve_model(model: tuple[str | None, str]) -> str:
+    """Where this node finds the base model (see the module docstring); FileNotFoundError naming the node."""
+    relative, given = model
+    if relative is not None and os.path.isdir(relative):
+        return os.path.abspath(relative)
+    if os.path.exists(given):
+        return given
+    if os.path.isabs(given) or relative is not None or given.startswith("."):
+        raise FileNotFoundError(
+            f"base model {given!r} is not on node {socket.gethostname()} (working directory {os.getcwd()}): "
+            "ship it inside the job's --working-dir or give a path every node sees")
+    return given  # not a path: a model id the loader resolves itself
+
+
+class Sampler:
+    """One worker: a loaded policy, the adapter it currently holds, and the work functions."""
+
+    def __init__(self, name: str, model: tuple[str | None, str], policy_factory: PolicyFactory | None,
                  sample_fn: SampleFn | None, threads: int, device: str) -> None:
         self.name = f"{name}@{socket.gethostname()}:{os.getpid()}"
-        self.policy = (policy_factory or load_policy)(model_dir, threads, device)
+        # a custom factory gets the path as the driver gave it; the real loader this node's copy
+        self.model_dir = model[1] if policy_factory is not None else resolve_model(model)
+        self.threads, self.device = threads, device
+        self.policy = (policy_factory or load_policy)(self.model_dir, threads, device)
         if sample_fn is None:
             from selfplay.work import sample_problem as sample_fn
         self.sample_fn = sample_fn
-        self.adapter_dir: str | None = None
+        self.adapter_dir: str | None = None  # the driver's name of the adapter held (the job's adapter_dir)
+        self.scratch = tempfile.mkdtemp(prefix="selfplay-actor-")
+        self._unpacked = 0
 
     def ping(self) -> str:
         return self.name
 
-    def sample(self, problem: Problem, job: SampleJob) -> ProblemTrees:
-        if job.adapter_dir != self.adapter_dir:
-            if job.adapter_dir is None:
-                self.policy.unload_adapter()
-            else:
-                self.policy.load_adapter(job.adapter_dir)
-            self.adapter_dir = job.adapter_dir
+    def node_id(self) -> str:
+        """The Ray node this worker runs on."""
+        return ray.get_runtime_context().get_node_id()
+
+    def _use_adapter(self, adapter_dir: str | None, box: list | None) -> None:
+        """Hold the driver's adapter `adapter_dir`: from its bytes in `box` ([ObjectRef]), else by path."""
+        if adapter_dir == self.adapter_dir:
+            return
+        if adapter_dir is None:
+            self.policy.unload_adapter()
+        else:
+            local = adapter_dir
+            if box:
+                self._unpacked += 1
+                shutil.rmtree(os.path.join(self.scratch, "adapter"), ignore_errors=True)
+                local = str(unpack_dir(ray.get(box[0]), os.path.join(self.scratch, "adapter", str(self._unpacked))))
+            self.policy.load_adapter(local)
+        self.adapter_dir = adapter_dir
+
+    def sample(self, problem: Problem, job: SampleJob, adapter: list | None = None) -> ProblemTrees:
+        self._use_adapter(job.adapter_dir, adapter)
         return dataclasses.replace(self.sample_fn(self.policy, problem, job), worker=self.name)
+
+    def evaluate(self, problems: list[Problem], request: EvalRequest, adapter: list | None = None):
+        """`selfplay.evaluate.evaluate` of `problems` with the request's adapter on this actor's policy."""
+        from selfplay.work import evaluate_problems
+        self._use_adapter(request.adapter_dir, adapter)
+        return evaluate_problems(self.policy, problems, request)
+
+    def finetune(self, request: TrainRequest, previous: list | None = None) -> tuple[Files, Files]:
+        """Train the request's adapter here; (its files, its tracker log files) go back to the driver."""
+        from selfplay.work import train_adapter
+        with tempfile.TemporaryDirectory(prefix="train-", dir=self.scratch) as scratch:
+            previous_dir = None
+            if previous:
+                previous_dir = str(unpack_dir(ray.get(previous[0]), os.path.join(scratch, "previous")))
+            out, logs = os.path.join(scratch, "adapter"), os.path.join(scratch, "logs")
+            train_adapter(request, model_dir=self.model_dir, out_dir=out, previous_adapter=previous_dir, log_root=logs)
+            return pack_dir(out), (pack_dir(logs) if os.path.isdir(logs) else {})
 
 
 SamplerActor = ray.remote(Sampler)
@@ -137,24 +248,30 @@ class RayExecutor:
                  max_in_flight_per_worker: int = 2, gpus_per_worker: float | str = "auto",
                  sample_fn: SampleFn | None = None, policy_factory: PolicyFactory | None = None,
                  retries: int = 1, crash_retries: int = 3, max_restarts: int = 4,
-                 stall_timeout_s: float = 900.0, poll_s: float = 1.0, get_timeout_s: float = 120.0) -> None:
+                 stall_timeout_s: float = 900.0, start_timeout_s: float = 900.0, train_timeout_s: float = 6 * 3600.0,
+                 health_timeout_s: float = 30.0, poll_s: float = 1.0, get_timeout_s: float = 120.0) -> None:
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1 (or None for one per core / GPU), got {workers}")
         if threads_per_worker < 1 or max_in_flight_per_worker < 1:
             raise ValueError("threads_per_worker and max_in_flight_per_worker must be >= 1")
         if gpus_per_worker != "auto" and not (isinstance(gpus_per_worker, (int, float)) and gpus_per_worker >= 0):
             raise ValueError(f"gpus_per_worker must be 'auto' or a number >= 0, got {gpus_per_worker!r}")
-        if min(retries, crash_retries, max_restarts) < 0 or min(stall_timeout_s, poll_s, get_timeout_s) <= 0:
+        if min(retries, crash_retries, max_restarts) < 0 or \
+                min(stall_timeout_s, start_timeout_s, train_timeout_s, health_timeout_s, poll_s, get_timeout_s) <= 0:
             raise ValueError("retry counts must be >= 0 and timeouts > 0")
         self.workers, self.address, self.threads_per_worker = workers, address, threads_per_worker
         self.max_in_flight_per_worker, self.gpus_per_worker = max_in_flight_per_worker, gpus_per_worker
         self.sample_fn, self.policy_factory = sample_fn, policy_factory
         self.retries, self.crash_retries, self.max_restarts = retries, crash_retries, max_restarts
-        self.stall_timeout_s, self.poll_s, self.get_timeout_s = stall_timeout_s, poll_s, get_timeout_s
+        self.stall_timeout_s, self.start_timeout_s, self.train_timeout_s = stall_timeout_s, start_timeout_s, \
+            train_timeout_s
+        self.health_timeout_s, self.poll_s, self.get_timeout_s = health_timeout_s, poll_s, get_timeout_s
         self.actors: list = []  # actor handles, index = worker number
         self._model_dir: str | None = None
         self._dead: set[int] = set()  # out of restarts; replaced at the start of the next run
+        self._pings: dict = {}  # ObjectRef -> actor index: lost actors not yet seen back (kept across runs)
         self._started_cluster = False
+        self._adapter: tuple[str, list] | None = None  # (driver path, [ObjectRef of its files]) last sent
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -175,7 +292,7 @@ class RayExecutor:
         if ray.is_initialized():
             for actor in self.actors:
                 ray.kill(actor, no_restart=True)
-        self.actors, self._model_dir, self._dead = [], None, set()
+        self.actors, self._model_dir, self._dead, self._adapter, self._pings = [], None, set(), None, {}
 
     def _ensure_actors(self, model_dir: str) -> None:
         if self.actors and model_dir != self._model_dir:
@@ -183,18 +300,67 @@ class RayExecutor:
         if not ray.is_initialized():
             self._started_cluster = connect(self.address, num_cpus=self._local_cpus())
         gpus = self._gpus_per_worker()
-        if not self.actors:
+        if not self.actors:  # the first actors: one that cannot load the model is a setup error
             count = self.workers or self._default_workers(gpus)
             self.actors = [self._new_actor(index, model_dir, gpus) for index in range(count)]
-        for index in sorted(self._dead):  # out of restarts in an earlier run: a fresh actor
+            self._model_dir, self._dead = model_dir, set()
+            self._check_started(list(range(count)), model_dir)
+            return
+        for index in sorted(self._dead):  # out of restarts in an earlier run: a fresh actor, work once it answers
             self.actors[index] = self._new_actor(index, model_dir, gpus)
+            self._pings = {ref: actor for ref, actor in self._pings.items() if actor != index}
+            self._pings[self.actors[index].ping.remote()] = index
         self._model_dir, self._dead = model_dir, set()
+        self._check_health()
+
+    def _check_health(self) -> None:
+        """Ping the actors: one that does not answer within `health_timeout_s` (its node went away
+        between runs, and its restart waits for resources) gets no work until it answers."""
+        waiting_on = set(self._pings.values())
+        refs = {self.actors[index].ping.remote(): index for index in range(len(self.actors))
+                if index not in waiting_on}
+        if not refs:
+            return
+        ready, waiting = ray.wait(list(refs), num_returns=len(refs), timeout=self.health_timeout_s)
+        for ref in waiting:
+            self._pings[ref] = refs[ref]
+        for ref in ready:
+            try:
+                ray.get(ref, timeout=self.get_timeout_s)
+            except ray_errors.RayActorError:
+                self._lost(refs[ref])
+
+    def _lost(self, index: int) -> None:
+        """Actor `index` failed a call: watch for its restart, or replace it next run if it is out of restarts."""
+        if actor_state(self.actors[index]) == "DEAD":
+            logger.warning("worker ray-%d is out of restarts; going on without it", index)
+            self._dead.add(index)
+        else:  # restarting (perhaps waiting for a node with room): a ping answers once it is back
+            self._pings[self.actors[index].ping.remote()] = index
+
+    def _check_started(self, indices: list[int], model_dir: str) -> None:
+        """Wait for new actors to load the model: one that cannot (no such path on its node) fails the run now."""
+        pings = {self.actors[index].ping.remote(): index for index in indices}
+        if not pings:
+            return
+        ready, waiting = ray.wait(list(pings), num_returns=len(pings), timeout=self.start_timeout_s)
+        for ref in ready:
+            try:
+                ray.get(ref, timeout=self.get_timeout_s)
+            except ray_errors.RayActorError as error:
+                self._kill_actors()
+                raise ClusterError(f"worker ray-{pings[ref]} failed to start (loading {model_dir}): {error}") \
+                    from error
+        if waiting:
+            raise ClusterError(f"{len(waiting)} of {len(pings)} workers did not start in "
+                               f"{self.start_timeout_s:.0f} s; the cluster has {ray.available_resources()} free of "
+                               f"{ray.cluster_resources()}")
 
     def _new_actor(self, index: int, model_dir: str, gpus: float):
         options = dict(num_cpus=self.threads_per_worker, num_gpus=gpus, max_restarts=self.max_restarts,
-                       max_task_retries=0)  # lost attempts are resubmitted by `run`, which counts them
+                       max_task_retries=0)  # lost attempts are resubmitted by `_Run`, which counts them
         device = "cuda" if gpus > 0 else "cpu"
-        return SamplerActor.options(**options).remote(f"ray-{index}", model_dir, self.policy_factory,
+        return SamplerActor.options(**options).remote(f"ray-{index}", portable_model(model_dir), self.policy_factory,
                                                        self.sample_fn, self.threads_per_worker, device)
 
     def _local_cpus(self) -> int | None:
@@ -211,7 +377,15 @@ class RayExecutor:
             return max(1, int(resources.get("GPU", 0) // gpus))
         return max(1, int(resources.get("CPU", 1) // self.threads_per_worker))
 
-    # --- one run -------------------------------------------------------------------------------
+    def _adapter_box(self, adapter_dir: str | None) -> list | None:
+        """[ObjectRef] of the adapter's files, put in the object store once per adapter; None for no adapter."""
+        if adapter_dir is None:
+            return None
+        if self._adapter is None or self._adapter[0] != adapter_dir:
+            self._adapter = (adapter_dir, [ray.put(pack_dir(adapter_dir))])
+        return self._adapter[1]  # in a list: Ray passes it on unresolved, actors fetch it when they switch
+
+    # --- work ----------------------------------------------------------------------------------
 
     def run(self, problems: Sequence[Problem], job: SampleJob, on_result: Callable[[ProblemTrees], None]) -> None:
         """Sample every problem once; `on_result` is called exactly once per problem, from this thread."""
@@ -222,35 +396,93 @@ class RayExecutor:
         if not problems:
             return
         self._ensure_actors(job.model_dir)
-        _Run(self, problems, job, on_result).loop()
+        adapter = self._adapter_box(job.adapter_dir)
+
+        def deliver(index: int, result: ProblemTrees) -> None:
+            if result.problem_id != problems[index].id:
+                raise SamplingError(problems[index].id, f"problem {problems[index].id}: sample function returned "
+                                                        f"trees of {result.problem_id!r}")
+            on_result(result)
+
+        _Run(self, [p.id for p in problems], lambda actor, index: actor.sample.remote(problems[index], job, adapter),
+             deliver).loop()
+
+    def evaluate(self, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
+        """`selfplay.work.evaluate_problems` spread over the actors: batch-sized slices for greedy and
+        sampling strategies (the same batches as in one process), one problem at a time for a search."""
+        from tqdm import tqdm
+
+        from search import SEARCH, lookup_strategy
+        from selfplay.evaluate import merge_results
+
+        problems = list(problems)
+        self._ensure_actors(request.model_dir)
+        adapter = self._adapter_box(request.adapter_dir)
+        size = 1 if lookup_strategy(request.strategy).kind == SEARCH else request.batch_size
+        slices = [problems[first:first + size] for first in range(0, len(problems), size)]
+        parts: list = [None] * len(slices)
+        start = time.perf_counter()
+        label = f"eval {request.strategy}" + (f" x{request.budget}" if size == 1 else "")
+        with tqdm(total=len(problems), desc=label, unit="problem", disable=not progress) as bar:
+            def deliver(index: int, result) -> None:
+                parts[index] = result
+                bar.update(len(slices[index]))
+
+            _Run(self, [chunk[0].id for chunk in slices],
+                 lambda actor, index: actor.evaluate.remote(slices[index], request, adapter), deliver,
+                 kind="evaluation").loop()
+        return merge_results(parts, request.strategy, request.budget, time.perf_counter() - start)
+
+    def finetune(self, request: TrainRequest) -> None:
+        """Train on one actor (it holds the CPUs or GPU); the driver writes the adapter and the logs."""
+        from selfplay.rundir import staging_dir
+
+        self._ensure_actors(request.model_dir)
+        previous = None
+        if request.previous_adapter is not None and request.config.continue_adapter:
+            previous = [ray.put(pack_dir(request.previous_adapter))]
+        returned: list = []
+        _Run(self, [str(request.round_index)], lambda actor, index: actor.finetune.remote(request, previous),
+             lambda index, files: returned.append(files), kind="training", noun="round",
+             stall_timeout_s=self.train_timeout_s, get_timeout_s=self.train_timeout_s).loop()
+        adapter_files, log_files = returned[0]
+        with staging_dir(request.out_dir) as staging:
+            unpack_dir(adapter_files, staging)
+        unpack_dir(log_files, request.log_root)
 
 
 class _Run:
-    """The driver-side state of one `RayExecutor.run`: queue, attempts in flight, actor health."""
+    """The driver-side state of one stream of work items over the actors: queue, attempts in flight,
+    actor health. `submit(actor, index)` starts item `index` on an actor; `deliver(index, result)`
+    receives each item's result once."""
 
-    def __init__(self, executor: RayExecutor, problems: list[Problem], job: SampleJob,
-                 on_result: Callable[[ProblemTrees], None]) -> None:
-        self.executor, self.problems, self.job, self.on_result = executor, problems, job, on_result
-        self.queue = deque(range(len(problems)))  # problem indices waiting for an actor
-        self.attempts: dict = {}  # ObjectRef -> (actor index, problem index)
-        self.pings: dict = {}  # ObjectRef -> actor index: actors waiting to be seen alive again
+    def __init__(self, executor: RayExecutor, labels: list[str], submit: Callable, deliver: Callable, *,
+                 kind: str = "sampling", noun: str = "problem", stall_timeout_s: float | None = None,
+                 get_timeout_s: float | None = None) -> None:
+        self.executor, self.labels, self.submit, self.deliver = executor, labels, submit, deliver
+        self.kind, self.noun = kind, noun  # for messages: "problem p3 failed: sampling raised 2 times"
+        self.stall_timeout_s = stall_timeout_s or executor.stall_timeout_s
+        self.get_timeout_s = get_timeout_s or executor.get_timeout_s
+        self.queue = deque(range(len(labels)))  # item indices waiting for an actor
+        self.attempts: dict = {}  # ObjectRef -> (actor index, item index)
+        self.pings = executor._pings  # actors waiting to be seen alive again (a restart may wait for a node)
         self.load = Counter()  # actor index -> attempts queued on it
-        self.healthy = set(range(len(executor.actors)))
-        self.errors, self.crashes = Counter(), Counter()  # problem index -> failed attempts
+        self.healthy = set(range(len(executor.actors))) - set(self.pings.values())
+        self.errors, self.crashes = Counter(), Counter()  # item index -> failed attempts
         self.delivered = 0
 
     def loop(self) -> None:
         last_progress = time.monotonic()
         try:
-            while self.delivered < len(self.problems):
+            while self.delivered < len(self.labels):
                 self._submit()
                 waiting = list(self.attempts) + list(self.pings)
                 if not waiting:
                     raise ClusterError("every worker is gone (out of restarts); nothing can run the "
-                                       f"{len(self.problems) - self.delivered} problems left")
+                                       f"{len(self.labels) - self.delivered} left")
                 ready, _ = ray.wait(waiting, num_returns=1, timeout=self.executor.poll_s)
                 if not ready:
-                    if time.monotonic() - last_progress > self.executor.stall_timeout_s:
+                    if time.monotonic() - last_progress > self.stall_timeout_s:
                         raise ClusterError(self._stall_message())
                     continue
                 for ref in ready:
@@ -270,17 +502,15 @@ class _Run:
                 return
             actor = min(free, key=lambda a: (self.load[a], a))
             index = self.queue.popleft()
-            ref = executor.actors[actor].sample.remote(self.problems[index], self.job)
-            self.attempts[ref] = (actor, index)
+            self.attempts[self.submit(executor.actors[actor], index)] = (actor, index)
             self.load[actor] += 1
 
     def _on_attempt(self, ref) -> bool:
         """Deliver a finished attempt, or requeue / raise for a failed one. True when delivered."""
         actor, index = self.attempts.pop(ref)
         self.load[actor] -= 1
-        problem_id = self.problems[index].id
         try:
-            result = ray.get(ref, timeout=self.executor.get_timeout_s)
+            result = ray.get(ref, timeout=self.get_timeout_s)
         except (ray_errors.RayActorError, ray_errors.WorkerCrashedError, ray_errors.ObjectLostError) as error:
             self._on_actor_lost(actor, error)  # the worker or its node died; the attempt is lost
             self._retry(index, self.crashes, self.executor.crash_retries,
@@ -288,28 +518,25 @@ class _Run:
             return False
         except ray_errors.RayTaskError as error:
             self._retry(index, self.errors, self.executor.retries,
-                        f"sampling raised {self.errors[index] + 1} times", error)
+                        f"{self.kind} raised {self.errors[index] + 1} times", error)
             return False
-        if result.problem_id != problem_id:
-            raise SamplingError(problem_id, f"problem {problem_id}: sample function returned trees of "
-                                            f"{result.problem_id!r}")
         self.delivered += 1
-        self.on_result(result)
+        self.deliver(index, result)
         return True
 
     def _retry(self, index: int, failures: Counter, limit: int, what: str, error: Exception) -> None:
         failures[index] += 1
-        problem_id = self.problems[index].id
+        label = self.labels[index]
         if failures[index] > limit:
             cause = getattr(error, "cause", None) or error
-            raise SamplingError(problem_id, f"problem {problem_id} failed: {what}; last error: "
-                                            f"{type(cause).__name__}: {cause}") from error
-        logger.warning("problem %s: %s, retrying", problem_id, what)
+            raise SamplingError(label, f"{self.noun} {label} failed: {what}; last error: "
+                                       f"{type(cause).__name__}: {cause}") from error
+        logger.warning("%s %s: %s, retrying", self.noun, label, what)
         self.queue.appendleft(index)
 
     def _on_actor_lost(self, actor: int, error: ray_errors.RayError) -> None:
         if getattr(error, "actor_init_failed", False):
-            raise ClusterError(f"worker ray-{actor} failed to start (loading {self.job.model_dir}): "
+            raise ClusterError(f"worker ray-{actor} failed to start (loading {self.executor._model_dir}): "
                                f"{error}") from error
         if actor in self.healthy:  # no new work until a ping shows the restarted actor is up
             self.healthy.discard(actor)
@@ -318,19 +545,18 @@ class _Run:
     def _on_ping(self, ref) -> None:
         actor = self.pings.pop(ref)
         try:
-            ray.get(ref, timeout=self.executor.get_timeout_s)
+            ray.get(ref, timeout=self.get_timeout_s)
         except ray_errors.RayActorError as error:
             if error.actor_init_failed:
                 raise ClusterError(f"worker ray-{actor} failed to restart: {error}") from error
-            logger.warning("worker ray-%d is out of restarts; going on without it", actor)
-            self.executor._dead.add(actor)
+            self.executor._lost(actor)
             return
         self.healthy.add(actor)
 
     def _stall_message(self) -> str:
         executor = self.executor
-        return (f"no problem finished in {executor.stall_timeout_s:.0f} s ({self.delivered}/{len(self.problems)} "
+        return (f"no {self.noun} finished in {self.stall_timeout_s:.0f} s ({self.delivered}/{len(self.labels)} "
                 f"done, {len(self.attempts)} in flight). Each of the {len(executor.actors)} workers needs "
                 f"{executor.threads_per_worker} CPU and {executor._gpus_per_worker()} GPU; the cluster has "
                 f"{ray.available_resources()} free of {ray.cluster_resources()}. Raise stall_timeout_s if "
-                "one problem legitimately takes longer.")
+                "one legitimately takes longer.")

@@ -37,13 +37,11 @@ from tqdm import tqdm
 from search import Tree
 from selfplay import rundir, tracking, treeio
 from selfplay.curriculum import round_draw, solved_shares
-from selfplay.evaluate import evaluate
-from selfplay.finetune import finetune, read_training
+from selfplay.finetune import read_training
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
 from selfplay.selection import refit_rows, select_round, selection_stats
 from selfplay.tasks import Problem, load_problems
-from selfplay.tools.toolbox import apply_tools
-from selfplay.work import LocalExecutor, ProblemTrees, SampleJob
+from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
 
 
 @dataclass
@@ -52,8 +50,7 @@ class Context:
 
     config: RunConfig
     run: rundir.RunDir
-    executor: object  # selfplay.work.Executor
-    evaluator: LocalExecutor  # holds the driver's policy for evaluation (the executor's own when local)
+    executor: object  # selfplay.work.Executor: samples, finetunes and evaluates (here or in Ray actors)
     progress: bool = True
     log: Callable[[str], None] = print
 
@@ -169,9 +166,9 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
         rows = rundir.read_jsonl(round_dir.sft)
         if not config.sft.continue_adapter:  # ReST-EM: a fresh LoRA on every round's verified rows so far
             rows = refit_rows(earlier_rows(context.run, round_dir.index), rows, round_dir.index)
-        with tracking.trainer_logs(config.sft.report_to, context.run.path, round_dir.index, "sft"):
-            finetune(rows, context.model_dir, round_dir.adapter, config.sft,
-                     previous_adapter=previous, seed=config.seed + round_dir.index)
+        context.executor.finetune(TrainRequest(
+            rows, context.model_dir, str(round_dir.adapter), config.sft, None if previous is None else str(previous),
+            config.seed + round_dir.index, str(context.run.path), round_dir.index, base_name=config.model))
     training = read_training(round_dir.adapter)
     training.pop("log_history", None)
     if config.train_reward_model:
@@ -200,12 +197,14 @@ def eval_phase(context: Context, adapter_dir: Path | None) -> dict:
     problems = [problem for chosen in splits.values() for problem in chosen]
     if not problems:
         return {}
-    policy = context.evaluator.policy(context.model_dir, None if adapter_dir is None else str(adapter_dir))
-    apply_tools(policy, config.tools)
-    fast = evaluate(policy, problems, "greedy", 1, config.seed, max_new_tokens=config.eval.max_new_tokens,
-                    progress=context.progress)
-    deliberate = evaluate(policy, problems, config.eval.strategy, config.eval.budget, config.seed,
-                          progress=context.progress)
+    adapter = None if adapter_dir is None else str(adapter_dir)
+
+    def answered(strategy: str, budget: int, max_new_tokens: int):  # in this process or over the Ray actors
+        request = EvalRequest(context.model_dir, adapter, strategy, budget, config.seed, max_new_tokens, config.tools)
+        return context.executor.evaluate(problems, request, progress=context.progress)
+
+    fast = answered("greedy", 1, config.eval.max_new_tokens)
+    deliberate = answered(config.eval.strategy, config.eval.budget, 256)  # a search's steps have their own caps
     return {"fast": fast.to_dict(), "deliberate": deliberate.to_dict(),
             "splits": split_accuracies({name: [p.id for p in chosen] for name, chosen in splits.items()},
                                        {"fast": fast, "deliberate": deliberate}),
@@ -309,13 +308,12 @@ def prepare_run_dir(config: RunConfig) -> rundir.RunDir:
     return run
 
 
-def improve(config: RunConfig, executor, *, evaluator: LocalExecutor | None = None, progress: bool = True,
+def improve(config: RunConfig, executor, *, progress: bool = True,
             on_round: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Run or continue a run; returns [round-0 summary, metrics of round 1, ..., round K]."""
     check_inputs(config)
     run = prepare_run_dir(config)
-    evaluator = evaluator or (executor if isinstance(executor, LocalExecutor) else LocalExecutor(config.threads))
-    context = Context(config, run, executor, evaluator, progress, log)
+    context = Context(config, run, executor, progress, log)
     results = [base_round(context)]
     if on_round is not None:
         on_round(results[-1])

@@ -1,4 +1,4 @@
-"""How a round's sampling reaches whoever runs it: the job, one problem's trees, the executors.
+"""How a round's model work reaches whoever runs it: the requests, one problem's trees, the executors.
 
 A round makes one `SampleJob` (round, model, adapter, strategy, budget, seed) and hands it to an
 executor together with the round's training problems; the executor runs `sample_problem` on
@@ -9,13 +9,20 @@ derives from (run seed, round, problem id) alone, so its tree does not depend on
 sampled it, or when.
 
     executor.run(problems, job, on_result)   # on_result(ProblemTrees) is called once per problem
+    executor.finetune(train_request)         # the round's adapter, in train_request.out_dir on return
+    executor.evaluate(problems, eval_request) # an EvalResult (greedy, sampling or a search, graded)
     executor.close()                         # at the end of the run: its workers and models go
+
+Finetuning (`train_adapter`) and evaluation (`evaluate_problems`) run where the executor's
+models are: here, or inside the Ray actors, which send the adapter's files back for the driver
+to write.
 
 Executors: `LocalExecutor` here (`--workers 0`), `selfplay.ray_runner.RayExecutor` (N actors).
 Both keep one loaded base model per worker for the whole run and swap LoRA adapters on it
 (`Policy.load_adapter` / `unload_adapter`) when a job names another adapter.
 
-Knows the policy surface, deliberation and the tree format; nothing about run files.
+Knows the policy surface, deliberation, the tree format and the entry points of finetuning and
+evaluation; nothing about the run directory's layout.
 """
 from __future__ import annotations
 
@@ -46,6 +53,38 @@ class SampleJob:
         lookup_strategy(self.strategy)  # an unknown name fails here, in the driver, not inside a worker
 
 
+@dataclass(frozen=True)
+class EvalRequest:
+    """How to answer and grade dev problems: one `selfplay.evaluate.evaluate` call's settings."""
+
+    model_dir: str  # the base model (a worker uses its own copy of it)
+    adapter_dir: str | None  # the adapter to put on it (the driver's path; workers get its bytes)
+    strategy: str
+    budget: int
+    seed: int
+    max_new_tokens: int = 256
+    tools: str = "auto"
+    batch_size: int = 8  # problems per batched generation (greedy and sampling strategies)
+
+    def __post_init__(self) -> None:
+        lookup_strategy(self.strategy)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """One round's finetuning: `selfplay.finetune.finetune` with where its tracker logs go."""
+
+    rows: list  # sft rows
+    model_dir: str
+    out_dir: str  # where the adapter is saved (a worker trains into its own scratch copy)
+    config: object  # selfplay.finetune.FinetuneConfig
+    previous_adapter: str | None
+    seed: int
+    log_root: str  # the run directory; tracker logs go under it (selfplay.tracking.trainer_logs)
+    round_index: int
+    base_name: str | None = None  # the adapter's base_model_name_or_path (default: model_dir)
+
+
 @dataclass
 class ProblemTrees:
     problem_id: str
@@ -58,6 +97,14 @@ class ProblemTrees:
 class Executor(Protocol):
     def run(self, problems: Sequence[Problem], job: SampleJob, on_result: Callable[[ProblemTrees], None]) -> None:
         """Sample every problem once; call `on_result` exactly once per problem, from this thread."""
+        ...
+
+    def finetune(self, request: TrainRequest) -> None:
+        """Train the request's adapter; it is in `request.out_dir` (written atomically) on return."""
+        ...
+
+    def evaluate(self, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
+        """`selfplay.evaluate.EvalResult` of the request's strategy on `problems`, in their order."""
         ...
 
     def close(self) -> None:
@@ -112,3 +159,34 @@ class LocalExecutor:
     def close(self) -> None:
         """Drop the loaded policy (a later call loads the base model again)."""
         self._policy = self._model_dir = None
+
+    def evaluate(self, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
+        """`evaluate_problems` on this process's policy with the request's adapter."""
+        return evaluate_problems(self.policy(request.model_dir, request.adapter_dir), problems, request,
+                                 progress=progress)
+
+    def finetune(self, request: TrainRequest) -> None:
+        train_adapter(request)
+
+
+def evaluate_problems(policy, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
+    """The request's strategy on `problems`, graded: a `selfplay.evaluate.EvalResult`."""
+    from selfplay.evaluate import evaluate
+    from selfplay.tools.toolbox import apply_tools
+
+    apply_tools(policy, request.tools)
+    return evaluate(policy, problems, request.strategy, request.budget, request.seed,
+                    max_new_tokens=request.max_new_tokens, batch_size=request.batch_size, progress=progress)
+
+
+def train_adapter(request: TrainRequest, *, model_dir: str | None = None, out_dir: str | None = None,
+                  previous_adapter: str | None = None, log_root: str | None = None) -> None:
+    """Finetune the request's adapter into `out_dir`, tracker logs under `log_root`. A worker passes its
+    own copies' paths; the adapter still records the request's (the run's) names."""
+    from selfplay import tracking
+    from selfplay.finetune import finetune
+
+    with tracking.trainer_logs(request.config.report_to, log_root or request.log_root, request.round_index, "sft"):
+        finetune(request.rows, model_dir or request.model_dir, out_dir or request.out_dir, request.config,
+                 previous_adapter=previous_adapter or request.previous_adapter, seed=request.seed,
+                 base_name=request.base_name, out_name=request.out_dir, previous_name=request.previous_adapter)

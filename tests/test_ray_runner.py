@@ -50,8 +50,9 @@ class FakePolicy:
         self.log, self.adapter_dir = log, None
 
     def load_adapter(self, adapter_dir: str) -> None:
-        self.adapter_dir = str(adapter_dir)
-        log_line(self.log, f"adapter {adapter_dir}")
+        """Holds the adapter's name, read from the copy this actor was sent (never the driver's path)."""
+        self.adapter_dir = (Path(adapter_dir) / "name").read_text()
+        log_line(self.log, f"adapter {self.adapter_dir} from {adapter_dir}")
 
     def unload_adapter(self) -> None:
         self.adapter_dir = None
@@ -200,24 +201,34 @@ def test_actor_killed_during_a_run_is_restarted_and_its_problems_resubmitted(clu
     assert attempts["attempt p1"] == 2  # killed in the middle, run again
 
 
+def adapter(tmp_path: Path, name: str) -> str:
+    path = tmp_path / name / "adapter"
+    path.mkdir(parents=True)
+    (path / "name").write_text(name)
+    return str(path)
+
+
 def test_adapter_is_switched_per_job_without_reloading_the_base(cluster, tmp_path):
-    first, second = str(tmp_path / "round-1" / "adapter"), str(tmp_path / "round-2" / "adapter")
+    first, second = adapter(tmp_path, "round-1"), adapter(tmp_path, "round-2")
     with executor(tmp_path) as runner:
         base = run_collect(runner, problems(4), job(None, 1))
         one = run_collect(runner, problems(4), job(first, 2))
+        shutil.rmtree(first)  # sent once per run through the object store: the driver's copy is not read again
         two = run_collect(runner, problems(4), job(second, 3))
         back = run_collect(runner, problems(4), job(None, 4))
     assert {tree["adapter"] for result in base for tree in result.trees} == {None}
-    assert {tree["adapter"] for result in one for tree in result.trees} == {first}
-    assert {tree["adapter"] for result in two for tree in result.trees} == {second}
+    assert {tree["adapter"] for result in one for tree in result.trees} == {"round-1"}
+    assert {tree["adapter"] for result in two for tree in result.trees} == {"round-2"}
     assert {tree["adapter"] for result in back for tree in result.trees} == {None}
     events_by_pid = {}
     for pid, event in read_log(tmp_path / "policy.log"):
         events_by_pid.setdefault(pid, []).append(event)
     assert len(events_by_pid) == 2
     for events in events_by_pid.values():  # each actor: one base load, then one swap per new adapter
-        assert events == ["base /models/base threads=1 device=cpu", f"adapter {first}", f"adapter {second}",
-                          "unload"]
+        assert [event.split(" from ")[0] for event in events] == \
+            ["base /models/base threads=1 device=cpu", "adapter round-1", "adapter round-2", "unload"]
+        local = [event.split(" from ")[1] for event in events if " from " in event]
+        assert not any(path.startswith(str(tmp_path)) for path in local)  # each actor's own unpacked copy
 
 
 def test_a_failing_problem_is_named_after_bounded_retries(cluster, tmp_path):
@@ -375,3 +386,59 @@ def test_ray_job_submit_runs_the_uploaded_project(tmp_path):
             head.wait(timeout=30)
         head_log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+# --- nothing shared by path --------------------------------------------------------------------
+
+def test_a_directory_travels_as_bytes_and_cannot_escape(tmp_path):
+    source = tmp_path / "adapter"
+    (source / "sub").mkdir(parents=True)
+    (source / "adapter_config.json").write_text("{}")
+    (source / "sub" / "weights.bin").write_bytes(b"\x00\x01")
+    files = ray_runner.pack_dir(source)
+    assert files == {"adapter_config.json": b"{}", "sub/weights.bin": b"\x00\x01"}
+    copy = ray_runner.unpack_dir(files, tmp_path / "copy")
+    assert (copy / "sub" / "weights.bin").read_bytes() == b"\x00\x01"
+    for name in ("../evil", "/etc/evil", "sub/../../evil"):
+        with pytest.raises(ValueError, match="outside"):
+            ray_runner.unpack_dir({name: b"x"}, tmp_path / "other")
+    assert not (tmp_path / "evil").exists()
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        ray_runner.pack_dir(tmp_path / "missing")
+
+
+def test_each_node_finds_the_model_in_its_own_working_directory(tmp_path, monkeypatch):
+    driver = tmp_path / "driver"
+    (driver / "models" / "base").mkdir(parents=True)
+    monkeypatch.chdir(driver)
+    sent = ray_runner.portable_model(str(driver / "models" / "base"))
+    assert sent == ("models/base", str(driver / "models" / "base"))
+    worker = tmp_path / "worker"  # another node's unpacked copy of the working directory
+    (worker / "models" / "base").mkdir(parents=True)
+    monkeypatch.chdir(worker)
+    assert ray_runner.resolve_model(sent) == str(worker / "models" / "base")
+    monkeypatch.chdir(tmp_path)  # no copy here, but the driver's path is visible (a shared disk)
+    assert ray_runner.resolve_model(sent) == str(driver / "models" / "base")
+    with pytest.raises(FileNotFoundError, match=f"is not on node {socket.gethostname()}"):
+        ray_runner.resolve_model((None, "/shared/models/missing"))
+    assert ray_runner.resolve_model((None, "org/some-model")) == "org/some-model"  # a hub id, as given
+    assert ray_runner.portable_model("/elsewhere/model") == (None, "/elsewhere/model")
+
+
+@pytest.mark.slow
+def test_evaluation_over_the_actors_equals_one_process(cluster, tmp_path):
+    from selfplay.model.tokenizer import build_tokenizer
+    from tests.tiny_models import tiny_llama
+    tokenizer = build_tokenizer()
+    model_dir = tmp_path / "tiny-model"
+    tiny_llama(tokenizer, hidden=32, heads=2, kv_heads=1).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    items = load_problems(REPO / "datasets" / "countdown" / "dev.jsonl")[:11]  # two batches of 8, one short
+    local = work.LocalExecutor(threads=1)
+    with RayExecutor(2, poll_s=0.2) as runner:
+        for strategy, budget in (("greedy", 1), ("best_of_n", 2)):
+            request = work.EvalRequest(str(model_dir), None, strategy, budget, seed=3, max_new_tokens=24)
+            spread, alone = runner.evaluate(items, request), local.evaluate(items, request)
+            assert [vars(o) for o in spread.problems] == [vars(o) for o in alone.problems]
+            assert (spread.n, spread.solved, spread.tokens, spread.decode_tokens) == \
+                (alone.n, alone.solved, alone.tokens, alone.decode_tokens)

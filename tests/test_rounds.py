@@ -224,6 +224,9 @@ class CrashAfter:
     def __init__(self, inner, count: int) -> None:
         self.inner, self.count = inner, count
 
+    def __getattr__(self, name: str):  # finetune, evaluate and close: the inner executor's
+        return getattr(self.inner, name)
+
     def run(self, problems, job, on_result):
         delivered = 0
 
@@ -348,14 +351,15 @@ def test_refit_trains_a_fresh_lora_on_every_rounds_rows(tmp_path, monkeypatch, c
         rundir.write_jsonl(run.round(index).sft, written)
     seen = {}
 
-    def fake_finetune(train_rows, model_dir, out_dir, config, *, previous_adapter, seed):
-        seen["rows"], seen["previous"] = [(r["problem_id"], r["round"]) for r in train_rows], previous_adapter
-        Path(out_dir).mkdir(parents=True)
-        rundir.write_json(Path(out_dir) / "training.json", {"rows": len(train_rows)})
+    class Executor:  # what the round hands its executor to train
+        def finetune(self, request):
+            seen["rows"] = [(r["problem_id"], r["round"]) for r in request.rows]
+            seen["previous"] = request.previous_adapter
+            Path(request.out_dir).mkdir(parents=True)
+            rundir.write_json(Path(request.out_dir) / "training.json", {"rows": len(request.rows)})
 
-    monkeypatch.setattr(rounds, "finetune", fake_finetune)
     config = from_dict({"sft": {"continue_adapter": continue_adapter}})
-    context = rounds.Context(config, run, executor=None, evaluator=None, progress=False)
+    context = rounds.Context(config, run, executor=Executor(), progress=False)
     rounds.train_phase(context, run.round(2))
     # Continuing trains on the round's own file (its fresh rows and its replay); refitting, on every
     # round's fresh rows so far, each once.

@@ -255,6 +255,6 @@ def test_the_reward_model_phase_trains_with_the_presets_reward_model_section(tmp
         return types.SimpleNamespace(info={"training": {"pairs": len(pairs)}})
 
     monkeypatch.setattr(verifiers.reward_model, "train_reward_model", fake_train)
-    context = Context(config, rundir.RunDir(tmp_path), executor=None, evaluator=None)
+    context = Context(config, rundir.RunDir(tmp_path), executor=None)
     assert reward_model_phase(context, round_dir) == {"pairs": 1}
     assert (seen["config"].lora_rank, seen["config"].max_steps, seen["config"].seed) == (4, 7, 5 + 2)
