@@ -186,8 +186,9 @@ def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
              for row in rundir.read_jsonl(round_dir.rm)]
     if not pairs:
         return {"skipped": "no (verified, failed) pairs in rm.jsonl"}
-    model = train_reward_model(pairs, context.model_dir, round_dir.reward_model,
-                               context.config.reward_model_config(seed=context.config.seed + round_dir.index))
+    config = context.config.reward_model_config(seed=context.config.seed + round_dir.index)
+    with tracking.trainer_logs(config.report_to, context.run.path, round_dir.index, "reward_model"):
+        model = train_reward_model(pairs, context.model_dir, round_dir.reward_model, config)
     return model.info["training"]
 
 

@@ -222,14 +222,15 @@ class RunConfig:
         self.reward_model_config(seed=self.seed)  # a bad reward_model value fails at load, not after a round
 
     def reward_model_config(self, seed: int) -> RewardModelConfig:
-        """The reward model's training config: `reward_model`'s overrides on the defaults, with `seed`."""
-        known = {f.name for f in dataclasses.fields(RewardModelConfig)} - {"seed"}
+        """The reward model's training config: `reward_model`'s overrides on the defaults, with `seed`; its
+        losses go where the adapter's do (`sft.report_to`, the run's one tracker)."""
+        known = {f.name for f in dataclasses.fields(RewardModelConfig)} - {"seed", "report_to"}
         unknown = sorted(set(self.reward_model) - known, key=str)
         if unknown:
-            raise ConfigError(f"reward_model: unknown keys {unknown} (the seed derives from seed and the round); "
-                              f"expected some of {sorted(known)}")
+            raise ConfigError(f"reward_model: unknown keys {unknown} (the seed derives from seed and the round, "
+                              f"the tracker is sft.report_to); expected some of {sorted(known)}")
         try:
-            return RewardModelConfig(**self.reward_model, seed=seed)
+            return RewardModelConfig(**self.reward_model, seed=seed, report_to=self.sft.report_to)
         except (TypeError, ValueError) as error:
             raise ConfigError(f"reward_model: {error}") from None
 

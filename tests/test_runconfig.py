@@ -82,6 +82,10 @@ def test_reward_model_overrides_are_typed_and_built_when_the_config_loads(tmp_pa
                                                                   seed=5)
     assert from_dict(yaml.safe_load(runconfig.to_yaml(config))) == config
     assert RunConfig().reward_model_config(seed=0) == RewardModelConfig()
+    tracked = load_config(str(preset), ["sft.report_to=tensorboard"])  # the run's one tracker, for every trainer
+    assert tracked.reward_model_config(seed=5).report_to == "tensorboard"
+    with pytest.raises(ConfigError, match="the tracker is sft.report_to"):
+        load_config(str(preset), ["reward_model={report_to: wandb}"]).reward_model_config(seed=5)
 
 
 @pytest.mark.parametrize("override, message", [

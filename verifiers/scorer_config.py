@@ -25,6 +25,7 @@ class ScorerConfig:
     batch_size: int = 16  # rows (reward: pairs) per optimizer step
     max_length: int = 512  # tokens kept per scored text (its end: the pooled token is last)
     seed: int = 0  # head initialisation, data order
+    report_to: str = "none"  # the trainer's tracker (none, tensorboard, wandb, mlflow, trackio); a run passes its own
 
     def __post_init__(self) -> None:
         if self.lora_rank < 1 or self.batch_size < 1 or self.max_length < 2:
