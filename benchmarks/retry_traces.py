@@ -52,7 +52,7 @@ def complete_attempt(problem, text: str) -> bool:
 
 
 def retry_rows(trees, problems, policy, eos_text: str, max_failed: int, seed: int) -> list[dict]:
-    from selfplay.selection import completion_text, rank_key, verified_candidates
+    from selfplay.selection import rank_key, verified_candidates, with_eos
     from selfplay.tools.spans import tool_output_spans
 
     rng, rows = random.Random(seed), []
@@ -71,7 +71,7 @@ def retry_rows(trees, problems, policy, eos_text: str, max_failed: int, seed: in
         rng.shuffle(failed)
         count = rng.randint(min(1, len(failed)), min(max_failed, len(failed)))
         text = "".join(attempt.rstrip("\n") + "\n" + RETRY for attempt in failed[:count]) + candidates[0].text
-        completion = completion_text(text, eos_text)
+        completion = with_eos(text, eos_text)
         rows.append({"prompt": policy.render_prompt(problem), "completion": completion,
                      "tool_spans": [list(span) for span in tool_output_spans(completion)]})
     return rows

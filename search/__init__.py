@@ -20,7 +20,7 @@ from search.protocols import AnswerCheck, AnswerKey, PolicyState, PolicyStep, Sc
 from search.run import SearchResult, SearchRun
 from search.sampling import best_of_n, greedy, majority, sample
 from search.seeds import derive_seed
-from search.selection import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
+from search.choice_math import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
 from search.strategies import GREEDY, KINDS, SAMPLING, SEARCH, STRATEGIES, Strategy, lookup_strategy, strategy_names
 from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
 

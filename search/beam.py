@@ -28,7 +28,7 @@ from search.budget import Budget
 from search.config import SearchConfig
 from search.protocols import AnswerCheck, AnswerKey, Scorer, StepPolicy
 from search.run import SearchResult, SearchRun
-from search.selection import best_index
+from search.choice_math import best_index
 from search.tree import ROOT_INDEX, Tree
 
 

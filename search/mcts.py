@@ -42,7 +42,7 @@ short of one, the finished answer of highest mean value; else none.
 The search stops after `num_simulations`, as soon as a model call does not fit the budget, or
 (with `stop_at_pass`) once a finished answer passes the answer check.
 
-Knows the protocols, `SearchRun` and the selection math; nothing about models or tasks.
+Knows the protocols, `SearchRun` and the choice math; nothing about models or tasks.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ from search.budget import Budget
 from search.config import SearchConfig
 from search.protocols import AnswerCheck, AnswerKey, Scorer, StepPolicy
 from search.run import SearchResult, SearchRun
-from search.selection import best_index, puct_score, sibling_priors
+from search.choice_math import best_index, puct_score, sibling_priors
 from search.tree import ROOT_INDEX, Tree
 
 

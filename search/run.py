@@ -19,7 +19,7 @@ from search.budget import Budget, TokenMeter, expand_cost_bound
 from search.config import SearchConfig
 from search.protocols import AnswerCheck, Scorer, StepPolicy
 from search.seeds import derive_seed
-from search.selection import mean_token_probability
+from search.choice_math import mean_token_probability
 from search.tree import ROOT_INDEX, Tree
 
 

@@ -160,7 +160,7 @@ def _has_chat_template(model_dir: Path) -> bool:
     return bool(config.get("chat_template"))
 
 
-def prompt_renderer(run: RunView) -> Callable[[Problem], str]:
+def run_prompt_renderer(run: RunView) -> Callable[[Problem], str]:
     """How the run's policy saw a problem: the built-in format, or the model's chat template."""
     model_dir = resolve_path(run.config().get("model") or "models/base")
     if not model_dir.is_dir():
@@ -185,7 +185,7 @@ def run_prompts(run: RunView, problem_ids: Iterable[str]) -> dict[str, str]:
                 prompts.update((row["problem_id"], row["prompt"]) for row in rundir.read_jsonl(path))
     missing = sorted(set(problem_ids) - set(prompts))
     if missing:
-        problems, render = run.problems(), prompt_renderer(run)
+        problems, render = run.problems(), run_prompt_renderer(run)
         unknown = [problem_id for problem_id in missing if problem_id not in problems]
         if unknown:
             files = ", ".join(map(str, run.task_files())) or "none in config.yaml"

@@ -147,17 +147,17 @@ def visit_target_rows(tree: Tree, prompt: str, paths: Sequence[int], copies: int
                 terminal = tree.terminal[kid]
                 if count < 1 or (terminal and not _passed(tree.verdicts[kid])):
                     continue
-                step = completion_text(tree.step_texts[kid], eos_text) if terminal else tree.step_texts[kid]
+                step = with_eos(tree.step_texts[kid], eos_text) if terminal else tree.step_texts[kid]
                 rows.append({"prompt": prefix, "completion": step, "problem_id": tree.problem_id,
                              "round": round_index, "task": tree.task, "copies": count, "partial": not terminal,
                              "tool_spans": [list(span) for span in tool_output_spans(step)]})
     return rows
 
 
-def completion_text(path: str, eos_text: str) -> str:
+def with_eos(path: str, eos_text: str) -> str:
     """The path text ending in exactly one EOS text.
 
-    >>> completion_text("1+2=3", "<eos>"), completion_text("1+2=3<eos>", "<eos>")
+    >>> with_eos("1+2=3", "<eos>"), with_eos("1+2=3<eos>", "<eos>")
     ('1+2=3<eos>', '1+2=3<eos>')
     """
     return path if not eos_text or path.endswith(eos_text) else path + eos_text
@@ -231,7 +231,7 @@ def select_round(trees: Sequence[Tree], prompts: Mapping[str, str], earlier_rows
                                            config.visit_copies, eos_text, round_index))
             continue
         for pick in picks:
-            completion = completion_text(pick.text, eos_text)
+            completion = with_eos(pick.text, eos_text)
             fresh.append({"prompt": prompts[tree.problem_id], "completion": completion,
                           "problem_id": tree.problem_id, "round": round_index, "task": tree.task,
                           "tool_spans": [list(span) for span in tool_output_spans(completion)]})

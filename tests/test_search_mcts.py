@@ -6,7 +6,7 @@ import pytest
 
 from search import Budget, SearchConfig, beam, greedy, mcts, sample
 from search.mcts import choose_answer, search_children
-from search.selection import sibling_priors
+from search.choice_math import sibling_priors
 from search.tree import ROOT_INDEX, Tree
 from tests.test_search_fakes import (FakeScorer, Option, ScriptedPolicy, all_paths, bandit_options, bandit_policy,
                                      subtree_value, uniform_policy)

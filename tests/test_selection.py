@@ -3,8 +3,8 @@ import pytest
 
 from search import Tree
 from selfplay.runconfig import SelectionConfig
-from selfplay.selection import (best_paths, completion_text, replay_count, replay_rows, select_round, selection_stats,
-                                verified_candidates)
+from selfplay.selection import (best_paths, replay_count, replay_rows, select_round, selection_stats,
+                                verified_candidates, with_eos)
 
 EOS = "<eos>"
 
@@ -74,9 +74,9 @@ def test_selected_flags_mark_exactly_the_chosen_paths_and_clear_old_ones():
 
 
 def test_completion_ends_in_exactly_one_eos():
-    assert completion_text("8*3=24", EOS) == "8*3=24<eos>"
-    assert completion_text("8*3=24<eos>", EOS) == "8*3=24<eos>"
-    assert completion_text("8*3=24", "") == "8*3=24"
+    assert with_eos("8*3=24", EOS) == "8*3=24<eos>"
+    assert with_eos("8*3=24<eos>", EOS) == "8*3=24<eos>"
+    assert with_eos("8*3=24", "") == "8*3=24"
 
 
 @pytest.mark.parametrize("fresh, share, available, expected", [

@@ -26,7 +26,7 @@ from typing import Protocol, Sequence
 import torch
 
 from selfplay.model.kv import GrowingCache, KVSegment, PrefixState, Scratch, assemble, cached_pieces, row_kv
-from selfplay.model.sampling import StopRule, choose_tokens
+from selfplay.model.next_token import StopRule, choose_tokens
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Pure selection math: PUCT, sibling priors, fallback values, voting and ranking rules.
+"""Pure choice math: PUCT, sibling priors, fallback values, voting and ranking rules.
 
 Every function here takes plain numbers and returns plain numbers; each is unit tested.
 Knows nothing about trees, models or budgets.

@@ -9,10 +9,10 @@ from search.budget import Budget, TokenMeter, expand_cost_bound
 from search.config import SearchConfig
 from search.mcts import expansions_due
 from search.run import affordable_count, derive_seed
-from search.selection import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
+from search.choice_math import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
 
 
-@pytest.mark.parametrize("name", ["selection", "budget", "run", "mcts"])
+@pytest.mark.parametrize("name", ["choice_math", "budget", "run", "mcts"])
 def test_doctests(name):
     # importlib: `search.mcts` the attribute is the function, the package re-exports it
     failures, tried = doctest.testmod(importlib.import_module(f"search.{name}"))
