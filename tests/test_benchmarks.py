@@ -80,3 +80,15 @@ def test_retry_rows_put_complete_failed_attempts_before_the_verified_answer():
                                  "<<13+6=19>> [5 19]\n<<19*5=95>> [95]<eos>")
     assert bench.last_attempt(row["completion"]) == "<<13+6=19>> [5 19]\n<<19*5=95>> [95]<eos>"
     assert len(row["tool_spans"]) == 4  # each calculator result, masked in training
+
+
+def test_capacity_trains_on_the_hard_train_splits_only(tmp_path):
+    from selfplay.model.corpus import load_train_problems
+    from selfplay.tasks import load_problems
+    folder = load("capacity").hard_datasets(tmp_path / "datasets")
+    countdown = load_train_problems(folder / "countdown" / "train.jsonl")
+    assert len(countdown) == 4000 and {p.meta["level"] for p in countdown} == {"std3", "std4"}
+    assert sorted(p.name for p in (folder / "countdown").iterdir()) == ["train.jsonl"]  # no held-out split
+    held_out = {p.id for split in ("dev", "test") for level in ("std3", "std4", "hard")
+                for p in load_problems(REPO / "datasets" / "countdown" / level / f"{split}.jsonl")}
+    assert not held_out & {p.id for p in countdown}

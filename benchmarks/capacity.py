@@ -1,0 +1,81 @@
+"""How far direct training on the hard level takes a model of a given size: the ceiling rounds work under.
+
+The rounds teach the built-in model the standard game (every number used once) from its own
+verified answers. This benchmark asks what the same architecture reaches when it is *pretrained*
+on expert solutions of the hard levels directly: the std3 and std4 train splits (4,000 problems,
+up to 8 distinct expert solutions each, through the calculator, with the default recipe's
+mistake share), same corpus size, steps and learning rate as `configs/pretrain.yaml`. If that
+model's hard-dev greedy accuracy is only a few points above what the rounds reach, the policy's
+size, not the loop, is what holds fast accuracy down.
+
+    python benchmarks/capacity.py --out /tmp/cap-base                      # the built-in shape
+    python benchmarks/capacity.py --out /tmp/cap-big --hidden 192 --layers 6 --heads 6 --minutes 45
+
+The data folder it builds holds only train files (the hard dev and test splits stay held out);
+the model is written to `--out` with its card, and its `eval.json` (easy dev, hard dev, arith)
+is printed as one JSON line with the shape and steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+HARD_TRAIN = ("datasets/countdown/std3/train.jsonl", "datasets/countdown/std4/train.jsonl")
+
+
+def hard_datasets(folder: Path) -> Path:
+    """A datasets folder whose countdown train file is std3 + std4 train; arith and funcs as committed."""
+    (folder / "countdown").mkdir(parents=True)
+    with open(folder / "countdown" / "train.jsonl", "w", encoding="utf-8") as out:
+        for name in HARD_TRAIN:
+            out.write((REPO / name).read_text(encoding="utf-8"))
+    for task in ("arith", "funcs"):
+        (folder / task).symlink_to(REPO / "datasets" / task)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--hidden", type=int, help="hidden size (default: the built-in model's)")
+    parser.add_argument("--layers", type=int)
+    parser.add_argument("--heads", type=int)
+    parser.add_argument("--minutes", type=float, help="wall-clock cap on training (default: the recipe's)")
+    parser.add_argument("--max-steps", type=int)
+    args = parser.parse_args(argv)
+
+    from selfplay.model.pretrain import main as pretrain
+
+    recipe = yaml.safe_load((REPO / "configs" / "pretrain.yaml").read_text())
+    shape = recipe["model"]
+    if args.hidden:
+        shape["hidden_size"], shape["intermediate_size"] = args.hidden, 4 * args.hidden
+    shape["layers"] = args.layers or shape["layers"]
+    shape["heads"] = args.heads or shape["heads"]
+    recipe["minutes"] = args.minutes or recipe["minutes"]
+    recipe["max_steps"] = args.max_steps or recipe["max_steps"]
+    with tempfile.TemporaryDirectory(prefix="capacity-") as scratch:
+        recipe["corpus"]["datasets"] = str(hard_datasets(Path(scratch) / "datasets"))
+        recipe["out"] = args.out
+        config = Path(scratch) / "pretrain.yaml"
+        config.write_text(yaml.safe_dump(recipe, sort_keys=False))
+        code = pretrain(["--config", str(config)])
+    if code:
+        return code
+    measured = json.loads((Path(args.out) / "eval.json").read_text())
+    print(json.dumps({"model": shape, "max_steps": recipe["max_steps"], "minutes": recipe["minutes"],
+                      "trained_on": list(HARD_TRAIN), "eval": measured.get("tasks"),
+                      "training": measured.get("training")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
