@@ -179,7 +179,6 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
 
 
 def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
-    from verifiers.reward_model import train_reward_model
     from verifiers.scorer_data import PreferencePair
 
     pairs = [PreferencePair(row["problem_id"], row["prompt"], row["chosen"], row["rejected"], row["kind"])
@@ -187,9 +186,10 @@ def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
     if not pairs:
         return {"skipped": "no (verified, failed) pairs in rm.jsonl"}
     config = context.config.reward_model_config(seed=context.config.seed + round_dir.index)
-    with tracking.trainer_logs(config.report_to, context.run.path, round_dir.index, "reward_model"):
-        model = train_reward_model(pairs, context.model_dir, round_dir.reward_model, config)
-    return model.info["training"]
+    context.executor.finetune(TrainRequest(pairs, context.model_dir, str(round_dir.reward_model), config, None,
+                                           config.seed, str(context.run.path), round_dir.index,
+                                           base_name=context.config.model, trainer="reward_model"))
+    return rundir.read_json(round_dir.reward_model / "scorer.json")["training"]
 
 
 def eval_phase(context: Context, adapter_dir: Path | None) -> dict:

@@ -72,17 +72,24 @@ class EvalRequest:
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """One round's finetuning: `selfplay.finetune.finetune` with where its tracker logs go."""
+    """One round's training: the policy's LoRA (`selfplay.finetune.finetune`, trainer "sft") or the
+    reward model (`verifiers.reward_model.train_reward_model`, trainer "reward_model"), with where
+    its tracker logs go."""
 
-    rows: list  # sft rows
+    rows: list  # sft rows, or the reward model's PreferencePairs
     model_dir: str
     out_dir: str  # where the adapter is saved (a worker trains into its own scratch copy)
-    config: object  # selfplay.finetune.FinetuneConfig
+    config: object  # selfplay.finetune.FinetuneConfig, or verifiers.scorer_config.RewardModelConfig
     previous_adapter: str | None
     seed: int
     log_root: str  # the run directory; tracker logs go under it (selfplay.tracking.trainer_logs)
     round_index: int
-    base_name: str | None = None  # the adapter's base_model_name_or_path (default: model_dir)
+    base_name: str | None = None  # the base model the result records (default: model_dir)
+    trainer: str = "sft"  # "sft" or "reward_model"
+
+    def __post_init__(self) -> None:
+        if self.trainer not in ("sft", "reward_model"):
+            raise ValueError(f"trainer must be 'sft' or 'reward_model', got {self.trainer!r}")
 
 
 @dataclass
@@ -181,12 +188,18 @@ def evaluate_problems(policy, problems: Sequence[Problem], request: EvalRequest,
 
 def train_adapter(request: TrainRequest, *, model_dir: str | None = None, out_dir: str | None = None,
                   previous_adapter: str | None = None, log_root: str | None = None) -> None:
-    """Finetune the request's adapter into `out_dir`, tracker logs under `log_root`. A worker passes its
-    own copies' paths; the adapter still records the request's (the run's) names."""
+    """Train what the request asks into `out_dir`, tracker logs under `log_root`. A worker passes its
+    own copies' paths; the result still records the request's (the run's) names."""
     from selfplay import tracking
-    from selfplay.finetune import finetune
 
-    with tracking.trainer_logs(request.config.report_to, log_root or request.log_root, request.round_index, "sft"):
-        finetune(request.rows, model_dir or request.model_dir, out_dir or request.out_dir, request.config,
+    model_dir, out_dir = model_dir or request.model_dir, out_dir or request.out_dir
+    with tracking.trainer_logs(request.config.report_to, log_root or request.log_root, request.round_index,
+                               request.trainer):
+        if request.trainer == "reward_model":
+            from verifiers.reward_model import train_reward_model
+            train_reward_model(request.rows, model_dir, out_dir, request.config, base_name=request.base_name)
+            return
+        from selfplay.finetune import finetune
+        finetune(request.rows, model_dir, out_dir, request.config,
                  previous_adapter=previous_adapter or request.previous_adapter, seed=request.seed,
                  base_name=request.base_name, out_name=request.out_dir, previous_name=request.previous_adapter)

@@ -57,8 +57,8 @@ class RecordingExecutor(RayExecutor):
         super().run(problems, job, record)
 
 
-def smoke_config(out: Path):
-    return load_config("smoke", [f"out={out}", "rounds=1", "workers=2", "problems_per_round=8", "eval.limit=4"])
+def smoke_config(out: Path, *extra: str):
+    return load_config("smoke", [f"out={out}", "rounds=1", "workers=2", "problems_per_round=8", "eval.limit=4", *extra])
 
 
 def check_run(out: Path, config) -> dict:
@@ -79,14 +79,19 @@ def check_run(out: Path, config) -> dict:
 
 
 def test_a_smoke_round_runs_on_both_nodes(two_nodes, tmp_path):
-    config = smoke_config(tmp_path / "run")
+    config = smoke_config(tmp_path / "run", "train_reward_model=true", "reward_model={max_steps: 2}")
     with RecordingExecutor(2, poll_s=0.2) as executor:
         improve(config, executor, progress=False, log=lambda text: None)
         nodes = {f"ray-{index}": ray.get(actor.node_id.remote(), timeout=60)
                  for index, actor in enumerate(executor.actors)}
     assert len(set(nodes.values())) == 2  # one worker per node
     assert set(executor.workers_seen) == {"ray-0", "ray-1"}  # and both sampled
-    check_run(tmp_path / "run", config)
+    metrics = check_run(tmp_path / "run", config)
+    scorer_dir = tmp_path / "run" / "round-1" / "reward_model"  # trained on an actor too, written by the driver
+    scorer = json.loads((scorer_dir / "scorer.json").read_text())
+    assert scorer["base_model"] == "models/base" and metrics["train"]["reward_model"]["steps"] == 2
+    from verifiers.reward_model import RewardModel
+    assert RewardModel.load(scorer_dir, base_model=REPO / scorer["base_model"]).score(["Q\n"], ["a"])
 
 
 def test_a_round_completes_when_a_node_is_lost_mid_round(two_nodes, tmp_path):

@@ -1,7 +1,6 @@
 """Run configs: presets, overrides, unknown keys and bad values named, the resolved config written and compared."""
 import dataclasses
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import yaml
 from selfplay import improve_cli, runconfig
 from selfplay.rounds import prepare_run_dir
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
+from selfplay.work import LocalExecutor
 
 PRESETS = ("smoke", "default", "gpu")
 
@@ -254,11 +254,12 @@ def test_the_reward_model_phase_trains_with_the_presets_reward_model_section(tmp
                                        "kind": "verified"}])
     seen = {}
 
-    def fake_train(pairs, model_dir, out, reward_config):
-        seen["config"] = reward_config
-        return types.SimpleNamespace(info={"training": {"pairs": len(pairs)}})
+    def fake_train(pairs, model_dir, out, reward_config, *, base_name):
+        seen["config"], seen["base"] = reward_config, base_name
+        rundir.write_json(Path(out) / "scorer.json", {"training": {"pairs": len(pairs)}})
 
     monkeypatch.setattr(verifiers.reward_model, "train_reward_model", fake_train)
-    context = Context(config, rundir.RunDir(tmp_path), executor=None)
+    context = Context(config, rundir.RunDir(tmp_path), executor=LocalExecutor())  # trains where the executor runs
     assert reward_model_phase(context, round_dir) == {"pairs": 1}
     assert (seen["config"].lora_rank, seen["config"].max_steps, seen["config"].seed) == (4, 7, 5 + 2)
+    assert seen["base"] == config.model  # the preset's name for the base, not a worker's copy

@@ -246,8 +246,10 @@ class RewardModel(SequenceScorer):
 
 
 def train_reward_model(pairs: Sequence[PreferencePair], base_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                       config: RewardModelConfig = RewardModelConfig()) -> RewardModel:
-    """LoRA + head on the base, trained with TRL's RewardTrainer on the pairs; saved to `out_dir`."""
+                       config: RewardModelConfig = RewardModelConfig(), *, base_name: str | None = None) -> RewardModel:
+    """LoRA + head on the base, trained with TRL's RewardTrainer on the pairs; saved to `out_dir`.
+    `base_name` is the base model scorer.json records (default: `base_dir`, absolute), for a worker
+    that trained on its own copy of the run's model."""
     from datasets import Dataset
     from transformers import set_seed
     from trl import RewardConfig, RewardTrainer
@@ -266,7 +268,7 @@ def train_reward_model(pairs: Sequence[PreferencePair], base_dir: str | os.PathL
         training = run_trainer(trainer)
     kinds = {kind: sum(p.kind == kind for p in pairs) for kind in ("verified", "repeat", "pad")}
     info = {"config": dataclasses.asdict(config), "training": {**training, "pairs": kinds}}
-    reward_model = RewardModel(trainer.model, tokenizer, base_model=os.path.abspath(base_dir),
+    reward_model = RewardModel(trainer.model, tokenizer, base_model=base_name or os.path.abspath(base_dir),
                                max_length=config.max_length, info=info)
     reward_model.save(out_dir)
     reward_model.model = trainer.model.merge_and_unload().eval()
