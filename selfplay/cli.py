@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     # PEFT's maintainers, not for someone running `lab eval --adapter`.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if argv[:1] == ["reward-model"]:
-        from verifiers.reward_model import main as train_reward_model
+        from selfplay.scorer_cli import main as train_reward_model
 
         return train_reward_model(argv[1:])
     if argv[:1] == ["pretrain"]:

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from verifiers.math import check_countdown
-from verifiers.reward_model import RewardModel, RewardModelConfig, load_base, main, train_reward_model
+from selfplay.scorer_cli import main
+from verifiers.reward_model import RewardModel, RewardModelConfig, load_base, train_reward_model
 from search import Tree
 from verifiers.scorer_data import (GradedAnswer, graded_answers, padded, preference_pairs, repeated,
                                   split_by_problem)
