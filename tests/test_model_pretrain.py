@@ -168,6 +168,23 @@ def test_pretraining_lowers_the_loss_and_is_deterministic(tmp_path):
     assert all(torch.equal(weights_b[name], weights_c[name]) for name in weights_b)
 
 
+@pytest.mark.slow
+def test_pretraining_reports_its_loss_to_tensorboard_beside_the_model(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    import yaml
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "max_steps": 10}))
+    assert main(["--config", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "model"),
+                 "--report-to", "tensorboard"]) == 0
+    events = [path for path in (tmp_path / "model-tensorboard").rglob("events.out.tfevents.*")]
+    assert events and not list((tmp_path / "model").rglob("events.out.tfevents.*"))
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    assert "train/loss" in accumulator.Tags()["scalars"]
+    assert load_config(tmp_path / "model" / "pretrain.yaml").report_to == "tensorboard"
+    with pytest.raises(ValueError, match="report_to must be one of"):
+        config_from_dict({**TINY, "report_to": "stdout"})
+
+
 def test_the_committed_base_model_loads_and_meets_its_targets():
     model = AutoModelForCausalLM.from_pretrained(BASE)
     tokenizer = AutoTokenizer.from_pretrained(BASE)

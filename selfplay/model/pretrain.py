@@ -15,6 +15,8 @@ expert completions):
   row per batch, attention masked per trace) ran slower on CPU.
 - fp32 on CPU, `threads` torch threads (1 by default), deterministic in the seed. `max_steps`
   sets the cosine schedule; `minutes` is a wall-clock cap that stops training early.
+- The loss goes to `report_to` (`--report-to tensorboard`: event files in OUT-tensorboard, beside
+  the model directory, which is replaced whole when the model is saved).
 The output is a plain HF model directory (model, tokenizer, generation config) plus a model card,
 the resolved config and `eval.json` (`card.py` writes those and measures the dev numbers). The
 directory is built in a temporary sibling and renamed (`verifiers.atomic_files.staging_dir`),
@@ -25,12 +27,15 @@ Knows the corpus, the tokenizer and HF training; nothing about search, rounds or
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +48,13 @@ from transformers import (DataCollatorForSeq2Seq, GenerationConfig, LlamaConfig,
 from selfplay.model import card
 from selfplay.model.corpus import REPO, CorpusConfig, Trace, build_corpus, summarize
 from selfplay.model.tokenizer import build_tokenizer
+from selfplay.runconfig import TRACKERS
 from selfplay.tools.spans import encode_masked
 from verifiers.atomic_files import FILE_MODE, staging_dir
 
 DEFAULT_CONFIG = "configs/pretrain.yaml"
 IGNORE_INDEX = -100  # label of a token that carries no loss
+TENSORBOARD_DIR_VARIABLE = "TENSORBOARD_LOGGING_DIR"  # where transformers' TensorBoard callback writes
 
 
 @dataclass(frozen=True)
@@ -90,8 +97,12 @@ class PretrainConfig:
     eval_funcs_limit: int = 50  # funcs dev problems evaluated (its sandbox costs ~0.1 s a sample)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)  # what the model imitates
     model: ModelShape = field(default_factory=ModelShape)  # the architecture
+    report_to: str = "none"  # the trainer's tracker (none, tensorboard, wandb, mlflow, trackio); TensorBoard
+    #                          logs go to OUT-tensorboard beside the model directory
 
     def __post_init__(self) -> None:
+        if self.report_to not in TRACKERS:
+            raise ValueError(f"report_to must be one of {list(TRACKERS)}, got {self.report_to!r}")
         if self.max_steps < 1 or self.batch_size < 1 or self.threads < 1 or self.logging_steps < 1:
             raise ValueError("max_steps, batch_size, threads and logging_steps must be at least 1")
         if self.minutes <= 0 or self.learning_rate <= 0 or self.weight_decay < 0:
@@ -205,8 +216,26 @@ def training_arguments(config: PretrainConfig, output_dir: str) -> TrainingArgum
         max_steps=config.max_steps, per_device_train_batch_size=config.batch_size,
         learning_rate=config.learning_rate, lr_scheduler_type="cosine", warmup_steps=config.warmup,
         weight_decay=config.weight_decay, adam_beta2=0.98, max_grad_norm=1.0,
-        logging_strategy="steps", logging_steps=config.logging_steps, save_strategy="no", report_to="none",
+        logging_strategy="steps", logging_steps=config.logging_steps, save_strategy="no", report_to=config.report_to,
         dataloader_num_workers=0, include_num_input_tokens_seen="non_padding")
+
+
+@contextlib.contextmanager
+def tensorboard_logs(config: PretrainConfig) -> Iterator[None]:
+    """With `report_to: tensorboard`, the trainer's event files go to OUT-tensorboard (the model
+    directory itself is replaced whole when the model is saved)."""
+    if config.report_to != "tensorboard":
+        yield
+        return
+    out, saved = Path(config.out), os.environ.get(TENSORBOARD_DIR_VARIABLE)
+    os.environ[TENSORBOARD_DIR_VARIABLE] = str(out.with_name(f"{out.name}-tensorboard"))
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(TENSORBOARD_DIR_VARIABLE, None)
+        else:
+            os.environ[TENSORBOARD_DIR_VARIABLE] = saved
 
 
 def save_model_dir(model, tokenizer, out: Path) -> None:
@@ -244,7 +273,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     dataset = tokenize_traces(traces, tokenizer, config.model.max_positions)
     set_seed(config.seed)
     model = LlamaForCausalLM(config.model.llama_config(tokenizer))
-    with tempfile.TemporaryDirectory(prefix="pretrain-") as scratch:
+    with tensorboard_logs(config), tempfile.TemporaryDirectory(prefix="pretrain-") as scratch:
         right_padding = build_tokenizer()
         right_padding.padding_side = "right"  # so that a group of rows is cut to its longest with one slice
         collator = DataCollatorForSeq2Seq(right_padding, label_pad_token_id=IGNORE_INDEX)
@@ -279,6 +308,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--traces", type=int, help="corpus size in traces")
     parser.add_argument("--eval-samples", type=int, help="samples per dev problem for pass@k")
     parser.add_argument("--no-eval", action="store_true", help="skip the dev evaluation")
+    parser.add_argument("--report-to", choices=list(TRACKERS),
+                        help="tracker for the training loss (tensorboard: event files in OUT-tensorboard)")
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
@@ -288,7 +319,8 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
     corpus = dataclasses.replace(config.corpus, **{k: v for k, v in corpus.items() if v is not None})
     flags = {"out": args.out, "seed": args.seed, "minutes": args.minutes, "max_steps": args.max_steps,
              "threads": args.threads, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-             "eval_samples": args.eval_samples, "evaluate": False if args.no_eval else None}
+             "eval_samples": args.eval_samples, "evaluate": False if args.no_eval else None,
+             "report_to": getattr(args, "report_to", None)}
     return dataclasses.replace(config, corpus=corpus, **{k: v for k, v in flags.items() if v is not None})
 
 
