@@ -175,10 +175,16 @@ def run_cli(args: argparse.Namespace) -> int:
 
 
 def load_scorer(directory: str):
-    """A reward or value model directory, as the `Scorer` search calls."""
+    """A reward or value model directory, as the `Scorer` search calls. A relative base model (a
+    round's scorer records the preset's `models/base`) is read against the repository root, as
+    presets' paths are."""
+    from selfplay.runconfig import resolve_path
     info = json.loads((Path(directory) / "scorer.json").read_text())
+    base = resolve_path(info["base_model"]) if not Path(info["base_model"]).is_absolute() else None
+    if base is not None and not base.exists():
+        base = None  # not a path under the repository: a model id, as recorded
     if info.get("kind") == "value":
         from verifiers.value_model import ValueModel
-        return ValueModel.load(directory).as_scorer()
+        return ValueModel.load(directory, base_model=base).as_scorer()
     from verifiers.reward_model import RewardModel
-    return RewardModel.load(directory).as_scorer()
+    return RewardModel.load(directory, base_model=base).as_scorer()

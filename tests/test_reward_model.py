@@ -225,6 +225,28 @@ def test_save_then_load_gives_the_same_scores(trained):
     assert loaded.score(prompts, completions) == pytest.approx(reward_model.score(prompts, completions), abs=1e-5)
 
 
+def test_a_scorer_recording_a_repository_relative_base_is_read_against_the_repository(trained, tmp_path,
+                                                                                     monkeypatch):
+    import shutil
+    import types
+    from selfplay import compare
+    from selfplay.runconfig import resolve_path
+    _, out = trained
+    copy = tmp_path / "reward_model"
+    shutil.copytree(out, copy)
+    info = json.loads((copy / "scorer.json").read_text())  # a round records the preset's name for its base
+    (copy / "scorer.json").write_text(json.dumps({**info, "base_model": "models/base"}))
+    monkeypatch.chdir(tmp_path)  # not the repository root
+    asked = []
+
+    def load(cls, directory, base_model=None, **options):  # the base is all this test looks at
+        asked.append(base_model)
+        return types.SimpleNamespace(as_scorer=lambda: "scorer")
+
+    monkeypatch.setattr(RewardModel, "load", classmethod(load))
+    assert compare.load_scorer(str(copy)) == "scorer" and asked == [resolve_path("models/base")]
+
+
 def test_scorer_adapter_cost_bound_covers_usage(trained):
     reward_model, _ = trained
     scorer = reward_model.as_scorer()
