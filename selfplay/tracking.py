@@ -75,8 +75,15 @@ def trainer_logs(report_to: str, run_path: str | os.PathLike, round_index: int, 
             _open_run(report_to, Path(run_path))  # the trainer's callback then logs into this run
         yield
         return
+    with tensorboard_logging_to(tensorboard_dir(run_path) / f"round-{round_index}" / trainer):
+        yield
+
+
+@contextlib.contextmanager
+def tensorboard_logging_to(folder: str | os.PathLike) -> Iterator[None]:
+    """While the block runs, transformers' TensorBoard callback writes its event files under `folder`."""
     saved = os.environ.get(LOG_DIR_VARIABLE)
-    os.environ[LOG_DIR_VARIABLE] = str(tensorboard_dir(run_path) / f"round-{round_index}" / trainer)
+    os.environ[LOG_DIR_VARIABLE] = str(folder)
     try:
         yield
     finally:

@@ -4,14 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_models import tiny_llama
-import torch
+from tests.tiny_models import save_tiny_model
 
 from selfplay import evaluate as evaluation
 from selfplay.evaluate import evaluate, main, problem_seed
 from selfplay.model.decoding import Usage
 from selfplay.model.policy import Completion, Policy
-from selfplay.model.tokenizer import build_tokenizer
 from selfplay.tasks import load_problems
 
 DATASETS = Path(__file__).resolve().parent.parent / "datasets"
@@ -23,11 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    tokenizer = build_tokenizer()
-    path = tmp_path_factory.mktemp("tiny-model")
-    tiny_llama(tokenizer, hidden=32, heads=2, kv_heads=1, max_positions=1024).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"), hidden=32, heads=2, kv_heads=1, max_positions=1024)
 
 
 @pytest.fixture(scope="module")

@@ -285,17 +285,8 @@ def test_ray_address_names_the_cluster_to_join(monkeypatch):
 
 @pytest.mark.slow
 def test_real_model_samples_countdown_trees(cluster, tmp_path):
-    if not hasattr(work, "sample_problem"):
-        pytest.skip("selfplay.work.sample_problem is not there yet")
-    import torch
-
-
-    from selfplay.model.tokenizer import build_tokenizer
-    tokenizer = build_tokenizer()
-    from tests.tiny_models import tiny_llama
-    model_dir = tmp_path / "tiny-model"
-    tiny_llama(tokenizer, hidden=32, heads=2, kv_heads=1).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    from tests.tiny_models import save_tiny_model
+    model_dir = save_tiny_model(tmp_path / "tiny-model", hidden=32, heads=2, kv_heads=1)
     items = load_problems(REPO / "datasets" / "countdown" / "train.jsonl")[:4]
     sample_job = SampleJob(round=1, model_dir=str(model_dir), adapter_dir=None, strategy="best_of_n", budget=2,
                            seed=0)
@@ -427,12 +418,8 @@ def test_each_node_finds_the_model_in_its_own_working_directory(tmp_path, monkey
 
 @pytest.mark.slow
 def test_evaluation_over_the_actors_equals_one_process(cluster, tmp_path):
-    from selfplay.model.tokenizer import build_tokenizer
-    from tests.tiny_models import tiny_llama
-    tokenizer = build_tokenizer()
-    model_dir = tmp_path / "tiny-model"
-    tiny_llama(tokenizer, hidden=32, heads=2, kv_heads=1).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
+    from tests.tiny_models import save_tiny_model
+    model_dir = save_tiny_model(tmp_path / "tiny-model", hidden=32, heads=2, kv_heads=1)
     items = load_problems(REPO / "datasets" / "countdown" / "dev.jsonl")[:11]  # two batches of 8, one short
     local = work.LocalExecutor(threads=1)
     with RayExecutor(2, poll_s=0.2) as runner:

@@ -17,7 +17,7 @@ from selfplay.grading import grade
 from selfplay.tasks import Problem, load_problems, register_task, task_names, task_spec
 from selfplay.tasks.rows import RowError, parse_row
 from selfplay.tasks.spec import CHAT_PRICING, Pricing, TaskSpec, priced, unregister_task
-from tests.tiny_models import tiny_llama
+from tests.tiny_models import save_tiny_model
 from verifiers.rewards import VerifierReward, row_kind
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -68,13 +68,7 @@ def toy(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from selfplay.model.tokenizer import build_tokenizer
-
-    tokenizer = build_tokenizer()
-    path = tmp_path_factory.mktemp("tiny-model")
-    tiny_llama(tokenizer, hidden=32, heads=2, kv_heads=1, max_positions=512).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_model(tmp_path_factory.mktemp("tiny-model"), hidden=32, heads=2, kv_heads=1, max_positions=512)
 
 
 def write_toy_file(toy, path, n, seed):

@@ -12,3 +12,12 @@ def tiny_llama(tokenizer, *, hidden: int = 64, layers: int = 2, heads: int = 4, 
                          max_position_embeddings=max_positions, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     return LlamaForCausalLM(config).eval()
+
+
+def save_tiny_model(path, **shape):
+    """A tiny random model and the built-in tokenizer saved to `path` as a Hugging Face model directory."""
+    from selfplay.model.tokenizer import build_tokenizer
+    tokenizer = build_tokenizer()
+    tiny_llama(tokenizer, **shape).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

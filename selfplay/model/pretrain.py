@@ -30,7 +30,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import os
 import shlex
 import sys
 import tempfile
@@ -49,12 +48,12 @@ from selfplay.model import card
 from selfplay.model.corpus import REPO, CorpusConfig, Trace, build_corpus, summarize
 from selfplay.model.tokenizer import build_tokenizer
 from selfplay.runconfig import TRACKERS
+from selfplay.tracking import tensorboard_logging_to
 from selfplay.tools.spans import encode_masked
 from verifiers.atomic_files import FILE_MODE, staging_dir
 
 DEFAULT_CONFIG = "configs/pretrain.yaml"
 IGNORE_INDEX = -100  # label of a token that carries no loss
-TENSORBOARD_DIR_VARIABLE = "TENSORBOARD_LOGGING_DIR"  # where transformers' TensorBoard callback writes
 
 
 @dataclass(frozen=True)
@@ -227,15 +226,9 @@ def tensorboard_logs(config: PretrainConfig) -> Iterator[None]:
     if config.report_to != "tensorboard":
         yield
         return
-    out, saved = Path(config.out), os.environ.get(TENSORBOARD_DIR_VARIABLE)
-    os.environ[TENSORBOARD_DIR_VARIABLE] = str(out.with_name(f"{out.name}-tensorboard"))
-    try:
+    out = Path(config.out)
+    with tensorboard_logging_to(out.with_name(f"{out.name}-tensorboard")):
         yield
-    finally:
-        if saved is None:
-            os.environ.pop(TENSORBOARD_DIR_VARIABLE, None)
-        else:
-            os.environ[TENSORBOARD_DIR_VARIABLE] = saved
 
 
 def save_model_dir(model, tokenizer, out: Path) -> None:
