@@ -11,7 +11,7 @@ holds, so rounds never reload the base. The driver does no model work: sampling,
 evaluation all run in the actors, which hold the CPUs and GPUs.
 
 Nothing is shared by path. Adapters travel through Ray's object store as their files' bytes
-(`pack_dir`), put once per run and unpacked by each actor into its own scratch directory; the
+(`selfplay.shipping.pack_dir`), put once per run and unpacked by each actor into its own scratch directory; the
 trained adapter (and its tracker logs) come back the same way and only the driver writes them
 under the run directory. The base model is sent as both the driver's path and that path relative
 to the driver's working directory: an actor uses its own working directory's copy (what
@@ -52,24 +52,22 @@ import socket
 import tempfile
 import time
 from collections import Counter, deque
-from pathlib import Path
 from typing import Callable, Sequence
 
 import ray
 from ray import exceptions as ray_errors
 
+from selfplay.shipping import Files, pack_dir, portable_model, resolve_model, unpack_dir
 from selfplay.tasks import Problem
 from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
 
-__all__ = ["RayExecutor", "SamplerActor", "SamplingError", "ClusterError", "connect", "load_policy", "pack_dir",
-           "unpack_dir", "resolve_model"]
+__all__ = ["RayExecutor", "SamplerActor", "SamplingError", "ClusterError", "connect", "load_policy"]
 
 AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
 logger = logging.getLogger(__name__)
 
 SampleFn = Callable[[object, Problem, SampleJob], ProblemTrees]
 PolicyFactory = Callable[[str, int, str], object]  # (model_dir, threads, device) -> policy
-Files = dict[str, bytes]  # a directory's files: relative POSIX path -> content
 
 
 class SamplingError(RuntimeError):
@@ -120,27 +118,6 @@ def _existing_cluster() -> str | None:
         return None
 
 
-def pack_dir(path: str | os.PathLike) -> Files:
-    """Every file under `path` (recursively) by relative POSIX path: a directory as one picklable value."""
-    root = Path(path)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such directory to send to the workers")
-    return {file.relative_to(root).as_posix(): file.read_bytes() for file in sorted(root.rglob("*"))
-            if file.is_file()}
-
-
-def unpack_dir(files: Files, path: str | os.PathLike) -> Path:
-    """Write `files` (from `pack_dir`) under `path`, refusing names that would leave it."""
-    root = Path(path)
-    for name, content in files.items():
-        target = root / name
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            raise ValueError(f"refusing to unpack {name!r} outside {root}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-    return root
-
-
 def actor_state(actor) -> str:
     """ALIVE, RESTARTING, PENDING_CREATION or DEAD, as the cluster's control store has it (DEAD when
     it cannot tell): a failed call alone does not say whether Ray will restart the actor."""
@@ -152,31 +129,6 @@ def actor_state(actor) -> str:
     return str(info.get("State", "DEAD")) if info else "DEAD"
 
 
-def portable_model(model_dir: str) -> tuple[str | None, str]:
-    """(the model's path relative to this process's working directory when it lies inside it, the path)."""
-    path = Path(model_dir)
-    if path.is_absolute():
-        try:
-            return path.relative_to(Path.cwd()).as_posix(), model_dir
-        except ValueError:
-            return None, model_dir
-    return (path.as_posix() if path.exists() else None), model_dir
-
-
-def resolve_model(model: tuple[str | None, str]) -> str:
-    """Where this node finds the base model (see the module docstring); FileNotFoundError naming the node."""
-    relative, given = model
-    if relative is not None and os.path.isdir(relative):
-        return os.path.abspath(relative)
-    if os.path.exists(given):
-        return given
-    if os.path.isabs(given) or relative is not None or given.startswith("."):
-        raise FileNotFoundError(
-            f"base model {given!r} is not on node {socket.gethostname()} (working directory {os.getcwd()}): "
-            "ship it inside the job's --working-dir or give a path every node sees")
-    return given  # not a path: a model id the loader resolves itself
-
-
 class Sampler:
     """One worker: a loaded policy, the adapter it currently holds, and the work functions."""
 
@@ -185,7 +137,6 @@ class Sampler:
         self.name = f"{name}@{socket.gethostname()}:{os.getpid()}"
         # a custom factory gets the path as the driver gave it; the real loader this node's copy
         self.model_dir = model[1] if policy_factory is not None else resolve_model(model)
-        self.threads, self.device = threads, device
         self.policy = (policy_factory or load_policy)(self.model_dir, threads, device)
         if sample_fn is None:
             from selfplay.work import sample_problem as sample_fn

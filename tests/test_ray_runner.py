@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from selfplay import ray_runner, work
+from selfplay import ray_runner, shipping, work
 from selfplay.ray_runner import ClusterError, RayExecutor, SamplingError
 from selfplay.tasks import Problem, load_problems
 from selfplay.work import ProblemTrees, SampleJob
@@ -386,34 +386,34 @@ def test_a_directory_travels_as_bytes_and_cannot_escape(tmp_path):
     (source / "sub").mkdir(parents=True)
     (source / "adapter_config.json").write_text("{}")
     (source / "sub" / "weights.bin").write_bytes(b"\x00\x01")
-    files = ray_runner.pack_dir(source)
+    files = shipping.pack_dir(source)
     assert files == {"adapter_config.json": b"{}", "sub/weights.bin": b"\x00\x01"}
-    copy = ray_runner.unpack_dir(files, tmp_path / "copy")
+    copy = shipping.unpack_dir(files, tmp_path / "copy")
     assert (copy / "sub" / "weights.bin").read_bytes() == b"\x00\x01"
     for name in ("../evil", "/etc/evil", "sub/../../evil"):
         with pytest.raises(ValueError, match="outside"):
-            ray_runner.unpack_dir({name: b"x"}, tmp_path / "other")
+            shipping.unpack_dir({name: b"x"}, tmp_path / "other")
     assert not (tmp_path / "evil").exists()
     with pytest.raises(FileNotFoundError, match="no such directory"):
-        ray_runner.pack_dir(tmp_path / "missing")
+        shipping.pack_dir(tmp_path / "missing")
 
 
 def test_each_node_finds_the_model_in_its_own_working_directory(tmp_path, monkeypatch):
     driver = tmp_path / "driver"
     (driver / "models" / "base").mkdir(parents=True)
     monkeypatch.chdir(driver)
-    sent = ray_runner.portable_model(str(driver / "models" / "base"))
+    sent = shipping.portable_model(str(driver / "models" / "base"))
     assert sent == ("models/base", str(driver / "models" / "base"))
     worker = tmp_path / "worker"  # another node's unpacked copy of the working directory
     (worker / "models" / "base").mkdir(parents=True)
     monkeypatch.chdir(worker)
-    assert ray_runner.resolve_model(sent) == str(worker / "models" / "base")
+    assert shipping.resolve_model(sent) == str(worker / "models" / "base")
     monkeypatch.chdir(tmp_path)  # no copy here, but the driver's path is visible (a shared disk)
-    assert ray_runner.resolve_model(sent) == str(driver / "models" / "base")
+    assert shipping.resolve_model(sent) == str(driver / "models" / "base")
     with pytest.raises(FileNotFoundError, match=f"is not on node {socket.gethostname()}"):
-        ray_runner.resolve_model((None, "/shared/models/missing"))
-    assert ray_runner.resolve_model((None, "org/some-model")) == "org/some-model"  # a hub id, as given
-    assert ray_runner.portable_model("/elsewhere/model") == (None, "/elsewhere/model")
+        shipping.resolve_model((None, "/shared/models/missing"))
+    assert shipping.resolve_model((None, "org/some-model")) == "org/some-model"  # a hub id, as given
+    assert shipping.portable_model("/elsewhere/model") == (None, "/elsewhere/model")
 
 
 @pytest.mark.slow
