@@ -100,7 +100,7 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
 
 
 def measure_dev(model_dir: str | Path, samples: int = 32, funcs_limit: int = 50, seed: int = 0,
-                datasets: str | Path = REPO / "datasets") -> dict[str, dict]:
+                datasets: str | Path = REPO / "datasets", threads: int = 1) -> dict[str, dict]:
     """The card's numbers: every dev problem greedily, pass@`samples` on every dev problem of a task
     graded by answer and on the first `funcs_limit` of a task whose answers are programs (funcs).
     The splits are the task specs' `dev_files`: for the built-in model, each task's dev file and the
@@ -112,7 +112,8 @@ def measure_dev(model_dir: str | Path, samples: int = 32, funcs_limit: int = 50,
         problems = load_problems(Path(datasets) / file)
         runs_code = any(task_spec(problem.task).writes_code for problem in problems)
         sampled = min(funcs_limit, len(problems)) if runs_code else None
-        results[name] = asdict(evaluate_model(model_dir, problems, samples, sampled=sampled, seed=seed))
+        results[name] = asdict(evaluate_model(model_dir, problems, samples, sampled=sampled, seed=seed,
+                                              threads=threads))
         print(json.dumps({"split": name, **results[name]}), flush=True)
     return results
 
@@ -245,7 +246,8 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
     set_generation_defaults(out)
     eval_command = f"python -m selfplay.model.card --model {out} --samples {config.eval_samples} " \
                    f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
-    results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed) if config.evaluate else None
+    results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed,
+                          threads=config.threads) if config.evaluate else None
     write_text(out / "pretrain.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
     speed = [entry["tokens_per_s"] for entry in result.log_history if "tokens_per_s" in entry]
