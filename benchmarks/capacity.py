@@ -10,7 +10,9 @@ size, not the loop, is what holds fast accuracy down.
 
     python benchmarks/capacity.py --out /tmp/cap-base                      # the built-in shape
     python benchmarks/capacity.py --out /tmp/cap-big --hidden 192 --layers 6 --heads 6 --minutes 45
-    python benchmarks/capacity.py --out /tmp/cap-deep --layers 8 --threads 2 --learning-rate 0.002 --quick
+    python benchmarks/capacity.py --out /tmp/cap-deep --layers 8 --threads 2 --learning-rate 0.002 \\
+        --max-steps 2800 --quick
+    python benchmarks/capacity.py --out /tmp/cap-tool --threads 2 --learn-tool-output --quick
 
 `--quick` skips the model card (pass@32, arith, funcs: minutes more for a larger model) and
 measures greedy accuracy on the easy and the hard countdown dev splits only.
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--learning-rate", type=float, help="peak learning rate (default: the recipe's)")
     parser.add_argument("--threads", type=int, help="torch threads for training (default: the recipe's)")
+    parser.add_argument("--learn-tool-output", action="store_true",
+                        help="also train on the calculator's results (arithmetic in the weights)")
     parser.add_argument("--quick", action="store_true",
                         help="greedy accuracy on the easy and hard dev splits instead of the model card")
     args = parser.parse_args(argv)
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     recipe["threads"] = args.threads or recipe["threads"]
     if args.quick:
         recipe["evaluate"] = False
+    recipe["learn_tool_output"] = args.learn_tool_output
     with tempfile.TemporaryDirectory(prefix="capacity-") as scratch:
         recipe["corpus"]["datasets"] = str(hard_datasets(Path(scratch) / "datasets"))
         recipe["out"] = args.out
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = json.loads((Path(args.out) / "eval.json").read_text())
     print(json.dumps({"model": shape, "max_steps": recipe["max_steps"], "minutes": recipe["minutes"],
                       "learning_rate": recipe["learning_rate"], "threads": recipe["threads"],
+                      "learn_tool_output": recipe["learn_tool_output"],
                       "trained_on": list(HARD_TRAIN), "eval": measured.get("tasks"),
                       "training": measured.get("training")}))
     return 0

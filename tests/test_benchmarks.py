@@ -92,3 +92,46 @@ def test_capacity_trains_on_the_hard_train_splits_only(tmp_path):
     held_out = {p.id for split in ("dev", "test") for level in ("std3", "std4", "hard")
                 for p in load_problems(REPO / "datasets" / "countdown" / level / f"{split}.jsonl")}
     assert not held_out & {p.id for p in countdown}
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_headroom_greedy_only_says_where_failed_answers_went_out_of_reach(tmp_path):
+    out = tmp_path / "headroom.json"
+    hard = str(REPO / "datasets" / "countdown" / "hard" / "dev.jsonl")
+    assert load("headroom").main(["--tasks", hard, "--limit", "4", "--samples", "0", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    rows, summary = data["problems"], data["summary"]
+    assert summary["samples"] == 0 and all(row["pass_rate"] is None for row in rows)
+    failed = [row for row in rows if not row["greedy_passed"]]
+    assert all(row["dead_after"] == "-" for row in rows if row["greedy_passed"])
+    assert all(row["dead_after"] == "never" or row["dead_after"].startswith("after step ") for row in failed)
+    assert sum(summary["greedy_out_of_reach"].values()) == len(failed) == summary["greedy_failures"]
+
+
+def test_dead_after_follows_the_rule_of_the_problem():
+    from selfplay.tasks.countdown import make_problem
+    dead_after = load("headroom").dead_after
+    standard, easy = make_problem([6, 5, 13], 95, use_all=True), make_problem([6, 5, 13], 30)
+    assert dead_after(standard, "<<13+6=19>> [5 19]\n<<19*6=114>> [114]") == "never"  # solvable, then a bad step
+    assert dead_after(standard, "<<6*5=30>> [13 30]") == "after step 1"  # 13 must be used: 30 and 13 give no 95
+    assert dead_after(easy, "<<6*5=30>> [13 30]\n<<30+13=43>> [43]") == "after step 2"  # 30 was reached, then spent
+    assert dead_after(standard, "<<13-13=0>> [0]") == "never"  # not a legal step: a rule broken, not a choice
+
+
+def test_learning_rows_count_gains_on_the_large_test_and_judge_fast_accuracy_there():
+    bench = load("learning")
+    results = [{"round": 0, "wall_s": 60.0}, {"round": 1, "wall_s": 300.0}]
+    small = [{"fast": {"accuracy": 0.5, "solved": ["a"]}, "deliberate": {"accuracy": 0.5}},
+             {"fast": {"accuracy": 0.5, "solved": ["b"]}, "deliberate": {"accuracy": 0.5}}]
+    base = [f"p{i}" for i in range(10)]
+    large = [{"fast": {"accuracy": 0.10, "solved": base}},
+             {"fast": {"accuracy": 0.28, "solved": base[2:] + [f"q{i}" for i in range(20)]}}]
+    rows = bench.rows_of(results, small, "easy.jsonl", large)
+    assert (rows[1]["gained"], rows[1]["lost"]) == (1, 1)
+    assert (rows[1]["gained_large"], rows[1]["lost_large"]) == (20, 2)
+    assert rows[1]["sign_test_p_large"] == bench.significant(bench.sign_test(20, 2)) < 0.001
+    goals = bench.verdicts(rows, {"strategy": "mcts", "budget": 32, "accuracy": 0.6})
+    assert goals["hard_fast_judged_on"] == "hard_fast_large" and goals["hard_fast_gain_15_points_p_below_0.01"]
+    reference = {"strategy": "mcts", "budget": 32, "accuracy": 0.6}
+    small_only = bench.verdicts(bench.rows_of(results, small, "easy.jsonl"), reference)
+    assert small_only["hard_fast_judged_on"] == "hard_fast" and not small_only["hard_fast_gain_15_points_p_below_0.01"]

@@ -95,6 +95,11 @@ def test_calculator_traces_mark_every_result_as_tool_output_and_pretraining_mask
         kept, cursor = kept + trace.completion[cursor:start], end
     assert learned == kept + trace.completion[cursor:]  # every character but the tool's output
     assert row["labels"][:prompt_length] == [IGNORE_INDEX] * prompt_length
+    taught = tokenize_traces(countdown[:1], tokenizer, 512, learn_tool_output=True)[0]
+    assert taught["input_ids"] == row["input_ids"]  # the same text; only what carries loss differs
+    learned = "".join(tokenizer.decode([token]) for token, label in zip(taught["input_ids"], taught["labels"])
+                      if label != IGNORE_INDEX and token != tokenizer.eos_token_id)
+    assert learned == trace.completion and taught["labels"][:prompt_length] == [IGNORE_INDEX] * prompt_length
 
 
 def test_dead_ends_are_true_steps_that_miss_the_target(problems):

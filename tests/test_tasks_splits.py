@@ -86,6 +86,20 @@ def test_the_hard_split_is_the_standard_game_with_3_and_4_numbers(split):
     assert not (DATASETS / HARD / "train.jsonl").exists()
 
 
+def test_the_large_hard_test_is_the_hard_test_then_more_of_the_standard_game_seen_nowhere():
+    large = load_problems(committed(HARD, "test-large"))
+    assert len(large) == 1000 and large[:200] == load_problems(committed(HARD, "test"))
+    assert [p.meta["level"] for p in large] == list(HARD_LEVELS) * 500
+    elsewhere = {content_key(p) for path in committed_files("countdown") for p in load_problems(path)}
+    elsewhere |= {content_key(p) for p in load_problems(committed(HARD, "dev"))}
+    extra = large[200:]
+    assert len({content_key(p) for p in extra}) == 800 and not elsewhere & {content_key(p) for p in extra}
+    for problem in extra:
+        numbers, target = problem.meta["numbers"], problem.meta["target"]
+        assert all(1 <= n <= 20 for n in numbers) and 10 <= target <= 200
+        assert check_countdown(numbers, target, problem.meta["solution"], use_all=True).passed
+
+
 def test_a_level_skips_the_problems_of_earlier_sets():
     sizes = SplitSizes(train=20, dev=5, test=5)
     first = countdown_level_splits("std3", 0, sizes)
@@ -153,7 +167,7 @@ def test_rebuilding_reproduces_the_committed_files(tmp_path):
     written = build_splits(tmp_path)
     rebuilt = sorted(path.relative_to(tmp_path) for paths in written.values() for path in paths.values())
     in_repo = sorted(path.relative_to(DATASETS) for path in DATASETS.rglob("*.jsonl") if "fixtures" not in path.parts)
-    assert rebuilt == in_repo and len(rebuilt) == 3 * len(DEFAULT_SIZES) + 2  # + the hard dev and test
+    assert rebuilt == in_repo and len(rebuilt) == 3 * len(DEFAULT_SIZES) + 3  # + the hard dev, test and test-large
     for relative in rebuilt:
         assert (tmp_path / relative).read_bytes() == (DATASETS / relative).read_bytes(), f"{relative} differs"
 
@@ -164,11 +178,14 @@ def test_small_builds_are_deterministic_and_seeded(tmp_path):
     first = build_splits(tmp_path / "a", seed=3, sizes=sizes)
     build_splits(tmp_path / "b", seed=3, sizes=dict(reversed(sizes.items())))  # one build order, whatever the dict's
     build_splits(tmp_path / "c", seed=4, sizes=sizes)
-    assert sorted(first) == sorted([*sizes, HARD]) and sorted(first[HARD]) == ["dev", "test"]
+    assert sorted(first) == sorted([*sizes, HARD]) and sorted(first[HARD]) == ["dev", "test", "test-large"]
     for relative in (path.relative_to(tmp_path / "a") for paths in first.values() for path in paths.values()):
         assert (tmp_path / "a" / relative).read_bytes() == (tmp_path / "b" / relative).read_bytes()
         assert (tmp_path / "a" / relative).read_bytes() != (tmp_path / "c" / relative).read_bytes()
     assert len(load_problems(first["funcs"]["train"])) == 20 and len(load_problems(first[HARD]["dev"])) == 6
+    large = load_problems(first[HARD]["test-large"])  # the hard test first, then 4x as many per level again
+    assert len(large) == 30 and large[:6] == load_problems(first[HARD]["test"])
+    assert [p.meta["level"] for p in large] == ["std3", "std4"] * 15
 
 
 def test_unknown_task_is_refused(tmp_path):

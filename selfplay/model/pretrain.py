@@ -92,6 +92,8 @@ class PretrainConfig:
     threads: int = 1  # torch CPU threads
     logging_steps: int = 50  # steps between logged losses
     evaluate: bool = True  # measure dev numbers after training and put them in the card
+    learn_tool_output: bool = False  # also predict the tool's output (arithmetic in the weights); the tool
+    #                                  still writes it when the model answers
     eval_samples: int = 32  # samples per problem for pass@k on dev
     eval_funcs_limit: int = 50  # funcs dev problems evaluated (its sandbox costs ~0.1 s a sample)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)  # what the model imitates
@@ -137,13 +139,16 @@ def load_config(path: str | Path) -> PretrainConfig:
     return config_from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
 
-def tokenize_traces(traces: list[Trace], tokenizer, max_positions: int) -> Dataset:
+def tokenize_traces(traces: list[Trace], tokenizer, max_positions: int, learn_tool_output: bool = False) -> Dataset:
     """input_ids = BOS prompt completion EOS; labels hide the prompt and tool output (IGNORE_INDEX):
-    the model learns to call the calculator, and the tool writes the result."""
+    the model learns to call the calculator, and the tool writes the result. With
+    `learn_tool_output` the tool's output is predicted too (the same token ids), so that the
+    weights learn the arithmetic the calculator does; at answer time the tool still writes it."""
     prompts = tokenizer([t.prompt for t in traces])["input_ids"]
     rows = {"input_ids": [], "labels": []}
     for prompt, trace in zip(prompts, traces):
         completion, trainable = encode_masked(tokenizer, trace.completion, trace.tool_spans)
+        trainable = [1] * len(completion) if learn_tool_output else trainable
         labels = [token if keep else IGNORE_INDEX for token, keep in zip(completion, trainable)]
         rows["input_ids"].append((prompt + completion + [tokenizer.eos_token_id])[:max_positions])
         rows["labels"].append(([IGNORE_INDEX] * len(prompt) + labels + [tokenizer.eos_token_id])[:max_positions])
@@ -263,7 +268,7 @@ def pretrain(config: PretrainConfig) -> PretrainResult:
     torch.set_num_threads(config.threads)
     tokenizer = build_tokenizer()
     traces = build_corpus(config.corpus, seed=config.seed)
-    dataset = tokenize_traces(traces, tokenizer, config.model.max_positions)
+    dataset = tokenize_traces(traces, tokenizer, config.model.max_positions, config.learn_tool_output)
     set_seed(config.seed)
     model = LlamaForCausalLM(config.model.llama_config(tokenizer))
     with tensorboard_logs(config), tempfile.TemporaryDirectory(prefix="pretrain-") as scratch:

@@ -4,7 +4,11 @@
 task's first files (`datasets/<task>/`, level `easy`) and one folder per further level
 (`datasets/countdown/std3/`, `datasets/arith/long/`, ...), named in `DEFAULT_SIZES`, and the
 hard countdown split `datasets/countdown/hard/{dev,test}.jsonl`: the dev and the test splits
-of `countdown.HARD_LEVELS` (the standard game with 3 and 4 numbers) joined, interleaved.
+of `countdown.HARD_LEVELS` (the standard game with 3 and 4 numbers) joined, interleaved. Beside
+them, `hard/test-large.jsonl`: the 200 test problems first, then `HARD_TEST_EXTRA` times as many
+again per level from a further pool of each level (disjoint from every split), interleaved the
+same way; 1,000 problems, so that a few points of greedy accuracy are measurable (a sign test
+over 200 problems sees only large changes). Nothing trains or tunes on it.
 
 Countdown and arith draw ONE pool of distinct problems per set from their generator
 (distinct by content key) and cut it into splits, so no problem is in two splits; funcs cuts
@@ -71,6 +75,7 @@ DEFAULT_SIZES = {
     "funcs": SplitSizes(train=1500, dev=100, test=100),
 }
 HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
+HARD_TEST_EXTRA = 4  # test-large holds the hard test split and this many times its size more, per level
 
 
 def pool_seed(seed: int, *names: str) -> int:
@@ -250,10 +255,27 @@ def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
             # Interleaved (std3, std4, std3, ...), so that the first N problems (eval.limit) mix the levels.
             files[HARD, split] = [problem for group in zip(*(built[name][split] for name in hard_sets))
                                   for problem in group]
+        files[HARD, "test-large"] = files[HARD, "test"] + _hard_test_extra(seed, built, taken["countdown"])
     written: dict[str, dict[str, Path]] = {}
     for (name, split), problems in files.items():
         written.setdefault(name, {})[split] = save_problems(problems, Path(out_dir) / name / f"{split}.jsonl")
     return written
+
+
+def _hard_test_extra(seed: int, built: Mapping[str, Mapping[str, list[Problem]]],
+                     taken: Collection[str]) -> list[Problem]:
+    """`HARD_TEST_EXTRA` x each hard level's test size more problems of that level, from a pool of
+    its own that skips every countdown problem of every set, interleaved like the hard split."""
+    extra = {level: countdown.generate(HARD_TEST_EXTRA * len(built[f"countdown/{level}"]["test"]),
+                                       pool_seed(seed, "countdown", level, "test-large"), level=level,
+                                       exclude=frozenset(taken))
+             for level in countdown.HARD_LEVELS}
+    shared = overlapping_keys({**{f"{level}/test-large": problems for level, problems in extra.items()},
+                               **{f"{name}/{split}": problems for name, splits in built.items()
+                                  if name.split("/")[0] == "countdown" for split, problems in splits.items()}})
+    if shared:
+        raise RuntimeError(f"countdown: {len(shared)} test-large problems are in another split")
+    return [problem for group in zip(*extra.values()) for problem in group]
 
 
 def _check_disjoint(built: Mapping[str, Mapping[str, list[Problem]]]) -> None:
