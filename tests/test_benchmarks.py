@@ -16,7 +16,7 @@ def load(name: str):
     return module
 
 
-@pytest.mark.parametrize("name", ["learning", "headroom", "retry_traces"])
+@pytest.mark.parametrize("name", ["learning", "headroom", "retry_traces", "search_traces"])
 def test_doctests(name):
     result = doctest.testmod(load(name))
     assert result.attempted > 0 and result.failed == 0
@@ -135,3 +135,26 @@ def test_learning_rows_count_gains_on_the_large_test_and_judge_fast_accuracy_the
     reference = {"strategy": "mcts", "budget": 32, "accuracy": 0.6}
     small_only = bench.verdicts(bench.rows_of(results, small, "easy.jsonl"), reference)
     assert small_only["hard_fast_judged_on"] == "hard_fast" and not small_only["hard_fast_gain_15_points_p_below_0.01"]
+
+
+def test_search_traces_try_dead_first_steps_then_solve_through_a_live_one():
+    import random
+
+    from selfplay.tasks import load_problems
+    from selfplay.tasks.countdown import solve
+    from verifiers.countdown import check_countdown
+    bench = load("search_traces")
+    retry = load("retry_traces")
+    rng = random.Random(0)
+    for problem in load_problems(REPO / "datasets" / "countdown" / "std4" / "train.jsonl")[:40]:
+        numbers, target = problem.meta["numbers"], problem.meta["target"]
+        answer = bench.search_trace(list(numbers), target, 3, rng)
+        attempts = bench.attempts_of(answer)
+        assert 1 <= len(attempts) <= 4 and len({a.split("\n")[0] for a in attempts}) == len(attempts)
+        assert check_countdown(numbers, target, attempts[-1], use_all=True).passed
+        for failed in attempts[:-1]:
+            assert retry.complete_attempt(problem, failed) and not check_countdown(numbers, target, failed, True).passed
+            assert solve(bench.after(list(numbers), failed.split("\n")[0]), target, use_all=True) is None
+        shown = bench.written(numbers, answer)  # calculator calls and the numbers left, per attempt
+        assert bench.attempts_of(shown)[-1].split("\n")[0].startswith("<<")
+        assert retry.last_attempt(shown) == bench.attempts_of(shown)[-1]  # the same cut as the retry benchmark's

@@ -263,11 +263,12 @@ class PretrainResult:
     corpus: dict  # `corpus.summarize` of the training traces
 
 
-def pretrain(config: PretrainConfig) -> PretrainResult:
-    """Build the corpus, train a fresh model on it and save the model directory (no card)."""
+def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> PretrainResult:
+    """Build the corpus (or take `traces`, a corpus built elsewhere), train a fresh model on it and
+    save the model directory (no card)."""
     torch.set_num_threads(config.threads)
     tokenizer = build_tokenizer()
-    traces = build_corpus(config.corpus, seed=config.seed)
+    traces = build_corpus(config.corpus, seed=config.seed) if traces is None else traces
     dataset = tokenize_traces(traces, tokenizer, config.model.max_positions, config.learn_tool_output)
     set_seed(config.seed)
     model = LlamaForCausalLM(config.model.llama_config(tokenizer))

@@ -1,0 +1,224 @@
+"""Exploration: does one greedy answer that searches in its own text beat the capacity ceiling?
+
+`benchmarks/capacity.py` shows that the built-in architecture, pretrained directly on expert
+solutions of the hard levels, answers about 15% of hard dev problems greedily, and
+`benchmarks/headroom.py` that nearly every failed answer picked a first step from which the
+target could no longer be made. This benchmark pretrains the same architecture on the same
+problems (std3 + std4 train, the recipe's corpus size, arith and funcs traces as in the recipe),
+but each countdown trace is a search: first steps tried in a random order, each failed one
+finished to its end (the calculator writes every result) and followed by a line `retry`, until
+a first step from which the target can be made, then a solution through it. A trace holds at
+most `--max-failed` failed attempts (the first steps from which the target cannot be made, in
+the order drawn). So the model is taught to try a first step, see where it ends, and try
+another one it has not tried.
+
+Greedy answers on the hard dev split are graded on their LAST attempt (the text after the last
+`retry` line) by the countdown verifier under the problem's rule; they are also graded on their
+first attempt alone (what one attempt of this model gets). The loop's verifier does not accept
+`retry` lines, so this is a measurement, not a training mode.
+
+    python benchmarks/search_traces.py --out /tmp/search-traces --threads 2 --max-steps 2000 --minutes 26
+
+Prints one JSON line: accuracy on the last and on the first attempt, per level, attempts and
+characters per answer, the share of answers that try some first step twice, and the training
+figures. `--grade-only` grades the model already at `--out`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+RETRY = "retry"
+
+
+def first_steps(numbers: list[int]) -> list[str]:
+    """Every legal first step (`larger op smaller=result`), equal pairs once.
+
+    >>> first_steps([2, 3])
+    ['3+2=5', '3*2=6', '3-2=1']
+    """
+    from selfplay.tasks.countdown import _moves, _pairs
+
+    return [step for larger, smaller, _ in _pairs(tuple(sorted(numbers))) for _, step in _moves(larger, smaller)]
+
+
+def after(numbers: list[int], step: str) -> list[int]:
+    """The numbers left after a step line `a op b=c` on `numbers`.
+
+    >>> after([6, 5, 13], "13*6=78")
+    [5, 78]
+    """
+    left_side, result = step.split("=")
+    operator = next(op for op in "+-*/" if op in left_side)
+    a, b = (int(part) for part in left_side.split(operator))
+    left = list(numbers)
+    left.remove(a)
+    left.remove(b)
+    return left + [int(result)]
+
+
+def finish_anyhow(numbers: list[int], rng: random.Random) -> list[str]:
+    """Random legal steps on `numbers` until one number is left (every number used)."""
+    steps = []
+    while len(numbers) > 1:
+        step = rng.choice(first_steps(numbers))
+        steps.append(step)
+        numbers = after(numbers, step)
+    return steps
+
+
+def search_trace(numbers: list[int], target: int, max_failed: int, rng: random.Random) -> str | None:
+    """A countdown answer (standard game) that tries first steps in a random order: each dead
+    one finished to a wrong end, then `retry`; then a solution through a live first step. None
+    when the problem has no solution."""
+    from selfplay.tasks.countdown import solve
+
+    order = first_steps(numbers)
+    rng.shuffle(order)
+    attempts, live = [], None
+    for step in order:
+        rest = after(numbers, step)
+        solution = [] if rest == [target] else solve(rest, target, use_all=True) if len(rest) > 1 else None
+        if solution is not None:
+            live = [step, *solution]
+            break
+        if len(attempts) < max_failed:
+            tail = finish_anyhow(rest, rng)
+            if after_all(rest, tail) != target:
+                attempts.append([step, *tail])
+    if live is None:
+        return None
+    return f"\n{RETRY}\n".join("\n".join(steps) for steps in [*attempts, live])
+
+
+def after_all(numbers: list[int], steps: list[str]) -> int:
+    for step in steps:
+        numbers = after(numbers, step)
+    return numbers[0]
+
+
+def written(numbers: list[int], answer: str) -> str:
+    """The answer as the built-in model writes it: each attempt's steps through the calculator,
+    each followed by the numbers left (counted from the problem's numbers again after `retry`)."""
+    from selfplay.model.corpus import with_calculator
+    from selfplay.tasks.traces import with_state
+
+    return f"\n{RETRY}\n".join(with_calculator(with_state(numbers, attempt))
+                               for attempt in answer.split(f"\n{RETRY}\n"))
+
+
+def search_corpus(problems, count: int, max_failed: int, seed: int) -> list:
+    from selfplay.model.corpus import Trace
+    from selfplay.prompting import builtin_prompt
+    from selfplay.tools.spans import tool_output_spans
+
+    rng, traces = random.Random(seed), []
+    while len(traces) < count:
+        problem = problems[rng.randrange(len(problems))]
+        answer = search_trace(list(problem.meta["numbers"]), problem.meta["target"], max_failed, rng)
+        if answer is None:
+            continue
+        completion = written(problem.meta["numbers"], answer)
+        traces.append(Trace(problem.id, "countdown", builtin_prompt(problem.prompt), completion, "expert",
+                            tuple(tool_output_spans(completion))))
+    return traces
+
+
+def attempts_of(text: str) -> list[str]:
+    """
+    >>> attempts_of("a\\nretry\\nb"), attempts_of("a")
+    (['a', 'b'], ['a'])
+    """
+    return [part.strip("\n") for part in text.split(f"\n{RETRY}\n")]
+
+
+def grade_greedy(model_dir: str, problems, max_new_tokens: int, threads: int) -> dict:
+    import torch
+
+    from selfplay.model.policy import Policy
+    from selfplay.prompting import builtin_prompt
+    from verifiers.countdown import check_countdown
+
+    torch.set_num_threads(threads)
+    policy = Policy.from_pretrained(model_dir, device="cpu", dtype=torch.float32)
+    texts = []
+    for first in range(0, len(problems), 50):
+        chunk = problems[first:first + 50]
+        answers = policy.complete([builtin_prompt(p.prompt) for p in chunk], 1, temperature=0.0,
+                                  max_new_tokens=max_new_tokens, seed=0)
+        texts += [group[0].text for group in answers]
+    by_level: dict[str, list[int]] = {}
+    last_ok = first_ok = attempts = chars = repeats = 0
+    for problem, text in zip(problems, texts):
+        parts = attempts_of(text)
+        openings = [part.split("\n")[0] for part in parts]
+        repeats += len(set(openings)) < len(openings)
+        check = lambda part: check_countdown(problem.meta["numbers"], problem.meta["target"], part,  # noqa: E731
+                                             use_all=bool(problem.meta.get("use_all"))).passed
+        last, first = check(parts[-1]), check(parts[0])
+        last_ok, first_ok, attempts, chars = last_ok + last, first_ok + first, attempts + len(parts), chars + len(text)
+        by_level.setdefault(problem.meta.get("level", "easy"), [0, 0])
+        by_level[problem.meta.get("level", "easy")][0] += last
+        by_level[problem.meta.get("level", "easy")][1] += 1
+    n = len(problems)
+    return {"n": n, "last_attempt": round(last_ok / n, 4), "first_attempt": round(first_ok / n, 4),
+            "by_level_last_attempt": {level: round(ok / total, 4) for level, (ok, total) in by_level.items()},
+            "attempts_per_answer": round(attempts / n, 2), "characters_per_answer": round(chars / n, 1),
+            "answers_repeating_a_first_step": round(repeats / n, 4),
+            "examples": texts[:3]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", required=True, help="model directory to write")
+    parser.add_argument("--max-failed", type=int, default=4, help="failed attempts a trace holds at most")
+    parser.add_argument("--max-steps", type=int, help="optimizer steps (default: the recipe's)")
+    parser.add_argument("--minutes", type=float, help="wall-clock cap on training (default: the recipe's)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-new-tokens", type=int, default=400, help="answer length cap when grading")
+    parser.add_argument("--grade-only", action="store_true", help="grade the model already at --out")
+    args = parser.parse_args(argv)
+
+    from selfplay.model.corpus import build_corpus, load_train_problems
+    from selfplay.model.pretrain import config_from_dict, pretrain
+    from selfplay.tasks import load_problems
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import capacity
+    recipe = yaml.safe_load((REPO / "configs" / "pretrain.yaml").read_text())
+    recipe.update(out=args.out, evaluate=False, threads=args.threads,
+                  max_steps=args.max_steps or recipe["max_steps"], minutes=args.minutes or recipe["minutes"])
+    training = None
+    if not args.grade_only:
+        with tempfile.TemporaryDirectory(prefix="search-traces-") as scratch:
+            recipe["corpus"]["datasets"] = str(capacity.hard_datasets(Path(scratch) / "datasets"))
+            config = config_from_dict(recipe)
+            others = [t for t in build_corpus(config.corpus, seed=config.seed) if t.task != "countdown"]
+            hard = load_train_problems(Path(recipe["corpus"]["datasets"]) / "countdown" / "train.jsonl")
+            countdown = search_corpus(hard, config.corpus.traces - len(others), args.max_failed, config.seed)
+            traces = others + countdown
+            random.Random(config.seed).shuffle(traces)
+            result = pretrain(config, traces)
+        training = {"parameters": result.parameters, "steps": result.steps, "tokens": result.tokens,
+                    "wall_s": result.wall_s, "stopped_by_budget": result.stopped_by_budget,
+                    "countdown_traces": len(countdown),
+                    "mean_attempts": round(sum(t.completion.count(f"\n{RETRY}\n") + 1 for t in countdown)
+                                           / len(countdown), 2)}
+    hard_dev = load_problems(REPO / "datasets" / "countdown" / "hard" / "dev.jsonl")
+    measured = grade_greedy(args.out, hard_dev, args.max_new_tokens, args.threads)
+    print(json.dumps({"max_failed": args.max_failed, "max_new_tokens": args.max_new_tokens, "training": training,
+                      "hard_dev": measured}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
