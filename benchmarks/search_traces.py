@@ -10,7 +10,10 @@ finished to its end (the calculator writes every result) and followed by a line 
 a first step from which the target can be made, then a solution through it. A trace holds at
 most `--max-failed` failed attempts (the first steps from which the target cannot be made, in
 the order drawn). So the model is taught to try a first step, see where it ends, and try
-another one it has not tried.
+another one it has not tried. With `--order given` the first steps come in a fixed order the
+model can see (`in_given_order`), and a problem with more dead first steps before its first
+live one than `--max-failed` gives no trace; traces longer than 430 characters are left out
+(prompt and answer stay within 512 positions).
 
 Greedy answers on the hard dev split are graded on their LAST attempt (the text after the last
 `retry` line) by the countdown verifier under the problem's rule; they are also graded on their
@@ -18,6 +21,8 @@ first attempt alone (what one attempt of this model gets). The loop's verifier d
 `retry` lines, so this is a measurement, not a training mode.
 
     python benchmarks/search_traces.py --out /tmp/search-traces --threads 2 --max-steps 2000 --minutes 26
+    python benchmarks/search_traces.py --out /tmp/search-given --order given --max-failed 6 \\
+        --threads 2 --max-steps 2000 --minutes 26
 
 Prints one JSON line: accuracy on the last and on the first attempt, per level, attempts and
 characters per answer, the share of answers that try some first step twice, and the training
@@ -51,6 +56,27 @@ def first_steps(numbers: list[int]) -> list[str]:
     return [step for larger, smaller, _ in _pairs(tuple(sorted(numbers))) for _, step in _moves(larger, smaller)]
 
 
+def in_given_order(numbers: list[int]) -> list[str]:
+    """Every legal first step in a fixed order a model can follow by looking: pairs in the order
+    the problem gives its numbers, then `+ * - /` (larger first; `-` on unequal numbers, `/` when
+    it divides), equal pairs once.
+
+    >>> in_given_order([6, 5, 13])
+    ['6+5=11', '6*5=30', '6-5=1', '13+6=19', '13*6=78', '13-6=7', '13+5=18', '13*5=65', '13-5=8']
+    """
+    steps, seen = [], set()
+    for i in range(len(numbers)):
+        for j in range(i + 1, len(numbers)):
+            larger, smaller = max(numbers[i], numbers[j]), min(numbers[i], numbers[j])
+            if (larger, smaller) in seen:
+                continue
+            seen.add((larger, smaller))
+            steps += [f"{larger}+{smaller}={larger + smaller}", f"{larger}*{smaller}={larger * smaller}"]
+            steps += [f"{larger}-{smaller}={larger - smaller}"] if larger > smaller else []
+            steps += [f"{larger}/{smaller}={larger // smaller}"] if larger % smaller == 0 else []
+    return steps
+
+
 def after(numbers: list[int], step: str) -> list[int]:
     """The numbers left after a step line `a op b=c` on `numbers`.
 
@@ -76,14 +102,19 @@ def finish_anyhow(numbers: list[int], rng: random.Random) -> list[str]:
     return steps
 
 
-def search_trace(numbers: list[int], target: int, max_failed: int, rng: random.Random) -> str | None:
-    """A countdown answer (standard game) that tries first steps in a random order: each dead
-    one finished to a wrong end, then `retry`; then a solution through a live first step. None
-    when the problem has no solution."""
+def search_trace(numbers: list[int], target: int, max_failed: int, rng: random.Random,
+                 order_name: str = "random") -> str | None:
+    """A countdown answer (standard game) that tries first steps in an order (`random`, or `given`:
+    `in_given_order`): each dead one finished to a wrong end, then `retry`; then a solution through
+    a live first step. None when the problem has no solution, and in the `given` order when more
+    than `max_failed` dead steps come before the first live one (the trace would skip some)."""
     from selfplay.tasks.countdown import solve
 
-    order = first_steps(numbers)
-    rng.shuffle(order)
+    if order_name == "given":
+        order = in_given_order(numbers)
+    else:
+        order = first_steps(numbers)
+        rng.shuffle(order)
     attempts, live = [], None
     for step in order:
         rest = after(numbers, step)
@@ -91,10 +122,13 @@ def search_trace(numbers: list[int], target: int, max_failed: int, rng: random.R
         if solution is not None:
             live = [step, *solution]
             break
+        if order_name == "given" and len(attempts) == max_failed:
+            return None
         if len(attempts) < max_failed:
             tail = finish_anyhow(rest, rng)
-            if after_all(rest, tail) != target:
-                attempts.append([step, *tail])
+            while after_all(rest, tail) == target:  # a dead step cannot end on the target; redraw if it did
+                tail = finish_anyhow(rest, rng)
+            attempts.append([step, *tail])
     if live is None:
         return None
     return f"\n{RETRY}\n".join("\n".join(steps) for steps in [*attempts, live])
@@ -116,7 +150,8 @@ def written(numbers: list[int], answer: str) -> str:
                                for attempt in answer.split(f"\n{RETRY}\n"))
 
 
-def search_corpus(problems, count: int, max_failed: int, seed: int) -> list:
+def search_corpus(problems, count: int, max_failed: int, seed: int, order_name: str = "random",
+                  max_chars: int = 430) -> list:
     from selfplay.model.corpus import Trace
     from selfplay.prompting import builtin_prompt
     from selfplay.tools.spans import tool_output_spans
@@ -124,10 +159,12 @@ def search_corpus(problems, count: int, max_failed: int, seed: int) -> list:
     rng, traces = random.Random(seed), []
     while len(traces) < count:
         problem = problems[rng.randrange(len(problems))]
-        answer = search_trace(list(problem.meta["numbers"]), problem.meta["target"], max_failed, rng)
+        answer = search_trace(list(problem.meta["numbers"]), problem.meta["target"], max_failed, rng, order_name)
         if answer is None:
             continue
         completion = written(problem.meta["numbers"], answer)
+        if len(completion) > max_chars:  # prompt and answer within the model's 512 positions
+            continue
         traces.append(Trace(problem.id, "countdown", builtin_prompt(problem.prompt), completion, "expert",
                             tuple(tool_output_spans(completion))))
     return traces
@@ -181,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="model directory to write")
     parser.add_argument("--max-failed", type=int, default=4, help="failed attempts a trace holds at most")
+    parser.add_argument("--order", choices=("random", "given"), default="random",
+                        help="the order first steps are tried in (given: the problem's numbers' order, + * - /)")
     parser.add_argument("--max-steps", type=int, help="optimizer steps (default: the recipe's)")
     parser.add_argument("--minutes", type=float, help="wall-clock cap on training (default: the recipe's)")
     parser.add_argument("--threads", type=int, default=1)
@@ -204,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             config = config_from_dict(recipe)
             others = [t for t in build_corpus(config.corpus, seed=config.seed) if t.task != "countdown"]
             hard = load_train_problems(Path(recipe["corpus"]["datasets"]) / "countdown" / "train.jsonl")
-            countdown = search_corpus(hard, config.corpus.traces - len(others), args.max_failed, config.seed)
+            countdown = search_corpus(hard, config.corpus.traces - len(others), args.max_failed, config.seed,
+                                      args.order)
             traces = others + countdown
             random.Random(config.seed).shuffle(traces)
             result = pretrain(config, traces)
@@ -215,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                                            / len(countdown), 2)}
     hard_dev = load_problems(REPO / "datasets" / "countdown" / "hard" / "dev.jsonl")
     measured = grade_greedy(args.out, hard_dev, args.max_new_tokens, args.threads)
-    print(json.dumps({"max_failed": args.max_failed, "max_new_tokens": args.max_new_tokens, "training": training,
+    print(json.dumps({"max_failed": args.max_failed, "order": args.order, "max_new_tokens": args.max_new_tokens, "training": training,
                       "hard_dev": measured}))
     return 0
 

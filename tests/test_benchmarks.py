@@ -158,3 +158,24 @@ def test_search_traces_try_dead_first_steps_then_solve_through_a_live_one():
         shown = bench.written(numbers, answer)  # calculator calls and the numbers left, per attempt
         assert bench.attempts_of(shown)[-1].split("\n")[0].startswith("<<")
         assert retry.last_attempt(shown) == bench.attempts_of(shown)[-1]  # the same cut as the retry benchmark's
+
+
+def test_search_traces_in_the_given_order_try_every_step_before_the_live_one_or_give_none():
+    import random
+
+    from selfplay.tasks import load_problems
+    from selfplay.tasks.countdown import solve
+    bench = load("search_traces")
+    made = 0
+    for problem in load_problems(REPO / "datasets" / "countdown" / "std3" / "train.jsonl")[:40]:
+        numbers, target = list(problem.meta["numbers"]), problem.meta["target"]
+        answer = bench.search_trace(numbers, target, 3, random.Random(0), "given")
+        order = bench.in_given_order(numbers)
+        live = [solve(bench.after(numbers, step), target, use_all=True) is not None for step in order]
+        if answer is None:  # more than 3 dead steps before the first live one
+            assert live.index(True) > 3
+            continue
+        made += 1
+        openings = [attempt.split("\n")[0] for attempt in bench.attempts_of(answer)]
+        assert openings == order[:len(openings)] and live.index(True) == len(openings) - 1
+    assert made >= 20
