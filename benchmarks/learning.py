@@ -68,55 +68,70 @@ def cached(path: Path, key: dict, compute) -> dict:
     return data
 
 
-def fast_rounds(config, results, out: Path, test_file: str, console: Console) -> list[dict]:
-    """Per round, greedy results on every problem of `test_file` (the large hard test)."""
-    from selfplay.model.policy import Policy
+class RoundPolicy:
+    """The base model, loaded once on first use, wearing a round's adapter (none for round 0)."""
 
-    problems = test_problems(test_file, 0)
-    policy, measured = None, []
+    def __init__(self, config):
+        self.config, self.policy = config, None
+
+    def wearing(self, adapter: str | None):
+        from selfplay.model.policy import Policy
+
+        self.policy = self.policy or Policy.from_pretrained(str(self.config.path(self.config.model)))
+        self.policy.load_adapter(adapter) if adapter else self.policy.unload_adapter()
+        return self.policy
+
+
+def per_round(results, out: Path, stem: str, key: dict, policies: RoundPolicy, compute) -> list[dict]:
+    """`compute(policy, round)` for every round's policy, cached in OUT/<stem>-round-K.json under
+    `key` and the round's adapter."""
+    measured = []
     for result in results:
         adapter = result.get("adapter") if result["round"] else None
-        key = {"test": test_file, "n": len(problems), "adapter": adapter}
-
-        def compute():
-            nonlocal policy
-            policy = policy or Policy.from_pretrained(str(config.path(config.model)))
-            policy.load_adapter(adapter) if adapter else policy.unload_adapter()
-            console.print(f"round {result['round']}: {len(problems)} test problems, greedy")
-            return {"fast": measure(policy, problems, "greedy", 1, config.seed)}
-        measured.append(cached(out / f"fast-test-round-{result['round']}.json", key, compute))
+        measured.append(cached(out / f"{stem}-round-{result['round']}.json", {**key, "adapter": adapter},
+                               lambda: compute(policies.wearing(adapter), result["round"])))
     return measured
 
 
-def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budget: int, console: Console):
+def fast_rounds(config, results, out: Path, test_file: str, policies: RoundPolicy, console: Console) -> list[dict]:
+    """Per round, greedy results on every problem of `test_file` (the large hard test)."""
+    problems = test_problems(test_file, 0)
+
+    def compute(policy, round_index: int) -> dict:
+        console.print(f"round {round_index}: {len(problems)} test problems, greedy")
+        return {"fast": measure(policy, problems, "greedy", 1, config.seed)}
+    return per_round(results, out, "fast-test", {"test": test_file, "n": len(problems)}, policies, compute)
+
+
+def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budget: int, policies: RoundPolicy,
+                console: Console):
     """Per round, fast and deliberate results on the test problems (and the base model's reference)."""
-    from selfplay.model.policy import Policy
-
     problems = test_problems(test_file, limit)
-    policy, measured = None, []
-    for result in results:
-        adapter = result.get("adapter") if result["round"] else None
-        key = {"test": test_file, "n": len(problems), "adapter": adapter, "eval": [config.eval.strategy, config.eval.budget]}
+    search = [config.eval.strategy, config.eval.budget]
 
-        def compute():
-            nonlocal policy
-            policy = policy or Policy.from_pretrained(str(config.path(config.model)))
-            policy.load_adapter(adapter) if adapter else policy.unload_adapter()
-            console.print(f"round {result['round']}: {len(problems)} test problems, greedy and "
-                          f"{config.eval.strategy} x{config.eval.budget}")
-            return {"fast": measure(policy, problems, "greedy", 1, config.seed),
-                    "deliberate": measure(policy, problems, config.eval.strategy, config.eval.budget, config.seed)}
-        measured.append(cached(out / f"test-round-{result['round']}.json", key, compute))
+    def compute(policy, round_index: int) -> dict:
+        console.print(f"round {round_index}: {len(problems)} test problems, greedy and {search[0]} x{search[1]}")
+        return {"fast": measure(policy, problems, "greedy", 1, config.seed),
+                "deliberate": measure(policy, problems, *search, config.seed)}
+    measured = per_round(results, out, "test", {"test": test_file, "n": len(problems), "eval": search}, policies,
+                         compute)
 
     def reference_now():
-        nonlocal policy
-        policy = policy or Policy.from_pretrained(str(config.path(config.model)))
-        policy.unload_adapter()
-        console.print(f"reference: base model, {config.eval.strategy} x{ref_budget} on {len(problems)} test problems")
-        return measure(policy, problems, config.eval.strategy, ref_budget, config.seed)
+        console.print(f"reference: base model, {search[0]} x{ref_budget} on {len(problems)} test problems")
+        return measure(policies.wearing(None), problems, config.eval.strategy, ref_budget, config.seed)
     ref = cached(out / "reference.json", {"test": test_file, "n": len(problems), "budget": ref_budget},
                  reference_now)
     return measured, ref, len(problems)
+
+
+def changes(base: set[str], now: set[str]) -> dict:
+    """Problems solved now and not by the base model (gained), the reverse (lost), and the sign test.
+
+    >>> changes({"a", "b"}, {"b", "c", "d"})
+    {'gained': 2, 'lost': 1, 'sign_test_p': 1.0}
+    """
+    gained, lost = len(now - base), len(base - now)
+    return {"gained": gained, "lost": lost, "sign_test_p": significant(sign_test(gained, lost))}
 
 
 def rows_of(results: list[dict], measured: list[dict], easy_dev: str, large: list[dict] | None = None) -> list[dict]:
@@ -127,21 +142,18 @@ def rows_of(results: list[dict], measured: list[dict], easy_dev: str, large: lis
         elapsed += result.get("wall_s", 0.0)
         evaluation = result.get("eval") or {}
         easy = (evaluation.get("splits") or {}).get(easy_dev) or {}
-        now = set(test["fast"]["solved"])
-        gained, lost = len(now - base_fast), len(base_fast - now)
         rows.append({"round": result["round"],
                      "hard_fast": test["fast"]["accuracy"], "hard_deliberate": test["deliberate"]["accuracy"],
                      "easy_fast": easy.get("fast"), "easy_deliberate": easy.get("deliberate"),
-                     "gained": gained, "lost": lost, "sign_test_p": significant(sign_test(gained, lost)),
+                     **changes(base_fast, set(test["fast"]["solved"])),
                      "levels": (result.get("curriculum") or {}).get("levels"),
                      "solved": (result.get("selection") or {}).get("problems_solved"),
                      "sft_rows": (result.get("selection") or {}).get("sft_rows"),
                      "wall_s": round(result.get("wall_s", 0.0), 1), "elapsed_min": round(elapsed / 60, 2)})
         if large:
-            now = set(large[index]["fast"]["solved"])
-            gained, lost = len(now - base_large), len(base_large - now)
-            rows[-1].update({"hard_fast_large": large[index]["fast"]["accuracy"], "gained_large": gained,
-                             "lost_large": lost, "sign_test_p_large": significant(sign_test(gained, lost))})
+            rows[-1]["hard_fast_large"] = large[index]["fast"]["accuracy"]
+            rows[-1].update({f"{name}_large": value
+                             for name, value in changes(base_large, set(large[index]["fast"]["solved"])).items()})
     return rows
 
 
@@ -298,8 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = run_rounds(config, console)
     run_wall = time.perf_counter() - start
-    measured, ref, n = test_rounds(config, results, out, args.test, args.limit, args.reference_budget, console)
-    large = fast_rounds(config, results, out, args.fast_test, console) if args.fast_test else None
+    policies = RoundPolicy(config)
+    measured, ref, n = test_rounds(config, results, out, args.test, args.limit, args.reference_budget, policies,
+                                   console)
+    large = fast_rounds(config, results, out, args.fast_test, policies, console) if args.fast_test else None
     n_large = large[0]["fast"]["n"] if large else 0
     easy_dev = args.easy_dev or config.dev_files[0]
     rows = rows_of(results, measured, easy_dev, large)

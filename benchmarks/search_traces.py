@@ -46,35 +46,28 @@ RETRY = "retry"
 
 
 def first_steps(numbers: list[int]) -> list[str]:
-    """Every legal first step (`larger op smaller=result`), equal pairs once.
+    """Every legal first step (`larger op smaller=result`), pairs in sorted order, equal pairs once.
 
-    >>> first_steps([2, 3])
+    >>> first_steps([3, 2])
     ['3+2=5', '3*2=6', '3-2=1']
     """
-    from selfplay.tasks.countdown import _moves, _pairs
-
-    return [step for larger, smaller, _ in _pairs(tuple(sorted(numbers))) for _, step in _moves(larger, smaller)]
+    return in_given_order(sorted(numbers))
 
 
 def in_given_order(numbers: list[int]) -> list[str]:
     """Every legal first step in a fixed order a model can follow by looking: pairs in the order
-    the problem gives its numbers, then `+ * - /` (larger first; `-` on unequal numbers, `/` when
-    it divides), equal pairs once.
+    the problem gives its numbers, then `+ * - /` (the solver's moves: larger first, `-` on
+    unequal numbers, `/` when it divides), equal pairs once.
 
     >>> in_given_order([6, 5, 13])
     ['6+5=11', '6*5=30', '6-5=1', '13+6=19', '13*6=78', '13-6=7', '13+5=18', '13*5=65', '13-5=8']
     """
-    steps, seen = [], set()
-    for i in range(len(numbers)):
-        for j in range(i + 1, len(numbers)):
-            larger, smaller = max(numbers[i], numbers[j]), min(numbers[i], numbers[j])
-            if (larger, smaller) in seen:
-                continue
-            seen.add((larger, smaller))
-            steps += [f"{larger}+{smaller}={larger + smaller}", f"{larger}*{smaller}={larger * smaller}"]
-            steps += [f"{larger}-{smaller}={larger - smaller}"] if larger > smaller else []
-            steps += [f"{larger}/{smaller}={larger // smaller}"] if larger % smaller == 0 else []
-    return steps
+    from itertools import combinations
+
+    from selfplay.tasks.countdown import _moves
+
+    pairs = dict.fromkeys((max(a, b), min(a, b)) for a, b in combinations(numbers, 2))  # ordered, once each
+    return [step for larger, smaller in pairs for _, step in _moves(larger, smaller)]
 
 
 def after(numbers: list[int], step: str) -> list[int]:
@@ -83,13 +76,13 @@ def after(numbers: list[int], step: str) -> list[int]:
     >>> after([6, 5, 13], "13*6=78")
     [5, 78]
     """
-    left_side, result = step.split("=")
-    operator = next(op for op in "+-*/" if op in left_side)
-    a, b = (int(part) for part in left_side.split(operator))
+    from verifiers.countdown import parse_step
+
+    parsed = parse_step(step)
     left = list(numbers)
-    left.remove(a)
-    left.remove(b)
-    return left + [int(result)]
+    left.remove(parsed.left)
+    left.remove(parsed.right)
+    return left + [parsed.result]
 
 
 def finish_anyhow(numbers: list[int], rng: random.Random) -> list[str]:

@@ -255,7 +255,9 @@ def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
             # Interleaved (std3, std4, std3, ...), so that the first N problems (eval.limit) mix the levels.
             files[HARD, split] = [problem for group in zip(*(built[name][split] for name in hard_sets))
                                   for problem in group]
-        files[HARD, "test-large"] = files[HARD, "test"] + _hard_test_extra(seed, built, taken["countdown"])
+        extra = _hard_test_extra(seed, built, taken["countdown"])
+        _check_disjoint({**built, f"{HARD}/test-large": {"extra": extra}})
+        files[HARD, "test-large"] = files[HARD, "test"] + extra
     written: dict[str, dict[str, Path]] = {}
     for (name, split), problems in files.items():
         written.setdefault(name, {})[split] = save_problems(problems, Path(out_dir) / name / f"{split}.jsonl")
@@ -266,16 +268,10 @@ def _hard_test_extra(seed: int, built: Mapping[str, Mapping[str, list[Problem]]]
                      taken: Collection[str]) -> list[Problem]:
     """`HARD_TEST_EXTRA` x each hard level's test size more problems of that level, from a pool of
     its own that skips every countdown problem of every set, interleaved like the hard split."""
-    extra = {level: countdown.generate(HARD_TEST_EXTRA * len(built[f"countdown/{level}"]["test"]),
-                                       pool_seed(seed, "countdown", level, "test-large"), level=level,
-                                       exclude=frozenset(taken))
-             for level in countdown.HARD_LEVELS}
-    shared = overlapping_keys({**{f"{level}/test-large": problems for level, problems in extra.items()},
-                               **{f"{name}/{split}": problems for name, splits in built.items()
-                                  if name.split("/")[0] == "countdown" for split, problems in splits.items()}})
-    if shared:
-        raise RuntimeError(f"countdown: {len(shared)} test-large problems are in another split")
-    return [problem for group in zip(*extra.values()) for problem in group]
+    extra = [countdown.generate(HARD_TEST_EXTRA * len(built[f"countdown/{level}"]["test"]),
+                                pool_seed(seed, "countdown", level, "test-large"), level=level, exclude=frozenset(taken))
+             for level in countdown.HARD_LEVELS]
+    return [problem for group in zip(*extra) for problem in group]
 
 
 def _check_disjoint(built: Mapping[str, Mapping[str, list[Problem]]]) -> None:
