@@ -17,7 +17,8 @@ The model card's stability check is this control with one epoch on the level the
 (`--train datasets/countdown/train.jsonl --dev datasets/countdown/dev.jsonl --set sft.epochs=1`): a
 round's finetuning on good data must not cost the model what it knew. For a model that calls the
 calculator, expert solutions are written as calculator calls and the results are tool output
-(masked out of the loss), as in its own rounds.
+(masked out of the loss), as in its own rounds; for a model whose answers search in their text
+(its recipe's `countdown_search`), expert answers search the same way.
 """
 from __future__ import annotations
 
@@ -38,14 +39,16 @@ from learning import answer_changes, greedy_answers  # noqa: E402
 
 
 def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculator: bool = False,
-                state: bool = False) -> list[dict]:
+                state: bool = False, search: int = 0) -> list[dict]:
     """`count` rows {"prompt", "completion", "tool_spans"}: a random train problem, one of its solver's
     solutions (with the numbers left after each step when `state`, as calculator calls when
-    `calculator`: the form the model was pretrained on), EOS."""
+    `calculator`, searching in the text with at most `search` abandoned attempts when `search`:
+    the form the model was pretrained on), EOS."""
     from selfplay.model.corpus import with_calculator, with_state
     from selfplay.prompting import builtin_prompt
     from selfplay.tasks import load_problems
     from selfplay.tasks.countdown import solve_all
+    from selfplay.tasks.traces import countdown_search
     from selfplay.tools.spans import tool_output_spans
 
     problems = [problem for problem in load_problems(train_file) if problem.task == "countdown"]
@@ -53,8 +56,12 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculat
     rng.shuffle(problems)
     rows = []
     for problem in problems:
-        solutions = solve_all(problem.meta["numbers"], problem.meta["target"], limit=8,
-                              use_all=bool(problem.meta.get("use_all")))
+        numbers, target, use_all = problem.meta["numbers"], problem.meta["target"], bool(problem.meta.get("use_all"))
+        if search:
+            searched = countdown_search(list(numbers), target, use_all, search, rng)
+            solutions = [searched.split("\n")] if searched else []
+        else:
+            solutions = solve_all(numbers, target, limit=8, use_all=use_all)
         if solutions:
             text = "\n".join(rng.choice(solutions))
             text = with_state(problem.meta["numbers"], text) if state else text
@@ -66,13 +73,20 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculat
     return rows
 
 
-def writes_state(model_dir: str) -> bool:
-    """Whether the model was pretrained to write the numbers left after each countdown step."""
+def corpus_setting(model_dir: str, key: str):
+    """A corpus setting of the model's pretraining recipe (`countdown_state`: it writes the numbers
+    left after each countdown step; `countdown_search`: its answers search in their text), None
+    when the model has no recipe or the recipe no such key."""
     import yaml
     recipe = Path(model_dir) / "pretrain.yaml"
     if not recipe.is_file():
-        return False
-    return bool((yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("corpus", {}).get("countdown_state"))
+        return None
+    return ((yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("corpus") or {}).get(key)
+
+
+def writes_state(model_dir: str) -> bool:
+    """Whether the model was pretrained to write the numbers left after each countdown step."""
+    return bool(corpus_setting(model_dir, "countdown_state"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     _, eos_text = prompt_renderer(model_dir)
     policy = Policy.from_pretrained(model_dir)
     calculator = policy.tools is not None and "calculator" in policy.tools.names
-    rows = expert_rows(train_file, args.rows, args.seed, eos_text, calculator, writes_state(model_dir))
+    rows = expert_rows(train_file, args.rows, args.seed, eos_text, calculator, writes_state(model_dir),
+                       int(corpus_setting(model_dir, "countdown_search") or 0))
     if args.dev:
         from selfplay.tasks import load_problems
         problems = load_problems(config.path(args.dev))[:config.eval.limit]

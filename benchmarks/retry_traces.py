@@ -5,8 +5,7 @@ that used the numbers but ended on the wrong value), each followed by a line `re
 tree's best verified answer. Finetuning on them (the preset's LoRA, from the base model) teaches
 the policy to start again after a wrong final number, so that one greedy answer holds several
 attempts. Greedy answers on the hard dev split are graded on their LAST attempt (the text after
-the last `retry` line) by the countdown verifier; the loop's verifier itself does not accept
-`retry` lines, so this stays a measurement, not a training mode.
+the last `retry` line) by the countdown verifier, as the loop's verifier grades them too.
 
     python benchmarks/retry_traces.py --trees RUN/round-1/trees.jsonl.gz,RUN/round-2/trees.jsonl.gz \
         --max-failed 1 --set sft.learning_rate=0.001 --set sft.epochs=4

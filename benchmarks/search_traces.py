@@ -17,8 +17,9 @@ live one than `--max-failed` gives no trace; traces longer than 430 characters a
 
 Greedy answers on the hard dev split are graded on their LAST attempt (the text after the last
 `retry` line) by the countdown verifier under the problem's rule; they are also graded on their
-first attempt alone (what one attempt of this model gets). The loop's verifier does not accept
-`retry` lines, so this is a measurement, not a training mode.
+first attempt alone (what one attempt of this model gets). The loop's verifier grades such
+answers the same way (`verifiers.countdown`: the last attempt counts, every abandoned one must be
+legal), and the built-in recipe can pretrain on them from the easy level (`countdown_search`).
 
     python benchmarks/search_traces.py --out /tmp/search-traces --threads 2 --max-steps 2000 --minutes 26
     python benchmarks/search_traces.py --out /tmp/search-given --order given --max-failed 6 \\
@@ -56,18 +57,15 @@ def first_steps(numbers: list[int]) -> list[str]:
 
 def in_given_order(numbers: list[int]) -> list[str]:
     """Every legal first step in a fixed order a model can follow by looking: pairs in the order
-    the problem gives its numbers, then `+ * - /` (the solver's moves: larger first, `-` on
-    unequal numbers, `/` when it divides), equal pairs once.
+    the problem gives its numbers, then `+ * - /` (the corpus's `first_steps`, which the built-in
+    recipe's `countdown_search` uses too).
 
-    >>> in_given_order([6, 5, 13])
-    ['6+5=11', '6*5=30', '6-5=1', '13+6=19', '13*6=78', '13-6=7', '13+5=18', '13*5=65', '13-5=8']
+    >>> in_given_order([6, 5, 13])[:4]
+    ['6+5=11', '6*5=30', '6-5=1', '13+6=19']
     """
-    from itertools import combinations
+    from selfplay.tasks.traces import first_steps as fixed_order
 
-    from selfplay.tasks.countdown import _moves
-
-    pairs = dict.fromkeys((max(a, b), min(a, b)) for a, b in combinations(numbers, 2))  # ordered, once each
-    return [step for larger, smaller in pairs for _, step in _moves(larger, smaller)]
+    return fixed_order(numbers)
 
 
 def after(numbers: list[int], step: str) -> list[int]:

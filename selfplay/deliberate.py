@@ -40,10 +40,12 @@ class Deliberation:
     verdict: Verdict  # the chosen answer, graded against the ground truth
 
 
-def answer_check_for(problem: Problem) -> Callable[[str], float | None] | None:
-    """The answer-time signal for a problem (its spec's `answer_check`), or None when it has none."""
-    check = task_spec(problem.task).answer_check
-    return None if check is None else check(problem)
+def answer_check_for(problem: Problem, retries: bool = False) -> Callable[[str], float | None] | None:
+    """The answer-time signal for a problem (its spec's `answer_check`), or None when it has none;
+    `retries`: the policy's answers search in their text (`Policy.retries`), where the check cares."""
+    made = task_spec(problem.task).answer_check
+    check = None if made is None else made(problem)
+    return replace(check, retries=True) if retries and hasattr(check, "retries") else check
 
 
 # Where a tool's output starts: after a calculator call (`<<48/2=`, answered `24>>`) or a python
@@ -106,8 +108,16 @@ def _final_answer_key(text: str) -> Hashable | None:
 
 
 def pricing_for(policy, task: str) -> Pricing:
-    """The task's prices in the policy's prompt format: built-in where steps are lines, else chat."""
+    """The task's prices in the policy's prompt format: built-in where steps are lines, else chat;
+    a built-in model's own prices for the task where it declares them (`Policy.pricing`)."""
     kind = "builtin" if policy.step_delimiter == BUILTIN_STEP_DELIMITER else "chat"
+    declared = (getattr(policy, "pricing", None) or {}).get(task)
+    if kind == "builtin" and declared is not None:
+        try:
+            return Pricing(**declared)
+        except TypeError as error:
+            raise ValueError(f"the model's selfplay_pricing for {task!r} must hold Pricing fields "
+                             f"(answer_tokens, max_depth, step_tokens), got {declared!r}") from error
     return task_spec(task).pricing(kind)
 
 
@@ -142,7 +152,7 @@ def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int =
     prompt_text = policy.render_prompt(problem)
     config = config or search_config(policy, problem, **scaled_knobs(budget))
     allowance = Budget.from_answers(budget, tokens_per_answer(policy, prompt_text, problem.task))
-    check, key = answer_check_for(problem), answer_key_for(problem)
+    check, key = answer_check_for(problem, getattr(policy, "retries", False)), answer_key_for(problem)
     if getattr(policy, "tools", None) is not None:
         check, key = with_tool_signals(problem, check, key)
     result = algorithm(

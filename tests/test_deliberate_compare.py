@@ -158,3 +158,24 @@ def test_countdown_check_rules_out_broken_prefixes_from_the_question_alone():
     assert check.prefix(f"{numbers[0]}+{numbers[1]}={numbers[0] + numbers[1] + 1}\n") == 0.0
     assert check.prefix("I think the answer is\n") == 0.0
     assert check(COUNTDOWN.meta["solution"]) == 1.0 and check(first) == float(numbers[0] + numbers[1] == target)
+
+
+def test_a_model_that_declares_longer_answers_is_priced_by_them():
+    from selfplay.deliberate import pricing_for
+    policy = TaskFakePolicy(lambda steps: [], prompt_tokens=16)
+    plain = tokens_per_answer(policy, "Use 7 22 4\n", "countdown")
+    policy.pricing = {"countdown": {"answer_tokens": 432, "max_depth": 40, "step_tokens": 32}}
+    assert tokens_per_answer(policy, "Use 7 22 4\n", "countdown") == plain - 64 + 432
+    assert pricing_for(policy, "countdown").max_depth == 40 and pricing_for(policy, "arith").max_depth == 8
+    policy.pricing = {"countdown": {"answer_tokens": 432, "depth": 40}}
+    with pytest.raises(ValueError, match="selfplay_pricing for 'countdown'"):
+        pricing_for(policy, "countdown")
+
+
+def test_a_policy_that_searches_in_its_text_keeps_finished_attempts_open():
+    finished = "22+7=29\n29-4=25\n"  # every number used, 25 is not 88: only `retry` may follow
+    assert answer_check_for(COUNTDOWN).prefix(finished) == 0.0
+    searching = answer_check_for(COUNTDOWN, retries=True)
+    assert searching.prefix(finished) is None and searching.prefix(finished + "retry\n") is None
+    assert searching(finished + "retry\n22*4=88") == 1.0
+    assert answer_check_for(ARITH, retries=True) is None  # a task without the notion is unchanged

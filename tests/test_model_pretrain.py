@@ -123,11 +123,53 @@ def test_countdown_expert_traces_vary(problems):
     assert all(grade(problems[t.problem_id], t.completion).passed for t in traces[:300])
 
 
+def test_searching_traces_retry_after_dead_first_steps_and_pass_the_grader(problems):
+    traces = build_corpus(CorpusConfig(traces=400, task_mix={"countdown": 1.0}, countdown_search=4), seed=1)
+    experts = [t for t in traces if t.kind == "expert"]
+    searching = [t for t in experts if "\nretry\n" in t.completion]
+    assert len(searching) >= len(experts) // 3  # most easy problems have a dead first step in the fixed order
+    for trace in experts:
+        problem = problems[trace.problem_id]
+        assert grade(problem, trace.completion).passed  # the verifier grades the last attempt
+        parts = trace.completion.split("\nretry\n")
+        assert len(parts) <= 5
+        for part in parts[:-1]:  # an abandoned attempt is finished (one number left) and misses the target
+            steps = [parse_step(line) for line in part.split("\n")]
+            assert steps[-1].left_after == (steps[-1].result,) and steps[-1].result != problem.meta["target"]
+            assert all(step.result != problem.meta["target"] for step in steps)
+        openings = [part.split("\n")[0] for part in parts]
+        assert len(set(openings)) == len(openings)  # no first step is tried twice
+    assert any(t.kind == "dead_end" for t in traces)  # the deliberate mistakes stay
+
+
+def test_searching_first_steps_follow_the_prompts_order():
+    from selfplay.tasks.traces import countdown_search, first_steps
+    import random
+    assert first_steps([7, 3])[:2] == ["7+3=10", "7*3=21"]
+    answer = countdown_search([6, 5, 13], 43, True, 6, random.Random(0))
+    opened = [part.split("\n")[0] for part in answer.split("\nretry\n")]
+    assert opened == first_steps([6, 5, 13])[:len(opened)] and opened[-1] == "6*5=30"
+    assert countdown_search([6, 5, 13], 43, True, 0, random.Random(0)) is None  # more dead steps than allowed
+    assert countdown_search([2, 3], 97, True, 6, random.Random(0)) is None  # no solution at all
+
+
+def test_traces_longer_than_the_model_are_left_out_not_cut():
+    from selfplay.model.pretrain import tokenize_traces
+    from selfplay.model.tokenizer import build_tokenizer
+    traces = build_corpus(CorpusConfig(traces=40, task_mix={"countdown": 1.0}, countdown_search=6), seed=0)
+    longest = max(len(t.prompt) + len(t.completion) for t in traces)
+    rows = tokenize_traces(traces, build_tokenizer(), longest)  # BOS and EOS make the longest one too long
+    assert 0 < len(rows) < len(traces)
+    assert all(row["input_ids"][-1] == build_tokenizer().eos_token_id for row in rows)
+
+
 def test_config_validation_and_the_default_preset():
     with pytest.raises(ValueError, match="unknown keys"):
         config_from_dict({"corpus": {"mistake_rate": 0.2}})
     with pytest.raises(ValueError, match="mistake_share"):
         CorpusConfig(mistake_share=1.5)
+    with pytest.raises(ValueError, match="countdown_search"):
+        CorpusConfig(countdown_search=-1)
     with pytest.raises(ValueError, match="divide"):
         ModelShape(hidden_size=130, heads=4)
     preset = load_config(REPO / "configs" / "pretrain.yaml")
@@ -188,6 +230,25 @@ def test_pretraining_reports_its_loss_to_tensorboard_beside_the_model(tmp_path):
     assert load_config(tmp_path / "model" / "pretrain.yaml").report_to == "tensorboard"
     with pytest.raises(ValueError, match="report_to must be one of"):
         config_from_dict({**TINY, "report_to": "stdout"})
+
+
+@pytest.mark.slow
+def test_a_model_pretrained_to_search_declares_its_longer_answers_and_retries(tmp_path):
+    from selfplay.deliberate import answer_check_for, pricing_for
+    from selfplay.model.policy import Policy
+    config = config_from_dict({**TINY, "max_steps": 3, "out": str(tmp_path / "m"),
+                               "corpus": {**TINY["corpus"], "countdown_search": 2},
+                               "model": {**TINY["model"], "max_positions": 256}})
+    pretrain(config)
+    policy = Policy.from_pretrained(tmp_path / "m")
+    assert policy.retries and pricing_for(policy, "countdown").answer_tokens == 256 - 80
+    assert pricing_for(policy, "arith").answer_tokens == 64  # other tasks keep their prices
+    plain = Policy.from_pretrained(BASE)
+    assert not plain.retries and pricing_for(plain, "countdown").answer_tokens == 64
+    card.set_generation_defaults(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "generation_config.json").read_text())["max_new_tokens"] == card.ANSWER_TOKENS
+    problem = load_problems(DATASETS / "countdown" / "hard" / "dev.jsonl")[0]
+    assert answer_check_for(problem, policy.retries).retries
 
 
 def test_the_committed_base_model_loads_and_meets_its_targets():

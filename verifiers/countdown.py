@@ -31,6 +31,19 @@ unless `use_all` (the standard game) is set: then after the last step nothing bu
 may be left, so every given number, and every intermediate result, was used exactly once
 (a failure names the numbers left over).
 
+An answer may search in its own text: a line `retry` (alone on its line, spaces aside) abandons
+the attempt above it, and the next attempt starts again from the given numbers. Only the last
+attempt is the answer and is graded by the rules above. Every abandoned attempt must still be
+a legal one (at least one step, every step well-formed, true, on numbers available in that
+attempt, its stated numbers left exact), so nothing false is trained on inside a search either;
+an empty attempt (`retry` first, twice in a row, or last) makes the answer `invalid`.
+
+    25+5=30 [4 30]
+    30*4=120 [120]
+    retry
+    25-5=20 [4 20]
+    20*4=80 [80]
+
 This module knows countdown and nothing about completions of other tasks, models or Ray.
 """
 from __future__ import annotations
@@ -63,6 +76,68 @@ class Step:
     right: int
     result: int  # as written, which may be false
     left_after: tuple[int, ...] | None = field(default=None, repr=False)  # numbers left after it, when written
+
+
+RETRY = "retry"  # a line of its own: the attempt above is abandoned, the next starts from the given numbers
+
+
+def attempts(text: str) -> list[list[tuple[int, str]]]:
+    """The attempts of an answer: its non-blank lines as (line number, line), split at `retry` lines.
+
+    >>> attempts("8*5=40\\nretry\\n\\n8+5=13")
+    [[(1, '8*5=40')], [(4, '8+5=13')]]
+    """
+    found: list[list[tuple[int, str]]] = [[]]
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        if line.strip() == RETRY:
+            found.append([])
+        elif line.strip():
+            found[-1].append((line_number, line))
+    return found
+
+
+def _attempt_steps(attempt: list[tuple[int, str]]) -> tuple[list[tuple[int, Step]], str | None]:
+    """The steps of one attempt, or why a line is not a step."""
+    steps = []
+    for line_number, line in attempt:
+        step = parse_step(line)
+        if step is None:
+            return steps, f"line {line_number} is not a step: {line.strip()[:40]!r}"
+        steps.append((line_number, step))
+    return steps, None
+
+
+def _attempt_error(numbers: list[int], steps: list[tuple[int, Step]]) -> tuple[Counter, str | None]:
+    """The numbers left after an attempt's steps (from the given numbers), or why a step breaks a rule."""
+    available = Counter(numbers)
+    for line_number, step in steps:
+        error = step_error(step) or _consume(available, step)
+        if error:
+            return available, f"line {line_number}: {error}"
+    return available, None
+
+
+def _retry_error(parts: list[list[tuple[int, str]]], text: str, finished: bool) -> str | None:
+    """Why the split into attempts is malformed: an empty attempt before a `retry` line, or a
+    `retry` that ends a `finished` answer."""
+    for index, part in enumerate(parts[:-1]):
+        if not part:
+            line_number = _retry_line(text, index)
+            return f"line {line_number}: {RETRY} must follow an attempt's steps"
+    if finished and len(parts) > 1 and not parts[-1]:
+        return f"the answer ends with {RETRY}: no final attempt"
+    return None
+
+
+def _retry_line(text: str, index: int) -> int:
+    """The line number of the `index`-th retry line (0-based)."""
+    seen = -1
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        if line.strip() == RETRY:
+            seen += 1
+            if seen == index:
+                return line_number
+    raise ValueError("no such retry line")
 
 
 def parse_step(line: str) -> Step | None:
@@ -143,32 +218,35 @@ def _input_problem(numbers: object, target: object, solution: object, use_all: o
     return None
 
 
-def prefix_error(numbers: list[int], target: int, partial: str, use_all: bool = False) -> str | None:
+def prefix_error(numbers: list[int], target: int, partial: str, use_all: bool = False,
+                 retries: bool = True) -> str | None:
     """Why no solution that starts with `partial` can pass, or None while one still might.
 
     `partial` is the start of a solution whose every line is finished (a search path that has
-    not ended yet). It is dead when a line is not a step or breaks a rule, or when fewer than
-    two numbers are left, so no further step can be written. Under `use_all` a path with
-    numbers left is as alive as under the default rule: more steps will use them. Uses only
-    the question: search may prune on it at answer time.
+    not ended yet). It is dead when a line is neither a step nor `retry`, a step breaks a rule
+    (in any attempt), or a `retry` follows no steps. A path whose attempt has one number left
+    is not dead: a `retry` line may follow it; with `retries` false (for a writer that does not
+    search in its text) it is, since only a `retry` could follow. Under `use_all` a path with
+    numbers left is as alive as under the default rule: more steps will use them. Uses only the
+    question: search may prune on it at answer time.
 
     >>> prefix_error([25, 5, 4], 80, "25-5=20\\n"), prefix_error([25, 5, 4], 80, "25-5=21\\n")
     (None, 'line 1: 25-5 is 20, not 21')
+    >>> prefix_error([25, 5, 4], 80, "25*5=125\\n125-4=121\\nretry\\n")
     """
     problem = _input_problem(numbers, target, partial, use_all)
     if problem:
         return problem
-    available = Counter(numbers)
-    for line_number, line in enumerate(partial.split("\n"), start=1):
-        if not line.strip():
-            continue
-        step = parse_step(line)
-        if step is None:
-            return f"line {line_number} is not a step: {line.strip()[:40]!r}"
-        error = step_error(step) or _consume(available, step)
-        if error:
-            return f"line {line_number}: {error}"
-    if sum(available.values()) < 2:
+    parts = attempts(partial)
+    malformed = _retry_error(parts, partial, finished=False)
+    if malformed:
+        return malformed
+    for part in parts:
+        steps, error = _attempt_steps(part)
+        available, broken = _attempt_error(numbers, steps)
+        if error or broken:
+            return error or broken
+    if not retries and parts[-1] and sum(available.values()) < 2:
         return "fewer than two numbers are left for another step"
     return None
 
@@ -185,22 +263,26 @@ def check_countdown(numbers: list[int], target: int, solution: str, use_all: boo
     problem = _input_problem(numbers, target, solution, use_all)
     if problem:
         return Verdict.fail("invalid", problem)
-    steps: list[tuple[int, Step]] = []
-    for line_number, line in enumerate(solution.split("\n"), start=1):
-        if not line.strip():
-            continue
-        step = parse_step(line)
-        if step is None:
-            shown = line.strip()[:40]
-            return Verdict.fail("invalid", f"line {line_number} is not a step: {shown!r}")
-        steps.append((line_number, step))
+    parts = attempts(solution)
+    malformed = _retry_error(parts, solution, finished=True)
+    if malformed:
+        return Verdict.fail("invalid", malformed)
+    parsed = []
+    for part in parts:
+        steps, error = _attempt_steps(part)
+        if error:
+            return Verdict.fail("invalid", error)
+        parsed.append(steps)
+    steps = parsed[-1]
     if not steps:
         return Verdict.fail("invalid", "no steps")
-    available = Counter(numbers)
-    for line_number, step in steps:
-        error = step_error(step) or _consume(available, step)
+    for abandoned in parsed[:-1]:
+        error = _attempt_error(numbers, abandoned)[1]
         if error:
-            return Verdict.fail("wrong", f"line {line_number}: {error}")
+            return Verdict.fail("wrong", f"{error} (an abandoned attempt)")
+    available, error = _attempt_error(numbers, steps)
+    if error:
+        return Verdict.fail("wrong", error)
     last = steps[-1][1].result
     if last != target:
         return Verdict.fail("wrong", f"the last step gives {last}, not the target {target}")
@@ -209,4 +291,5 @@ def check_countdown(numbers: list[int], target: int, solution: str, use_all: boo
     if use_all and unused:
         verb = "is" if len(unused) == 1 else "are"
         return Verdict.fail("wrong", f"every number must be used: {', '.join(map(str, unused))} {verb} left unused")
-    return Verdict.ok(f"reached {target} in {len(steps)} steps")
+    tries = f" on attempt {len(parsed)}" if len(parsed) > 1 else ""
+    return Verdict.ok(f"reached {target} in {len(steps)} steps{tries}")

@@ -76,7 +76,8 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
     torch.set_num_threads(threads)
     from selfplay.model.policy import Policy
     policy = Policy.from_pretrained(model_dir, device="cpu", dtype=torch.float32)
-    max_new = task_spec(task).card_tokens
+    declared = policy.pricing.get(task, {}).get("answer_tokens")  # a model whose answers search in their text
+    max_new = max(task_spec(task).card_tokens, declared or 0)
     prompts = [builtin_prompt(problem.prompt) for problem in problems]
     greedy = []
     for i in range(0, len(prompts), batch_size):
@@ -151,13 +152,16 @@ def front_matter(metadata: dict) -> str:
 
 
 def set_generation_defaults(model_dir: str | Path) -> None:
-    """Greedy answers of at most `ANSWER_TOKENS` in generation_config.json, and the tokenizer's
+    """Greedy answers of at most `ANSWER_TOKENS` in generation_config.json (more where the model
+    declares longer answers in `selfplay_pricing`), and the tokenizer's
     `model_max_length` set to the model's `max_position_embeddings` (both read from the directory)."""
     from transformers import GenerationConfig
 
     model_dir = Path(model_dir)
     generation = GenerationConfig.from_pretrained(model_dir)
-    generation.update(do_sample=False, max_new_tokens=ANSWER_TOKENS)
+    declared = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("selfplay_pricing") or {}
+    longest = max([ANSWER_TOKENS, *(int(prices.get("answer_tokens", 0)) for prices in declared.values())])
+    generation.update(do_sample=False, max_new_tokens=longest)
     generation.save_pretrained(model_dir)
     positions = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
     path = model_dir / "tokenizer_config.json"
@@ -190,7 +194,7 @@ right somewhere among many samples, which is what search and self-improvement ne
 
 Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from_pretrained(DIR)`
 (a character-level tokenizer that prepends `<bos>`).{_tools_paragraph(config)} `generate` answers greedily, at most
-{ANSWER_TOKENS} new tokens, by default (`generation_config.json`); prompt and answer must fit in
+{_answer_tokens(config)} new tokens, by default (`generation_config.json`); prompt and answer must fit in
 {shape.max_positions} positions.
 
 ## How it was made
@@ -202,7 +206,7 @@ Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from
 - Corpus: {corpus['traces']:,} traces from the TRAIN splits only (ids and content checked against dev and test):
   {mix}. Deliberate-mistake share {corpus['mistake_share']:.0%}; every flawed trace fails the grader.
   Countdown problems with {' or '.join(map(str, config.corpus.countdown_numbers))} numbers; an expert countdown trace is one of up to
-  {config.corpus.countdown_solutions} distinct solutions of its problem.
+  {config.corpus.countdown_solutions} distinct solutions of its problem.{_search_sentence(config)}
 - Training: HF `Trainer`, loss on the completion only, AdamW at lr {config.learning_rate} (cosine, {config.warmup:.0%} warmup),
   weight decay {config.weight_decay}, batch {config.batch_size}, fp32, {config.threads} CPU thread(s): {result.steps} steps{budget},
   {result.tokens:,} training tokens (non-padding), {result.wall_s:.0f} s ({speed:,.0f} tokens/s),
@@ -212,6 +216,24 @@ Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from
 
 {evaluation}
 {_stability_section(stability)}"""
+
+
+def _answer_tokens(config) -> int:
+    from selfplay.model.pretrain import searching_pricing
+    if not config.corpus.countdown_search:
+        return ANSWER_TOKENS
+    return max(ANSWER_TOKENS, searching_pricing(config.model.max_positions)["answer_tokens"])
+
+
+def _search_sentence(config) -> str:
+    if not config.corpus.countdown_search:
+        return ""
+    return (f"\n  Each one searches in its text: first steps in a fixed order (the prompt's pairs of numbers, then"
+            f"\n  `+ * - /`), each from which the target cannot be made finished as close to the target as it gets"
+            f"\n  and followed by a line `retry`, at most {config.corpus.countdown_search} of them, then a solution."
+            f"\n  The verifier grades the last attempt; the config declares the longer answers (`selfplay_pricing`)"
+            f"\n  and the retries (`selfplay_retries`, so that search keeps a finished attempt open for a `retry`)."
+            f"\n  Traces longer than {config.model.max_positions} positions were left out.")
 
 
 def _tools_paragraph(config) -> str:

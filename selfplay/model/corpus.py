@@ -67,6 +67,8 @@ class CorpusConfig:
     datasets: str = "datasets"  # folder with <task>/train.jsonl; relative paths start at the repo root
     calculator: bool = True  # countdown and arith computations go through the calculator tool (<<a-b=c>>)
     countdown_state: bool = True  # each countdown step ends with the numbers left, `[4 20]` (a scratchpad)
+    countdown_search: int = 0  # >0: an expert countdown trace searches in its text, at most this many
+    #                            abandoned attempts (`retry` lines) before its solution; 0: the solution only
 
     def __post_init__(self) -> None:
         if self.traces < 1:
@@ -83,6 +85,8 @@ class CorpusConfig:
         object.__setattr__(self, "countdown_numbers", tuple(int(n) for n in self.countdown_numbers))
         if not self.countdown_numbers or any(n < 2 for n in self.countdown_numbers):
             raise ValueError(f"countdown_numbers must be counts of at least 2, got {self.countdown_numbers}")
+        if self.countdown_search < 0:
+            raise ValueError(f"countdown_search must be at least 0, got {self.countdown_search}")
         if self.countdown_solutions < 1:
             raise ValueError(f"countdown_solutions must be at least 1, got {self.countdown_solutions}")
 

@@ -90,6 +90,10 @@ class Policy:
         self._scratch = Scratch()  # batch-cache buffers reused across calls
         self.tools = tools if tools is not None and tools.tools else None
         self.declared_tools = self.tools  # what the policy was built with; `apply_tools(policy, "auto")` restores it
+        # a task's answer prices the model declares (`selfplay_pricing`, `Pricing` fields), where its answers
+        # are longer than the task's built-in prices allow (a model whose countdown answers search in their text)
+        self.pricing = dict(getattr(model.config, "selfplay_pricing", None) or {})
+        self.retries = bool(getattr(model.config, "selfplay_retries", False))  # its answers search in their text
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None, *,

@@ -143,15 +143,19 @@ def tokenize_traces(traces: list[Trace], tokenizer, max_positions: int, learn_to
     """input_ids = BOS prompt completion EOS; labels hide the prompt and tool output (IGNORE_INDEX):
     the model learns to call the calculator, and the tool writes the result. With
     `learn_tool_output` the tool's output is predicted too (the same token ids), so that the
-    weights learn the arithmetic the calculator does; at answer time the tool still writes it."""
+    weights learn the arithmetic the calculator does; at answer time the tool still writes it.
+    A trace longer than `max_positions` tokens is left out, not cut (a cut answer would teach
+    the model to stop without EOS)."""
     prompts = tokenizer([t.prompt for t in traces])["input_ids"]
     rows = {"input_ids": [], "labels": []}
     for prompt, trace in zip(prompts, traces):
         completion, trainable = encode_masked(tokenizer, trace.completion, trace.tool_spans)
+        if len(prompt) + len(completion) + 1 > max_positions:
+            continue
         trainable = [1] * len(completion) if learn_tool_output else trainable
         labels = [token if keep else IGNORE_INDEX for token, keep in zip(completion, trainable)]
-        rows["input_ids"].append((prompt + completion + [tokenizer.eos_token_id])[:max_positions])
-        rows["labels"].append(([IGNORE_INDEX] * len(prompt) + labels + [tokenizer.eos_token_id])[:max_positions])
+        rows["input_ids"].append(prompt + completion + [tokenizer.eos_token_id])
+        rows["labels"].append([IGNORE_INDEX] * len(prompt) + labels + [tokenizer.eos_token_id])
     return Dataset.from_dict(rows)
 
 
@@ -263,6 +267,17 @@ class PretrainResult:
     corpus: dict  # `corpus.summarize` of the training traces
 
 
+def searching_pricing(max_positions: int) -> dict:
+    """The countdown prices of a model whose answers search in their text (`retry` lines), as
+    `Pricing` fields: an answer may fill the positions a prompt leaves (a countdown prompt is at
+    most 80 characters), a path holds up to 40 lines (7 attempts of 4 numbers and their retries).
+
+    >>> searching_pricing(512)
+    {'answer_tokens': 432, 'max_depth': 40, 'step_tokens': 32}
+    """
+    return {"answer_tokens": max(max_positions - 80, 64), "max_depth": 40, "step_tokens": 32}
+
+
 def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> PretrainResult:
     """Build the corpus (or take `traces`, a corpus built elsewhere), train a fresh model on it and
     save the model directory (no card)."""
@@ -287,6 +302,9 @@ def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> Pretr
     out = Path(config.out)
     if config.corpus.calculator:  # Policy.from_pretrained turns on what the model was taught to call
         model.config.selfplay_tools = ["calculator"]
+    if config.corpus.countdown_search:  # its answers search in their text: one answer's worth is longer
+        model.config.selfplay_pricing = {"countdown": searching_pricing(config.model.max_positions)}
+        model.config.selfplay_retries = True  # search may leave a finished attempt open for a `retry` line
     save_model_dir(model, tokenizer, out)
     return PretrainResult(out=out, parameters=model.num_parameters(), steps=trainer.state.global_step,
                           tokens=int(trainer.state.num_input_tokens_seen), wall_s=round(wall_s, 1),

@@ -54,17 +54,19 @@ def grade_final_answer(problem: Problem, completion: str, timeout_s: float) -> V
 @dataclass(frozen=True)
 class CountdownCheck:
     """Countdown's rules, from the question alone: a whole answer passes or fails, and an
-    unfinished path is ruled out (`prefix` 0.0) once a step breaks the rules or no step is left."""
+    unfinished path is ruled out (`prefix` 0.0) once a step breaks the rules or, for a writer that
+    does not search in its text (`retries` false), once no step is left."""
 
     numbers: tuple[int, ...]
     target: int
     use_all: bool = False  # the standard game: every number exactly once
+    retries: bool = False  # the answers may search in their text: a finished attempt may be followed by `retry`
 
     def __call__(self, text: str) -> float:
         return float(math.check_countdown(list(self.numbers), self.target, text, use_all=self.use_all).passed)
 
     def prefix(self, text: str) -> float | None:
-        return 0.0 if prefix_error(list(self.numbers), self.target, text, use_all=self.use_all) else None
+        return 0.0 if prefix_error(list(self.numbers), self.target, text, self.use_all, self.retries) else None
 
 
 def countdown_check(problem: Problem) -> CountdownCheck:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import io
+import itertools
 import json
 import random
 import re
@@ -26,10 +27,11 @@ import signal
 import threading
 import tokenize
 
-from selfplay.tasks.countdown import solve_all
+from selfplay.tasks.countdown import _moves, solve_all
 from selfplay.tasks.problem import Problem
 from selfplay.tasks.spec import CorpusRecipe, task_spec
 from verifiers.code import DEFAULT_TIMEOUT_S
+from verifiers.countdown import RETRY
 
 MAX_SLIP = 3  # a slipped result is off by 1 to this much
 MUTANT_CHECK_S = 0.5  # in-process time limit for running one funcs mutant on its cases
@@ -41,24 +43,117 @@ def _countdown_solutions(numbers: tuple[int, ...], target: int, limit: int, use_
     return tuple("\n".join(steps) for steps in solve_all(list(numbers), target, limit, use_all))
 
 
-def countdown_expert(problem: Problem, config, rng: random.Random) -> str:
-    """One of up to `config.countdown_solutions` distinct solutions, under the problem's rule."""
+def countdown_expert(problem: Problem, config, rng: random.Random) -> str | None:
+    """One of up to `config.countdown_solutions` distinct solutions, under the problem's rule; with
+    `config.countdown_search` an answer that searches for one in its text (`countdown_search`)."""
     meta = problem.meta
+    if getattr(config, "countdown_search", 0):
+        return countdown_search(list(meta["numbers"]), meta["target"], bool(meta.get("use_all")),
+                                config.countdown_search, rng)
     found = _countdown_solutions(tuple(meta["numbers"]), meta["target"], config.countdown_solutions,
                                  bool(meta.get("use_all")))
     return rng.choice(found) if found else meta["solution"]
 
 
+def first_steps(numbers: list[int]) -> list[str]:
+    """Every legal first step in a fixed order a model can follow by looking at the prompt: pairs
+    in the order the problem gives its numbers, then `+ * - /` (larger number first, `-` on
+    unequal numbers, `/` when it divides), equal pairs once.
+
+    >>> first_steps([6, 5, 13])
+    ['6+5=11', '6*5=30', '6-5=1', '13+6=19', '13*6=78', '13-6=7', '13+5=18', '13*5=65', '13-5=8']
+    """
+    pairs = dict.fromkeys((max(a, b), min(a, b)) for a, b in itertools.combinations(numbers, 2))
+    return [step for larger, smaller in pairs for _, step in _moves(larger, smaller)]
+
+
+def _after(numbers: list[int], step: str) -> list[int]:
+    """The numbers left after step line `a op b=c`: the others in their order, then c."""
+    left, _, right, result = STEP.fullmatch(step).groups()
+    rest = list(numbers)
+    rest.remove(int(left))
+    rest.remove(int(right))
+    return rest + [int(result)]
+
+
+def _through(numbers: list[int], step: str, target: int, use_all: bool, rng: random.Random) -> list[str] | None:
+    """A solution that starts with `step` and uses its result (one of up to 8, drawn), else None."""
+    rest = _after(numbers, step)
+    result = rest[-1]
+    if result == target and (len(rest) == 1 or not use_all):
+        return [step]
+    if len(rest) < 2:
+        return None
+    found = [steps for steps in _countdown_solutions(tuple(rest), target, 64, use_all)
+             if any(int(operand) == result for line in steps.split("\n") for operand in STEP.fullmatch(line).group(1, 3))]
+    return [step, *rng.choice(found).split("\n")] if found else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _finishes(left: tuple[int, ...], target: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """Every way to finish from the numbers `left` (steps until one number is left) that never
+    makes `target` on the way: (final value, steps), in `first_steps` order."""
+    if len(left) == 1:
+        return ((left[0], ()),) if left[0] != target else ()
+    found = []
+    for step in first_steps(list(left)):
+        rest = _after(list(left), step)
+        if rest[-1] != target:
+            found += [(value, (step, *steps)) for value, steps in _finishes(tuple(rest), target)]
+    return tuple(found)
+
+
+def _dead_attempt(numbers: list[int], step: str, target: int, rng: random.Random) -> list[str] | None:
+    """`step`, then the steps that end closest to the target with every number used (one drawn
+    among the closest): an attempt that tries its best from a first step that cannot make it, so
+    live and dead attempts go on the same way. None when every finish makes the target."""
+    finishes = _finishes(tuple(_after(numbers, step)), target)
+    if not finishes:
+        return None
+    gap = min(abs(value - target) for value, _ in finishes)
+    return [step, *rng.choice([steps for value, steps in finishes if abs(value - target) == gap])]
+
+
+def countdown_search(numbers: list[int], target: int, use_all: bool, max_failed: int,
+                     rng: random.Random) -> str | None:
+    """An answer that searches in its own text (the verifier's `retry` lines): first steps in the
+    order of `first_steps`; each one from which no solution goes on is finished as close to the
+    target as it gets (`_dead_attempt`) and followed by `retry`; then a solution through the first one from which the
+    target can be made. None when more than `max_failed` dead first steps come before it (the
+    trace would skip some) or none can.
+
+    >>> countdown_search([6, 5, 13], 43, True, 4, random.Random(0)).split("\\nretry\\n")[-1]
+    '6*5=30\\n30+13=43'
+    """
+    tried: list[list[str]] = []
+    for step in first_steps(numbers):
+        solution = _through(numbers, step, target, use_all, rng)
+        if solution is not None:
+            return "\n".join("\n".join(attempt) + f"\n{RETRY}" for attempt in tried) + (
+                "\n" if tried else "") + "\n".join(solution)
+        if len(tried) == max_failed:
+            return None
+        attempt = _dead_attempt(numbers, step, target, rng)
+        if attempt is None:
+            return None
+        tried.append(attempt)
+    return None
+
+
 def with_state(numbers: list[int], completion: str) -> str:
     """Every countdown step followed by the numbers left after it: the given ones still unused in
-    their order, then the results made so far in theirs.
+    their order, then the results made so far in theirs; after a `retry` line the given ones again.
 
     >>> with_state([25, 5, 4], "25-5=20\\n20*4=80")
     '25-5=20 [4 20]\\n20*4=80 [80]'
+    >>> with_state([25, 5, 4], "25+5=30\\nretry\\n25-5=20")
+    '25+5=30 [4 30]\\nretry\\n25-5=20 [4 20]'
     """
     left, lines = list(numbers), []
     for line in completion.split("\n"):
         match = STEP.fullmatch(line)
+        if line == RETRY:
+            left = list(numbers)
         if match is None:
             lines.append(line)
             continue
