@@ -2,6 +2,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from selfplay.model.pretrain import load_config as load_recipe
 from selfplay.model.pretrain import searching_pricing
 from selfplay.runconfig import load_config
@@ -32,3 +34,21 @@ def test_the_preset_lets_an_answer_be_as_long_as_the_model_declares():
     default = load_config("default")
     assert (preset.rounds, preset.curriculum, preset.dev_files) == (default.rounds, default.curriculum,
                                                                     default.dev_files)
+
+
+@pytest.mark.slow
+def test_a_round_of_the_search_preset_trains_on_verified_searches(tmp_path):
+    from selfplay import improve_cli, rundir, treeio
+    from selfplay.grading import grade
+    from selfplay.tasks import load_problems
+    out = tmp_path / "run"
+    argv = ["--preset", "search", "--out", str(out), "--workers", "0", "--rounds", "1",
+            "--set", "problems_per_round=12", "--set", "sampling.budget=4", "--set", "sft.max_steps=2",
+            "--set", "eval.limit=3", "--set", "eval.budget=2"]
+    assert improve_cli.main(argv) == 0
+    trees = treeio.read_trees_prefix(out / "round-1" / "trees.jsonl.gz")
+    assert any(text.strip() == "retry" for tree in trees for text in tree.step_texts)  # the answers search
+    problems = {p.id: p for name in ("train", "std3/train", "std4/train")
+                for p in load_problems(REPO / "datasets" / "countdown" / f"{name}.jsonl")}
+    rows = rundir.read_jsonl(out / "round-1" / "sft.jsonl")
+    assert rows and all(grade(problems[row["problem_id"]], row["completion"].removesuffix("<eos>")).passed for row in rows)
