@@ -43,7 +43,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-RETRY = "retry"
+from verifiers.countdown import RETRY  # noqa: E402 - the verifier's retry line
 
 
 def first_steps(numbers: list[int]) -> list[str]:
@@ -74,13 +74,9 @@ def after(numbers: list[int], step: str) -> list[int]:
     >>> after([6, 5, 13], "13*6=78")
     [5, 78]
     """
-    from verifiers.countdown import parse_step
+    from selfplay.tasks.traces import numbers_after
 
-    parsed = parse_step(step)
-    left = list(numbers)
-    left.remove(parsed.left)
-    left.remove(parsed.right)
-    return left + [parsed.result]
+    return numbers_after(numbers, step)
 
 
 def finish_anyhow(numbers: list[int], rng: random.Random) -> list[str]:

@@ -87,13 +87,20 @@ def attempts(text: str) -> list[list[tuple[int, str]]]:
     >>> attempts("8*5=40\\nretry\\n\\n8+5=13")
     [[(1, '8*5=40')], [(4, '8+5=13')]]
     """
+    return _split(text)[0]
+
+
+def _split(text: str) -> tuple[list[list[tuple[int, str]]], list[int]]:
+    """The attempts (as `attempts`) and the line number of the `retry` that ends each but the last."""
     found: list[list[tuple[int, str]]] = [[]]
+    retry_lines: list[int] = []
     for line_number, line in enumerate(text.split("\n"), start=1):
         if line.strip() == RETRY:
             found.append([])
+            retry_lines.append(line_number)
         elif line.strip():
             found[-1].append((line_number, line))
-    return found
+    return found, retry_lines
 
 
 def _attempt_steps(attempt: list[tuple[int, str]]) -> tuple[list[tuple[int, Step]], str | None]:
@@ -117,27 +124,15 @@ def _attempt_error(numbers: list[int], steps: list[tuple[int, Step]]) -> tuple[C
     return available, None
 
 
-def _retry_error(parts: list[list[tuple[int, str]]], text: str, finished: bool) -> str | None:
+def _retry_error(parts: list[list[tuple[int, str]]], retry_lines: list[int], finished: bool) -> str | None:
     """Why the split into attempts is malformed: an empty attempt before a `retry` line, or a
     `retry` that ends a `finished` answer."""
-    for index, part in enumerate(parts[:-1]):
+    for part, line_number in zip(parts, retry_lines):
         if not part:
-            line_number = _retry_line(text, index)
             return f"line {line_number}: {RETRY} must follow an attempt's steps"
-    if finished and len(parts) > 1 and not parts[-1]:
+    if finished and retry_lines and not parts[-1]:
         return f"the answer ends with {RETRY}: no final attempt"
     return None
-
-
-def _retry_line(text: str, index: int) -> int:
-    """The line number of the `index`-th retry line (0-based)."""
-    seen = -1
-    for line_number, line in enumerate(text.split("\n"), start=1):
-        if line.strip() == RETRY:
-            seen += 1
-            if seen == index:
-                return line_number
-    raise ValueError("no such retry line")
 
 
 def parse_step(line: str) -> Step | None:
@@ -237,8 +232,8 @@ def prefix_error(numbers: list[int], target: int, partial: str, use_all: bool = 
     problem = _input_problem(numbers, target, partial, use_all)
     if problem:
         return problem
-    parts = attempts(partial)
-    malformed = _retry_error(parts, partial, finished=False)
+    parts, retry_lines = _split(partial)
+    malformed = _retry_error(parts, retry_lines, finished=False)
     if malformed:
         return malformed
     for part in parts:
@@ -263,8 +258,8 @@ def check_countdown(numbers: list[int], target: int, solution: str, use_all: boo
     problem = _input_problem(numbers, target, solution, use_all)
     if problem:
         return Verdict.fail("invalid", problem)
-    parts = attempts(solution)
-    malformed = _retry_error(parts, solution, finished=True)
+    parts, retry_lines = _split(solution)
+    malformed = _retry_error(parts, retry_lines, finished=True)
     if malformed:
         return Verdict.fail("invalid", malformed)
     parsed = []

@@ -159,11 +159,10 @@ def set_generation_defaults(model_dir: str | Path) -> None:
 
     model_dir = Path(model_dir)
     generation = GenerationConfig.from_pretrained(model_dir)
-    declared = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("selfplay_pricing") or {}
-    longest = max([ANSWER_TOKENS, *(int(prices.get("answer_tokens", 0)) for prices in declared.values())])
-    generation.update(do_sample=False, max_new_tokens=longest)
+    model_config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    generation.update(do_sample=False, max_new_tokens=answer_cap(model_config.get("selfplay_pricing") or {}))
     generation.save_pretrained(model_dir)
-    positions = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))["max_position_embeddings"]
+    positions = model_config["max_position_embeddings"]
     path = model_dir / "tokenizer_config.json"
     tokenizer_config = {**json.loads(path.read_text(encoding="utf-8")), "model_max_length": positions}
     write_text(path, json.dumps(tokenizer_config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
@@ -218,11 +217,20 @@ Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from
 {_stability_section(stability)}"""
 
 
+def answer_cap(pricing: dict) -> int:
+    """`generate`'s default answer cap: `ANSWER_TOKENS`, or the longest answer the model declares
+    (`selfplay_pricing`, task -> `Pricing` fields) where that is longer.
+
+    >>> answer_cap({}), answer_cap({"countdown": {"answer_tokens": 432}})
+    (256, 432)
+    """
+    return max([ANSWER_TOKENS, *(int(prices.get("answer_tokens", 0)) for prices in pricing.values())])
+
+
 def _answer_tokens(config) -> int:
     from selfplay.model.pretrain import searching_pricing
-    if not config.corpus.countdown_search:
-        return ANSWER_TOKENS
-    return max(ANSWER_TOKENS, searching_pricing(config.model.max_positions)["answer_tokens"])
+    declared = {"countdown": searching_pricing(config.model.max_positions)} if config.corpus.countdown_search else {}
+    return answer_cap(declared)
 
 
 def _search_sentence(config) -> str:

@@ -47,7 +47,7 @@ def countdown_expert(problem: Problem, config, rng: random.Random) -> str | None
     """One of up to `config.countdown_solutions` distinct solutions, under the problem's rule; with
     `config.countdown_search` an answer that searches for one in its text (`countdown_search`)."""
     meta = problem.meta
-    if getattr(config, "countdown_search", 0):
+    if config.countdown_search:
         return countdown_search(list(meta["numbers"]), meta["target"], bool(meta.get("use_all")),
                                 config.countdown_search, rng)
     found = _countdown_solutions(tuple(meta["numbers"]), meta["target"], config.countdown_solutions,
@@ -67,7 +67,7 @@ def first_steps(numbers: list[int]) -> list[str]:
     return [step for larger, smaller in pairs for _, step in _moves(larger, smaller)]
 
 
-def _after(numbers: list[int], step: str) -> list[int]:
+def numbers_after(numbers: list[int], step: str) -> list[int]:
     """The numbers left after step line `a op b=c`: the others in their order, then c."""
     left, _, right, result = STEP.fullmatch(step).groups()
     rest = list(numbers)
@@ -78,7 +78,7 @@ def _after(numbers: list[int], step: str) -> list[int]:
 
 def _through(numbers: list[int], step: str, target: int, use_all: bool, rng: random.Random) -> list[str] | None:
     """A solution that starts with `step` and uses its result (one of up to 8, drawn), else None."""
-    rest = _after(numbers, step)
+    rest = numbers_after(numbers, step)
     result = rest[-1]
     if result == target and (len(rest) == 1 or not use_all):
         return [step]
@@ -97,7 +97,7 @@ def _finishes(left: tuple[int, ...], target: int) -> tuple[tuple[int, tuple[str,
         return ((left[0], ()),) if left[0] != target else ()
     found = []
     for step in first_steps(list(left)):
-        rest = _after(list(left), step)
+        rest = numbers_after(list(left), step)
         if rest[-1] != target:
             found += [(value, (step, *steps)) for value, steps in _finishes(tuple(rest), target)]
     return tuple(found)
@@ -107,7 +107,7 @@ def _dead_attempt(numbers: list[int], step: str, target: int, rng: random.Random
     """`step`, then the steps that end closest to the target with every number used (one drawn
     among the closest): an attempt that tries its best from a first step that cannot make it, so
     live and dead attempts go on the same way. None when every finish makes the target."""
-    finishes = _finishes(tuple(_after(numbers, step)), target)
+    finishes = _finishes(tuple(numbers_after(numbers, step)), target)
     if not finishes:
         return None
     gap = min(abs(value - target) for value, _ in finishes)
@@ -118,9 +118,9 @@ def countdown_search(numbers: list[int], target: int, use_all: bool, max_failed:
                      rng: random.Random) -> str | None:
     """An answer that searches in its own text (the verifier's `retry` lines): first steps in the
     order of `first_steps`; each one from which no solution goes on is finished as close to the
-    target as it gets (`_dead_attempt`) and followed by `retry`; then a solution through the first one from which the
-    target can be made. None when more than `max_failed` dead first steps come before it (the
-    trace would skip some) or none can.
+    target as it gets (`_dead_attempt`) and followed by `retry`; then a solution through the
+    first one from which the target can be made. None when more than `max_failed` dead first
+    steps come before it (the trace would skip some) or none can.
 
     >>> countdown_search([6, 5, 13], 43, True, 4, random.Random(0)).split("\\nretry\\n")[-1]
     '6*5=30\\n30+13=43'
@@ -129,8 +129,7 @@ def countdown_search(numbers: list[int], target: int, use_all: bool, max_failed:
     for step in first_steps(numbers):
         solution = _through(numbers, step, target, use_all, rng)
         if solution is not None:
-            return "\n".join("\n".join(attempt) + f"\n{RETRY}" for attempt in tried) + (
-                "\n" if tried else "") + "\n".join(solution)
+            return "\n".join([line for attempt in tried for line in (*attempt, RETRY)] + solution)
         if len(tried) == max_failed:
             return None
         attempt = _dead_attempt(numbers, step, target, rng)
