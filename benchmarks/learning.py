@@ -3,8 +3,10 @@
 Runs (or continues) an improvement run of a preset, then measures every round's policy (round 0
 is the base model) on a held-out TEST split harder than anything the base model was pretrained
 on (default: the standard countdown game, every number used once, 3 and 4 numbers from 1-20,
-targets to 200: `datasets/countdown/hard/test.jsonl`), answering fast (greedy) and deliberately
-(the preset's eval search, MCTS x8 by default). Beside it, the run's own easy dev figures. Per
+targets to 200: `datasets/countdown/hard/test.jsonl`), answering fast (greedy, answers up to the
+preset's `eval.max_new_tokens`) and deliberately (the preset's eval search, MCTS x8 by default).
+Beside it, the run's own easy dev figures and greedy answers on the whole easy dev file (the
+easy-dev goal is judged there: the run measures only its first `eval.limit` problems). Per
 round: accuracies, problems gained and lost against the base model on the hard split (greedy
 answers, problem by problem) with a two-sided sign test, and the elapsed time. Fast answers are
 also measured on the 1,000 problems of `datasets/countdown/hard/test-large.jsonl` (the 200 test
@@ -17,7 +19,8 @@ at most 3 points, the run within 30 minutes; stretch: hard fast reaches the base
     python benchmarks/learning.py --preset smoke --out /tmp/learn-smoke --workers 0 --limit 20
 
 Rerunning with the same --out continues the run and reuses every cached measurement
-(OUT/test-round-K.json, OUT/fast-test-round-K.json, OUT/reference.json). Writes OUT/learning.json and OUT/learning.png.
+(OUT/test-round-K.json, OUT/test-fast-round-K.json, OUT/fast-test-round-K.json, OUT/easy-dev-round-K.json,
+OUT/reference.json). Writes OUT/learning.json and OUT/learning.png.
 Tune on dev splits; this reports on test.
 """
 from __future__ import annotations
@@ -49,9 +52,10 @@ def test_problems(path: str, limit: int):
     return problems[:limit] if limit else problems
 
 
-def measure(policy, problems, strategy: str, budget: int, seed: int) -> dict:
+def measure(policy, problems, strategy: str, budget: int, seed: int, max_new_tokens: int = 256) -> dict:
+    """`max_new_tokens` caps greedy answers (a search prices its own answers)."""
     from selfplay.evaluate import evaluate
-    result = evaluate(policy, problems, strategy, budget, seed, progress=True)
+    result = evaluate(policy, problems, strategy, budget, seed, max_new_tokens=max_new_tokens, progress=True)
     return {"strategy": strategy, "budget": budget, "n": result.n, "accuracy": result.accuracy,
             "tokens": result.tokens, "wall_s": round(result.wall_s, 1),
             "solved": sorted(o.id for o in result.problems if o.solved)}
@@ -93,14 +97,19 @@ def per_round(results, out: Path, stem: str, key: dict, policies: RoundPolicy, c
     return measured
 
 
-def fast_rounds(config, results, out: Path, test_file: str, policies: RoundPolicy, console: Console) -> list[dict]:
-    """Per round, greedy results on every problem of `test_file` (the large hard test)."""
-    problems = test_problems(test_file, 0)
+def fast_rounds(config, results, out: Path, test_file: str, policies: RoundPolicy, console: Console,
+                stem: str = "fast-test", limit: int = 0) -> list[dict]:
+    """Per round, greedy results (answers up to the preset's `eval.max_new_tokens`) on the first `limit`
+    problems of `test_file` (0: all; the large hard test, the whole easy dev file with `stem="easy-dev"`),
+    cached in OUT/<stem>-round-K.json."""
+    problems = test_problems(test_file, limit)
+    cap = config.eval.max_new_tokens
 
     def compute(policy, round_index: int) -> dict:
-        console.print(f"round {round_index}: {len(problems)} test problems, greedy")
-        return {"fast": measure(policy, problems, "greedy", 1, config.seed)}
-    return per_round(results, out, "fast-test", {"test": test_file, "n": len(problems)}, policies, compute)
+        console.print(f"round {round_index}: {len(problems)} problems of {test_file}, greedy")
+        return {"fast": measure(policy, problems, "greedy", 1, config.seed, cap)}
+    return per_round(results, out, stem, {"test": test_file, "n": len(problems), "max_new_tokens": cap}, policies,
+                     compute)
 
 
 def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budget: int, policies: RoundPolicy,
@@ -110,11 +119,12 @@ def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budg
     search = [config.eval.strategy, config.eval.budget]
 
     def compute(policy, round_index: int) -> dict:
-        console.print(f"round {round_index}: {len(problems)} test problems, greedy and {search[0]} x{search[1]}")
-        return {"fast": measure(policy, problems, "greedy", 1, config.seed),
-                "deliberate": measure(policy, problems, *search, config.seed)}
-    measured = per_round(results, out, "test", {"test": test_file, "n": len(problems), "eval": search}, policies,
-                         compute)
+        console.print(f"round {round_index}: {len(problems)} test problems, {search[0]} x{search[1]}")
+        return {"deliberate": measure(policy, problems, *search, config.seed)}
+    deliberate = per_round(results, out, "test", {"test": test_file, "n": len(problems), "eval": search}, policies,
+                           compute)
+    fast = fast_rounds(config, results, out, test_file, policies, console, stem="test-fast", limit=limit)
+    measured = [{"fast": f["fast"], "deliberate": d["deliberate"]} for f, d in zip(fast, deliberate)]
 
     def reference_now():
         console.print(f"reference: base model, {search[0]} x{ref_budget} on {len(problems)} test problems")
@@ -134,7 +144,8 @@ def changes(base: set[str], now: set[str]) -> dict:
     return {"gained": gained, "lost": lost, "sign_test_p": significant(sign_test(gained, lost))}
 
 
-def rows_of(results: list[dict], measured: list[dict], easy_dev: str, large: list[dict] | None = None) -> list[dict]:
+def rows_of(results: list[dict], measured: list[dict], easy_dev: str, large: list[dict] | None = None,
+            easy_all: list[dict] | None = None) -> list[dict]:
     rows, elapsed = [], 0.0
     base_fast = set(measured[0]["fast"]["solved"])
     base_large = set(large[0]["fast"]["solved"]) if large else set()
@@ -149,7 +160,10 @@ def rows_of(results: list[dict], measured: list[dict], easy_dev: str, large: lis
                      "levels": (result.get("curriculum") or {}).get("levels"),
                      "solved": (result.get("selection") or {}).get("problems_solved"),
                      "sft_rows": (result.get("selection") or {}).get("sft_rows"),
+                     "solved_at_attempt_ends": (result.get("selection") or {}).get("solved_at_attempt_ends"),
                      "wall_s": round(result.get("wall_s", 0.0), 1), "elapsed_min": round(elapsed / 60, 2)})
+        if easy_all:  # greedy on the whole easy dev file, beside the run's own first `eval.limit` problems
+            rows[-1]["easy_fast_all"] = easy_all[index]["fast"]["accuracy"]
         if large:
             rows[-1]["hard_fast_large"] = large[index]["fast"]["accuracy"]
             rows[-1].update({f"{name}_large": value
@@ -210,7 +224,8 @@ def verdicts(rows: list[dict], ref: dict) -> dict:
     when it was measured (its sign test has the power to see a few points), else on the hard test."""
     base, last = rows[0], rows[-1]
     pick = lambda row, key: None if row.get(key) is None else round(row[key], 4)  # noqa: E731
-    drop = None if base["easy_fast"] is None or last["easy_fast"] is None else base["easy_fast"] - last["easy_fast"]
+    easy = "easy_fast_all" if "easy_fast_all" in last else "easy_fast"
+    drop = None if base[easy] is None or last[easy] is None else base[easy] - last[easy]
     fast, p = ("hard_fast_large", "sign_test_p_large") if "hard_fast_large" in last else ("hard_fast", "sign_test_p")
     return {"rounds": last["round"],
             "hard_fast": [pick(base, "hard_fast"), pick(last, "hard_fast")],
@@ -219,7 +234,7 @@ def verdicts(rows: list[dict], ref: dict) -> dict:
             "hard_fast_gain_15_points_p_below_0.01": last[fast] - base[fast] >= 0.15 and last[p] < 0.01,
             "hard_deliberate": [pick(base, "hard_deliberate"), pick(last, "hard_deliberate")],
             "hard_deliberate_gain_10_points": last["hard_deliberate"] - base["hard_deliberate"] >= 0.10,
-            "easy_fast": [pick(base, "easy_fast"), pick(last, "easy_fast")],
+            "easy_fast": [pick(base, easy), pick(last, easy)], "easy_fast_judged_on": easy,
             "easy_fast_drop_at_most_3_points": None if drop is None else drop <= 0.03 + 1e-9,
             "minutes": last["elapsed_min"], "within_30_minutes": last["elapsed_min"] <= GOAL_MINUTES,
             "reference": f"base {ref['strategy']} x{ref['budget']} = {ref['accuracy']:.3f}",
@@ -238,8 +253,9 @@ def plot(rows: list[dict], ref: dict, path: Path, title: str) -> Path:
         axis.plot(rounds, [row["hard_fast_large"] for row in rows], "^-", color="C2",
                   label="large hard test, fast")
     axis.plot(rounds, [row["hard_deliberate"] for row in rows], "s-", color="C1", label="hard test, deliberate")
-    if all(row["easy_fast"] is not None for row in rows):
-        axis.plot(rounds, [row["easy_fast"] for row in rows], "o--", color="C0", alpha=0.5, label="easy dev, fast")
+    easy = "easy_fast_all" if all("easy_fast_all" in row for row in rows) else "easy_fast"
+    if all(row[easy] is not None for row in rows):
+        axis.plot(rounds, [row[easy] for row in rows], "o--", color="C0", alpha=0.5, label="easy dev, fast")
         axis.plot(rounds, [row["easy_deliberate"] for row in rows], "s--", color="C1", alpha=0.5,
                   label="easy dev, deliberate")
     axis.axhline(ref["accuracy"], color="gray", linestyle=":", label=f"base model, {ref['strategy']} x{ref['budget']}")
@@ -261,6 +277,8 @@ def table(rows: list[dict], n: int, n_large: int = 0) -> Table:
     out = Table(title=f"per round: hard test ({n} problems) and easy dev accuracy; gained/lost = hard-test greedy "
                       f"answers against the base model's{large}")
     columns = ["round", "hard fast", "hard delib.", "easy fast", "easy delib.", "gained", "lost", "sign p"]
+    if any("easy_fast_all" in row for row in rows):
+        columns.insert(4, "easy fast (all)")
     if n_large:
         columns += ["large fast", "gained", "lost", "sign p"]
     for column in columns + ["levels", "solved", "sft rows", "elapsed min"]:
@@ -270,10 +288,15 @@ def table(rows: list[dict], n: int, n_large: int = 0) -> Table:
         levels = " ".join(f"{Path(name).parent.name}:{count}" for name, count in (row["levels"] or {}).items())
         cells = [str(row["round"]), show(row["hard_fast"]), show(row["hard_deliberate"]), show(row["easy_fast"]),
                  show(row["easy_deliberate"]), str(row["gained"]), str(row["lost"]), f"{row['sign_test_p']:.2g}"]
+        if "easy_fast_all" in row:
+            cells.insert(4, show(row["easy_fast_all"]))
         if n_large:
             cells += [show(row["hard_fast_large"]), str(row["gained_large"]), str(row["lost_large"]),
                       f"{row['sign_test_p_large']:.2g}"]
-        out.add_row(*cells, levels or "-", "-" if row["solved"] is None else str(row["solved"]),
+        solved = "-" if row["solved"] is None else str(row["solved"])
+        if row.get("solved_at_attempt_ends"):  # problems only an abandoned passing attempt solved
+            solved += f" +{row['solved_at_attempt_ends']}"
+        out.add_row(*cells, levels or "-", solved,
                     "-" if row["sft_rows"] is None else str(row["sft_rows"]), f"{row['elapsed_min']:.1f}")
     return out
 
@@ -316,10 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     large = fast_rounds(config, results, out, args.fast_test, policies, console) if args.fast_test else None
     n_large = large[0]["fast"]["n"] if large else 0
     easy_dev = args.easy_dev or config.dev_files[0]
-    rows = rows_of(results, measured, easy_dev, large)
+    easy_all = fast_rounds(config, results, out, easy_dev, policies, console, stem="easy-dev")
+    rows = rows_of(results, measured, easy_dev, large, easy_all)
     summary = {"preset": args.preset, "workers": config.workers, "out": str(out), "test": args.test,
                "test_problems": n, "fast_test": args.fast_test or None, "fast_test_problems": n_large,
                "easy_dev": easy_dev, "dev_problems_per_file": config.eval.limit,
+               "easy_dev_fast_problems": easy_all[0]["fast"]["n"],
                "sampling": {"strategy": config.sampling.strategy, "budget": config.sampling.budget,
                             "problems_per_round": config.problems_per_round},
                "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget},

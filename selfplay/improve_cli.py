@@ -62,6 +62,7 @@ def round_row(result: dict) -> dict:
                        for name, split in (evaluation.get("splits") or {}).items()},
             "levels": (result.get("curriculum") or {}).get("levels") or {},
             "problems": selection.get("problems"), "problems_solved": selection.get("problems_solved"),
+            "solved_at_attempt_ends": selection.get("solved_at_attempt_ends"),
             "sft_rows": selection.get("sft_rows"), "train_loss": train.get("train_loss"),
             "wall_s": result.get("wall_s")}
 
@@ -90,6 +91,8 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         table.add_column(column, justify="right")
     for row in map(round_row, results):
         solved = "-" if row["problems"] is None else f"{row['problems_solved']}/{row['problems']}"
+        if row["solved_at_attempt_ends"]:  # solved only by an abandoned attempt that passes (selection rule 5)
+            solved += f" +{row['solved_at_attempt_ends']}"
         levels = " ".join(f"{split_label(name)}:{count}" for name, count in row["levels"].items()) or "-"
         accuracies = [_number(row[mode] if split is None else row["splits"].get(split, {}).get(mode))
                       for split in splits for mode in ("fast", "deliberate")]

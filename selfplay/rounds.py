@@ -38,10 +38,13 @@ from search import Tree
 from selfplay import rundir, tracking, treeio
 from selfplay.curriculum import round_draw, solved_shares
 from selfplay.finetune import read_training
+from selfplay.grading import grade
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
-from selfplay.selection import refit_rows, select_round, selection_stats
+from selfplay.selection import (Candidate, attempt_ends, candidate_at, refit_rows, select_round,
+                                selection_stats)
 from selfplay.tasks import Problem, load_problems
 from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
+from verifiers.countdown import RETRY
 
 
 @dataclass
@@ -144,14 +147,30 @@ def earlier_rows(run: rundir.RunDir, round_index: int) -> list[dict]:
     return rows
 
 
+def passing_attempts(trees: Sequence[Tree], problems: Sequence[Problem]) -> dict[str, list[Candidate]]:
+    """Per problem, the abandoned attempts of failed answers (`selection.attempt_ends`) that the
+    task's grader passes as answers ending there: the answer searched past a right attempt."""
+    by_id = {problem.id: problem for problem in problems}
+    found = {}
+    for tree in trees:
+        problem = by_id[tree.problem_id]
+        verified = [candidate for candidate in (candidate_at(tree, node, 1.0) for node in attempt_ends(tree, RETRY))
+                    if grade(problem, candidate.text).passed]
+        if verified:
+            found[tree.problem_id] = verified
+    return found
+
+
 def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem],
                  trees: Sequence[Tree]) -> list[Tree]:
     """rm.jsonl, the trees with `selected` flags, then sft.jsonl (its existence marks the phase done);
     returns the flagged trees as written."""
     render, eos_text = prompt_renderer(context.model_dir)
     prompts = {problem.id: render(problem) for problem in problems}
+    attempts = passing_attempts(trees, problems) if context.config.selection.passing_attempts else {}
     selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), context.config.selection,
-                             round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed)
+                             round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed,
+                             passing_attempts=attempts)
     rundir.write_jsonl(round_dir.rm, selection.rm_rows)
     treeio.write_trees(round_dir.trees, [tree.to_dict() for tree in selection.trees])
     rundir.write_jsonl(round_dir.sft, selection.rows)

@@ -88,6 +88,7 @@ class SelectionConfig:
     skip_all_passed: bool = True  # no rows from a problem whose every graded answer passed: it teaches nothing
     targets: str = "path"  # "path": the verified paths; "visits": each path node's children by visit share (MCTS)
     visit_copies: int = 4  # with "visits": a child's rows = its visit share x this, rounded
+    passing_attempts: bool = True  # a failed answer's abandoned attempt that passes is a verified answer too
 
     def __post_init__(self) -> None:
         if self.max_per_problem < 1 or self.rm_pairs_per_problem < 1:

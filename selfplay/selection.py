@@ -24,7 +24,13 @@ The rules, in order:
    child's one step; a child that ended in a failed answer gets none (only verified answers end
    in EOS; the other steps are `partial` rows, trained without EOS). So the policy learns the
    search's preference among the moves it weighed, not only the move it took.
-5. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
+5. Passing attempts (`passing_attempts`, for answers that search in their own text): a failed
+   answer that abandoned an attempt (the next step on its path is the `retry` line) may have
+   abandoned a right one. `attempt_ends` names those nodes; the caller grades the answer ending
+   there with the task's grader (`selfplay.rounds`), and each one that passes is a candidate like
+   any verified answer (rule 2 ranks them together): the answer stopped where it should have.
+   Its row says `attempt_end: true`. Nothing unverified is added; only the path targets use them.
+6. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
    trees it came from) are drawn, seeded by (seed, round), so that they make `replay_share` of
    the round's rows; a replayed row keeps its original `round`, and never duplicates a fresh row
    (rows are the same when problem, prompt and completion are).
@@ -100,10 +106,38 @@ def all_passed(tree: Tree) -> bool:
     return bool(graded) and all(passed for _, passed in graded)
 
 
-def best_paths(tree: Tree, cap: int) -> list[Candidate]:
-    """The tree's best verified paths, identical texts once, at most `cap`."""
+def attempt_ends(tree: Tree, marker: str) -> list[int]:
+    """Nodes at which a failed answer abandoned an attempt: on the path to a failed terminal node,
+    each node whose next step is the line `marker`, once each, in creation order.
+
+    >>> tree = Tree(problem_id="p", task="countdown")
+    >>> a = tree.add_node(0, "1+2=3\\n", token_count=1, logprob=0.0, terminal=False)
+    >>> r = tree.add_node(a, "retry\\n", token_count=1, logprob=0.0, terminal=False)
+    >>> b = tree.add_node(r, "1*2=2", token_count=1, logprob=0.0, terminal=True)
+    >>> tree.set_verdict(b, False, 0.0, "failed")
+    >>> attempt_ends(tree, "retry") == [a]
+    True
+    """
+    ends = set()
+    for node, passed in tree.graded():
+        if passed:
+            continue
+        path = tree.path_nodes(node)
+        ends.update(before for before, after in zip(path[1:], path[2:])
+                    if tree.step_texts[after].strip() == marker)
+    return sorted(ends)
+
+
+def candidate_at(tree: Tree, node: int, value: float) -> Candidate:
+    """The answer that ends at `node` (an attempt's end: its last line without the line break)."""
+    return Candidate(node, tree.answer_text(node).rstrip("\n"), value,
+                     sum(tree.token_counts[n] for n in tree.path_nodes(node)[1:]))
+
+
+def best_paths(tree: Tree, cap: int, extra: Sequence[Candidate] = ()) -> list[Candidate]:
+    """The tree's best verified paths (with `extra` verified candidates), identical texts once, at most `cap`."""
     chosen, seen = [], set()
-    for candidate in sorted(verified_candidates(tree), key=rank_key):
+    for candidate in sorted([*verified_candidates(tree), *extra], key=rank_key):
         if candidate.text in seen:
             continue
         seen.add(candidate.text)
@@ -202,29 +236,37 @@ def rm_rows(trees: Sequence[Tree], prompts: Mapping[str, str], pairs_per_problem
 def selection_stats(trees: Sequence[Tree], rows: Sequence[dict], rm: Sequence[dict], round_index: int) -> dict:
     """Counts a round reports about its selection (recomputable from the round's files)."""
     graded = passed = solved = 0
-    distinct = set()
+    distinct, solved_ids = set(), set()
     for tree in trees:
         wins = [c.text for c in verified_candidates(tree)]
         graded, passed, solved = graded + len(tree.graded()), passed + len(wins), solved + bool(wins)
+        solved_ids.update([tree.problem_id] if wins else [])
         distinct.update((tree.problem_id, text) for text in wins)
-    fresh = sum(row["round"] == round_index for row in rows)
+    fresh = [row for row in rows if row["round"] == round_index]
+    attempt_rows = [row for row in fresh if row.get("attempt_end")]
     return {"problems": len(trees), "problems_solved": solved, "graded_answers": graded,
             "verified_answers": passed, "distinct_verified": len(distinct),
             "answer_pass_rate": passed / graded if graded else 0.0,
-            "selected": fresh, "replayed": len(rows) - fresh, "sft_rows": len(rows),
+            "selected": len(fresh), "replayed": len(rows) - len(fresh), "sft_rows": len(rows),
+            "attempt_end_rows": len(attempt_rows),
+            "solved_at_attempt_ends": len({row["problem_id"] for row in attempt_rows} - solved_ids),
             "selected_nodes": sum(sum(tree.selected) for tree in trees), "rm_pairs": len(rm)}
 
 
 def select_round(trees: Sequence[Tree], prompts: Mapping[str, str], earlier_rows: Sequence[dict],
-                 config: SelectionConfig, *, round_index: int, eos_text: str, seed: int) -> Selection:
-    """The round's SFT rows, RM rows and flagged trees (see the module docstring for the rules)."""
+                 config: SelectionConfig, *, round_index: int, eos_text: str, seed: int,
+                 passing_attempts: Mapping[str, Sequence[Candidate]] | None = None) -> Selection:
+    """The round's SFT rows, RM rows and flagged trees (see the module docstring for the rules);
+    `passing_attempts`: per problem id, verified answers that end at an abandoned attempt (rule 5)."""
     ordered = sorted(trees, key=lambda tree: tree.problem_id)
+    passing_attempts = passing_attempts or {}
     fresh, flagged = [], []
     skipped = 0
     for tree in ordered:
         skip = config.skip_all_passed and all_passed(tree)
         skipped += skip
-        picks = [] if skip else best_paths(tree, config.max_per_problem)
+        extra = passing_attempts.get(tree.problem_id, ()) if config.targets == "path" else ()
+        picks = [] if skip else best_paths(tree, config.max_per_problem, extra)
         flagged.append(tree.with_selected([pick.node for pick in picks]))
         if config.targets == "visits":
             fresh.extend(visit_target_rows(tree, prompts[tree.problem_id], [pick.node for pick in picks],
@@ -235,6 +277,8 @@ def select_round(trees: Sequence[Tree], prompts: Mapping[str, str], earlier_rows
             fresh.append({"prompt": prompts[tree.problem_id], "completion": completion,
                           "problem_id": tree.problem_id, "round": round_index, "task": tree.task,
                           "tool_spans": [list(span) for span in tool_output_spans(completion)]})
+            if not tree.terminal[pick.node]:
+                fresh[-1]["attempt_end"] = True  # rule 5: the answer ends at a passing abandoned attempt
     rows = fresh + replay_rows(earlier_rows, fresh, config.replay_share, seed, round_index)
     pairs = rm_rows(ordered, prompts, config.rm_pairs_per_problem, seed, round_index)
     stats = {**selection_stats(flagged, rows, pairs, round_index), "skipped_all_passed": skipped}

@@ -137,6 +137,23 @@ def test_learning_rows_count_gains_on_the_large_test_and_judge_fast_accuracy_the
     assert small_only["hard_fast_judged_on"] == "hard_fast" and not small_only["hard_fast_gain_15_points_p_below_0.01"]
 
 
+def test_learning_judges_easy_dev_on_the_whole_file_when_measured():
+    bench = load("learning")
+    results = [{"round": 0, "wall_s": 60.0, "eval": {"splits": {"easy.jsonl": {"fast": 0.50}}}},
+               {"round": 1, "wall_s": 300.0, "eval": {"splits": {"easy.jsonl": {"fast": 0.44}}}}]
+    small = [{"fast": {"accuracy": 0.1, "solved": []}, "deliberate": {"accuracy": 0.3}}] * 2
+    reference = {"strategy": "mcts", "budget": 8, "accuracy": 0.3}
+    run_only = bench.verdicts(bench.rows_of(results, small, "easy.jsonl"), reference)
+    assert run_only["easy_fast_judged_on"] == "easy_fast" and run_only["easy_fast_drop_at_most_3_points"] is False
+    whole = [{"fast": {"accuracy": 0.455}}, {"fast": {"accuracy": 0.46}}]  # the first 50 fell, the 200 did not
+    rows = bench.rows_of(results, small, "easy.jsonl", easy_all=whole)
+    assert [row["easy_fast_all"] for row in rows] == [0.455, 0.46]
+    judged = bench.verdicts(rows, reference)
+    assert judged["easy_fast_judged_on"] == "easy_fast_all" and judged["easy_fast"] == [0.455, 0.46]
+    assert judged["easy_fast_drop_at_most_3_points"] is True
+    assert "easy fast (all)" in [column.header for column in bench.table(rows, 50).columns]
+
+
 def test_search_traces_try_dead_first_steps_then_solve_through_a_live_one():
     import random
 
