@@ -167,7 +167,8 @@ def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
     returns the flagged trees as written."""
     render, eos_text = prompt_renderer(context.model_dir)
     prompts = {problem.id: render(problem) for problem in problems}
-    attempts = passing_attempts(trees, problems) if context.config.selection.passing_attempts else {}
+    chosen = context.config.selection
+    attempts = passing_attempts(trees, problems) if chosen.passing_attempts and chosen.targets == "path" else {}
     selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), context.config.selection,
                              round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed,
                              passing_attempts=attempts)
