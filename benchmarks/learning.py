@@ -219,12 +219,17 @@ def answer_changes(base: list[tuple[str, bool]], now: list[tuple[str, bool]]) ->
             "gained": gained, "lost": lost, "sign_test_p": round(sign_test(gained, lost), 4)}
 
 
+def easy_fast_key(rows: list[dict]) -> str:
+    """The easy dev fast figure to judge and plot: greedy on the whole file when every row has it."""
+    return "easy_fast_all" if all("easy_fast_all" in row for row in rows) else "easy_fast"
+
+
 def verdicts(rows: list[dict], ref: dict) -> dict:
     """The issue's goals for the last round. The fast-accuracy goal is judged on the large hard test
     when it was measured (its sign test has the power to see a few points), else on the hard test."""
     base, last = rows[0], rows[-1]
+    easy = easy_fast_key(rows)
     pick = lambda row, key: None if row.get(key) is None else round(row[key], 4)  # noqa: E731
-    easy = "easy_fast_all" if "easy_fast_all" in last else "easy_fast"
     drop = None if base[easy] is None or last[easy] is None else base[easy] - last[easy]
     fast, p = ("hard_fast_large", "sign_test_p_large") if "hard_fast_large" in last else ("hard_fast", "sign_test_p")
     return {"rounds": last["round"],
@@ -253,7 +258,7 @@ def plot(rows: list[dict], ref: dict, path: Path, title: str) -> Path:
         axis.plot(rounds, [row["hard_fast_large"] for row in rows], "^-", color="C2",
                   label="large hard test, fast")
     axis.plot(rounds, [row["hard_deliberate"] for row in rows], "s-", color="C1", label="hard test, deliberate")
-    easy = "easy_fast_all" if all("easy_fast_all" in row for row in rows) else "easy_fast"
+    easy = easy_fast_key(rows)
     if all(row[easy] is not None for row in rows):
         axis.plot(rounds, [row[easy] for row in rows], "o--", color="C0", alpha=0.5, label="easy dev, fast")
         axis.plot(rounds, [row["easy_deliberate"] for row in rows], "s--", color="C1", alpha=0.5,

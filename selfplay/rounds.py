@@ -169,7 +169,7 @@ def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
     prompts = {problem.id: render(problem) for problem in problems}
     chosen = context.config.selection
     attempts = passing_attempts(trees, problems) if chosen.passing_attempts and chosen.targets == "path" else {}
-    selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), context.config.selection,
+    selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), chosen,
                              round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed,
                              passing_attempts=attempts)
     rundir.write_jsonl(round_dir.rm, selection.rm_rows)

@@ -85,8 +85,7 @@ def _passed(verdict) -> bool:
 
 def verified_candidates(tree: Tree) -> list[Candidate]:
     """Every terminal node with a passed verdict, in creation order."""
-    return [Candidate(node, tree.answer_text(node), tree.mean_value(node),
-                      sum(tree.token_counts[n] for n in tree.path_nodes(node)[1:]))
+    return [Candidate(node, tree.answer_text(node), tree.mean_value(node), tree.path_logprob(node)[1])
             for node, passed in tree.graded() if passed]
 
 
@@ -130,8 +129,7 @@ def attempt_ends(tree: Tree, marker: str) -> list[int]:
 
 def candidate_at(tree: Tree, node: int, value: float) -> Candidate:
     """The answer that ends at `node` (an attempt's end: its last line without the line break)."""
-    return Candidate(node, tree.answer_text(node).rstrip("\n"), value,
-                     sum(tree.token_counts[n] for n in tree.path_nodes(node)[1:]))
+    return Candidate(node, tree.answer_text(node).rstrip("\n"), value, tree.path_logprob(node)[1])
 
 
 def best_paths(tree: Tree, cap: int, extra: Sequence[Candidate] = ()) -> list[Candidate]:
@@ -240,7 +238,8 @@ def selection_stats(trees: Sequence[Tree], rows: Sequence[dict], rm: Sequence[di
     for tree in trees:
         wins = [c.text for c in verified_candidates(tree)]
         graded, passed, solved = graded + len(tree.graded()), passed + len(wins), solved + bool(wins)
-        solved_ids.update([tree.problem_id] if wins else [])
+        if wins:
+            solved_ids.add(tree.problem_id)
         distinct.update((tree.problem_id, text) for text in wins)
     fresh = [row for row in rows if row["round"] == round_index]
     attempt_rows = [row for row in fresh if row.get("attempt_end")]
