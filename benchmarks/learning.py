@@ -161,6 +161,7 @@ def rows_of(results: list[dict], measured: list[dict], easy_dev: str, large: lis
                      "solved": (result.get("selection") or {}).get("problems_solved"),
                      "sft_rows": (result.get("selection") or {}).get("sft_rows"),
                      "solved_at_attempt_ends": (result.get("selection") or {}).get("solved_at_attempt_ends"),
+                     "hindsight_rows": (result.get("selection") or {}).get("hindsight_rows"),
                      "wall_s": round(result.get("wall_s", 0.0), 1), "elapsed_min": round(elapsed / 60, 2)})
         if easy_all:  # greedy on the whole easy dev file, beside the run's own first `eval.limit` problems
             rows[-1]["easy_fast_all"] = easy_all[index]["fast"]["accuracy"]
@@ -301,8 +302,10 @@ def table(rows: list[dict], n: int, n_large: int = 0) -> Table:
         solved = "-" if row["solved"] is None else str(row["solved"])
         if row.get("solved_at_attempt_ends"):  # problems only an abandoned passing attempt solved
             solved += f" +{row['solved_at_attempt_ends']}"
-        out.add_row(*cells, levels or "-", solved,
-                    "-" if row["sft_rows"] is None else str(row["sft_rows"]), f"{row['elapsed_min']:.1f}")
+        sft_rows = "-" if row["sft_rows"] is None else str(row["sft_rows"])
+        if row.get("hindsight_rows"):  # of them, relabeled answers (selection rule 6)
+            sft_rows += f" (h {row['hindsight_rows']})"
+        out.add_row(*cells, levels or "-", solved, sft_rows, f"{row['elapsed_min']:.1f}")
     return out
 
 

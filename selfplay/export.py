@@ -52,7 +52,7 @@ from selfplay.prompting import builtin_prompt
 from selfplay.runconfig import resolve_path
 from search import Tree
 from selfplay.runread import RunError, RunView, open_run
-from selfplay.tasks import Problem, TaskFileError, load_problems
+from selfplay.tasks import Problem, TaskFileError, splits
 from selfplay.tasks.problem import normalised_key
 from verifiers.scorer_data import branch_pairs, value_labels
 from verifiers.verdict import STATUSES
@@ -199,19 +199,10 @@ def run_prompts(run: RunView, problem_ids: Iterable[str]) -> dict[str, str]:
 
 def held_out_index(extra_files: Iterable[str | os.PathLike] = ()) -> dict[str, str]:
     """Problem id and normalised key -> the dev or test file holding it (committed splits + `extra_files`)."""
-    files = sorted(DATASETS.glob("*/dev.jsonl")) + sorted(DATASETS.glob("*/test.jsonl"))
-    files += [Path(name) for name in extra_files if Path(name).is_file() and Path(name) not in files]
-    index: dict[str, str] = {}
-    for path in files:
-        try:
-            problems = load_problems(path)
-        except TaskFileError as error:
-            raise ExportError(f"cannot check for held-out problems: {error}") from None
-        shown = os.path.relpath(path, DATASETS.parent) if path.is_relative_to(DATASETS.parent) else str(path)
-        for problem in problems:
-            index.setdefault(problem.id, shown)
-            index.setdefault(normalised_key(problem), shown)
-    return index
+    try:
+        return splits.held_out_index(extra_files, DATASETS)
+    except TaskFileError as error:
+        raise ExportError(f"cannot check for held-out problems: {error}") from None
 
 
 def check_held_out(rows: list[dict], held_out: Mapping[str, str], problems: Mapping[str, Problem]) -> None:

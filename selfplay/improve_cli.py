@@ -63,7 +63,8 @@ def round_row(result: dict) -> dict:
             "levels": (result.get("curriculum") or {}).get("levels") or {},
             "problems": selection.get("problems"), "problems_solved": selection.get("problems_solved"),
             "solved_at_attempt_ends": selection.get("solved_at_attempt_ends"),
-            "sft_rows": selection.get("sft_rows"), "train_loss": train.get("train_loss"),
+            "sft_rows": selection.get("sft_rows"), "hindsight_rows": selection.get("hindsight_rows"),
+            "train_loss": train.get("train_loss"),
             "wall_s": result.get("wall_s")}
 
 
@@ -97,6 +98,8 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         accuracies = [_number(row[mode] if split is None else row["splits"].get(split, {}).get(mode))
                       for split in splits for mode in ("fast", "deliberate")]
         rows = "-" if row["sft_rows"] is None else str(row["sft_rows"])
+        if row["hindsight_rows"]:  # of them, answers relabeled with the target they reached (selection rule 6)
+            rows += f" (h {row['hindsight_rows']})"
         table.add_row(str(row["round"]), *accuracies, levels, solved, rows, _number(row["train_loss"]),
                       f"{row['wall_s'] or 0:.0f}")
     return table

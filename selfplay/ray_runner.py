@@ -2,7 +2,8 @@
 
     with RayExecutor(workers=4) as executor:           # connects to a cluster, or starts a local one
         executor.run(problems, job, on_result)         # sampling: on_result(ProblemTrees), once per problem
-        executor.finetune(request)                     # one actor trains the round's adapter
+        executor.finetune(request)                     # one actor trains the round's adapter (the others wait,
+                                                       # so on the CPU it takes their threads too)
         executor.evaluate(problems, request)           # dev problems spread over the actors
 
 Each `SamplerActor` loads the base model once (`Policy.from_pretrained`, torch threads =
@@ -177,9 +178,21 @@ class Sampler:
         self._use_adapter(request.adapter_dir, adapter)
         return evaluate_problems(self.policy, problems, request)
 
-    def finetune(self, request: TrainRequest, previous: list | None = None) -> tuple[Files, Files]:
-        """Train the request's adapter here; (its files, its tracker log files) go back to the driver."""
+    def finetune(self, request: TrainRequest, previous: list | None = None, threads: int = 1) -> tuple[Files, Files]:
+        """Train the request's adapter here; (its files, its tracker log files) go back to the driver.
+        The other actors wait meanwhile, so on the CPU it takes up to `threads` torch threads (the
+        run's actors' share, at most this node's cores), then goes back to its own."""
+        import torch
+
         from selfplay.work import train_adapter
+        own = torch.get_num_threads()
+        torch.set_num_threads(max(own, min(threads, os.cpu_count() or 1)))
+        try:
+            return self._finetune(request, previous, train_adapter)
+        finally:
+            torch.set_num_threads(own)
+
+    def _finetune(self, request: TrainRequest, previous: list | None, train_adapter) -> tuple[Files, Files]:
         with tempfile.TemporaryDirectory(prefix="train-", dir=self.scratch) as scratch:
             previous_dir = None
             if previous:
@@ -393,7 +406,8 @@ class RayExecutor:
         if request.previous_adapter is not None and request.config.continue_adapter:
             previous = [ray.put(pack_dir(request.previous_adapter))]
         returned: list = []
-        _Run(self, [str(request.round_index)], lambda actor, index: actor.finetune.remote(request, previous),
+        threads = len(self.actors) * self.threads_per_worker  # theirs: they all wait for the adapter
+        _Run(self, [str(request.round_index)], lambda actor, index: actor.finetune.remote(request, previous, threads),
              lambda index, files: returned.append(files), kind="training", noun="round",
              stall_timeout_s=self.train_timeout_s, get_timeout_s=self.train_timeout_s).loop()
         adapter_files, log_files = returned[0]

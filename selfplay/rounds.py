@@ -40,9 +40,11 @@ from selfplay.curriculum import round_draw, solved_shares
 from selfplay.finetune import read_training
 from selfplay.grading import grade
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
-from selfplay.selection import (Candidate, attempt_ends, candidate_at, refit_rows, select_round,
-                                selection_stats)
-from selfplay.tasks import Problem, load_problems
+from selfplay.selection import (Candidate, Relabeled, attempt_ends, attempt_stops, candidate_at, refit_rows,
+                                select_round, selection_stats)
+from selfplay.tasks import Problem, load_problems, task_spec
+from selfplay.tasks.problem import normalised_key
+from selfplay.tasks.splits import held_out_index
 from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
 from verifiers.countdown import RETRY
 
@@ -161,6 +163,31 @@ def passing_attempts(trees: Sequence[Tree], problems: Sequence[Problem]) -> dict
     return found
 
 
+def relabeled_answers(trees: Sequence[Tree], problems: Sequence[Problem], render: Callable[[Problem], str],
+                      held_out: Mapping[str, str]) -> list[Relabeled]:
+    """Hindsight (`selection` rule 6): each attempt a graded answer finishes (`attempt_stops`), as
+    the answer to the problem whose target is its own result (`TaskSpec.relabel`), kept where the
+    task's grader passes it there and the relabeled problem is neither one of `problems` (its own
+    tree answers it) nor in a dev or test split (`held_out`: ids and normalised keys), by content
+    whatever the ids. Tasks without a relabel hook give none."""
+    by_id = {problem.id: problem for problem in problems}
+    posed = {key for problem in problems for key in (problem.id, normalised_key(problem))}
+    found = []
+    for tree in trees:
+        problem = by_id[tree.problem_id]
+        relabel = task_spec(problem.task).relabel
+        if relabel is None:
+            continue
+        for node in attempt_stops(tree, RETRY):
+            answer = candidate_at(tree, node, 1.0)
+            other = relabel(problem, answer.text)
+            if other is None or any(key in held_out or key in posed for key in (other.id, normalised_key(other))) \
+                    or not grade(other, answer.text).passed:
+                continue
+            found.append(Relabeled(other.id, render(other), tree.problem_id, node, answer.text, answer.tokens))
+    return found
+
+
 def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Problem],
                  trees: Sequence[Tree]) -> list[Tree]:
     """rm.jsonl, the trees with `selected` flags, then sft.jsonl (its existence marks the phase done);
@@ -169,9 +196,13 @@ def select_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
     prompts = {problem.id: render(problem) for problem in problems}
     chosen = context.config.selection
     attempts = passing_attempts(trees, problems) if chosen.passing_attempts and chosen.targets == "path" else {}
+    relabeled = []
+    if chosen.hindsight_rows and chosen.targets == "path":
+        held_out = held_out_index([context.config.path(name) for name in context.config.dev_files])
+        relabeled = relabeled_answers(trees, problems, render, held_out)
     selection = select_round(trees, prompts, earlier_rows(context.run, round_dir.index), chosen,
                              round_index=round_dir.index, eos_text=eos_text, seed=context.config.seed,
-                             passing_attempts=attempts)
+                             passing_attempts=attempts, relabeled=relabeled)
     rundir.write_jsonl(round_dir.rm, selection.rm_rows)
     treeio.write_trees(round_dir.trees, [tree.to_dict() for tree in selection.trees])
     rundir.write_jsonl(round_dir.sft, selection.rows)

@@ -89,12 +89,16 @@ class SelectionConfig:
     targets: str = "path"  # "path": the verified paths; "visits": each path node's children by visit share (MCTS)
     visit_copies: int = 4  # with "visits": a child's rows = its visit share x this, rounded
     passing_attempts: bool = True  # a failed answer's abandoned attempt that passes is a verified answer too
+    hindsight_rows: int = 0  # most rows per round from hindsight: an attempt's own result as the target
+    # (tasks with a relabel hook: countdown); 0: none
 
     def __post_init__(self) -> None:
         if self.max_per_problem < 1 or self.rm_pairs_per_problem < 1:
             raise ConfigError("selection.max_per_problem and selection.rm_pairs_per_problem must be at least 1")
         if self.targets not in ("path", "visits"):
             raise ConfigError(f"selection.targets: 'path' or 'visits', got {self.targets!r}")
+        if self.hindsight_rows < 0:
+            raise ConfigError(f"selection.hindsight_rows must be at least 0, got {self.hindsight_rows}")
         if self.visit_copies < 1:
             raise ConfigError(f"selection.visit_copies must be at least 1, got {self.visit_copies}")
         if not 0 <= self.replay_share < 1:

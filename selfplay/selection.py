@@ -3,6 +3,7 @@
     selection = select_round(trees, prompts, earlier_rows, SelectionConfig(), round_index=2,
                              eos_text="<eos>", seed=0)
     selection.rows       # sft.jsonl: {"prompt", "completion", "problem_id", "round", "task", "tool_spans"}
+                         # (+ "attempt_end" or "hindsight_of" where rules 5 and 6 made the row)
     selection.rm_rows    # rm.jsonl: {"prompt", "chosen", "rejected", "problem_id", "round", "task", "kind"}
     selection.trees      # copies of the trees, `selected` flags set on the nodes that became rows
 
@@ -30,7 +31,16 @@ The rules, in order:
    there with the task's grader (`selfplay.rounds`), and each one that passes is a candidate like
    any verified answer (rule 2 ranks them together): the answer stopped where it should have.
    Its row says `attempt_end: true`. Nothing unverified is added; only the path targets use them.
-6. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
+6. Hindsight (`hindsight_rows` > 0, tasks whose spec can relabel: countdown): every attempt an
+   answer finishes reaches some result, and that answer solves the problem whose target is that
+   result (hindsight experience replay, Andrychowicz et al. 2017). `attempt_stops` names the
+   nodes where a graded answer finishes an attempt; the caller relabels each answer ending there
+   (`TaskSpec.relabel`), grades it on the relabeled problem with the grader of record and drops
+   problems of the round or of any dev or test split (`selfplay.rounds`). Each relabeled problem
+   keeps its answer of fewest tokens; at most `hindsight_rows` of them are drawn, seeded by
+   (seed, round). Their rows name the relabeled problem and say `hindsight_of`: the problem whose
+   tree holds the answer. Only path targets use them.
+7. Replay: rows that earlier rounds selected for themselves (a row's `round` is the round whose
    trees it came from) are drawn, seeded by (seed, round), so that they make `replay_share` of
    the round's rows; a replayed row keeps its original `round`, and never duplicates a fresh row
    (rows are the same when problem, prompt and completion are).
@@ -68,6 +78,18 @@ class Candidate:
     node: int  # the terminal node it ends at
     text: str  # the steps' texts joined (no EOS)
     value: float  # the terminal node's mean backed-up value
+    tokens: int  # policy tokens along the path
+
+
+@dataclass(frozen=True)
+class Relabeled:
+    """A verified answer, in one of the round's trees, to a problem the round did not pose (rule 6)."""
+
+    problem_id: str  # the relabeled problem
+    prompt: str  # its prompt, as the policy sees it
+    source: str  # the round's problem whose tree holds the answer
+    node: int  # where the answer ends in that tree
+    text: str  # the answer (no EOS)
     tokens: int  # policy tokens along the path
 
 
@@ -125,6 +147,28 @@ def attempt_ends(tree: Tree, marker: str) -> list[int]:
         ends.update(before for before, after in zip(path[1:], path[2:])
                     if tree.step_texts[after].strip() == marker)
     return sorted(ends)
+
+
+def attempt_stops(tree: Tree, marker: str) -> list[int]:
+    """Nodes at which a graded answer (passed or failed) finishes an attempt: each node whose
+    next step on the answer's path is the line `marker`, and the answer's last node; once each,
+    in creation order.
+
+    >>> tree = Tree(problem_id="p", task="countdown")
+    >>> a = tree.add_node(0, "1+2=3\\n", token_count=1, logprob=0.0, terminal=False)
+    >>> r = tree.add_node(a, "retry\\n", token_count=1, logprob=0.0, terminal=False)
+    >>> b = tree.add_node(r, "1*2=2", token_count=1, logprob=0.0, terminal=True)
+    >>> c = tree.add_node(0, "2*1=2", token_count=1, logprob=0.0, terminal=True)
+    >>> tree.set_verdict(b, True, 1.0, "passed")
+    >>> attempt_stops(tree, "retry") == [a, b]
+    True
+    """
+    stops = set()
+    for node, _ in tree.graded():
+        path = tree.path_nodes(node)
+        stops.update(before for before, after in zip(path[1:], path[2:]) if tree.step_texts[after].strip() == marker)
+        stops.add(node)
+    return sorted(stops)
 
 
 def candidate_at(tree: Tree, node: int, value: float) -> Candidate:
@@ -220,6 +264,32 @@ def replay_rows(earlier_rows: Sequence[dict], fresh_rows: Sequence[dict], share:
     return random.Random(f"{seed}:{round_index}:replay").sample(pool, count)
 
 
+def hindsight_picks(relabeled: Sequence[Relabeled], cap: int, posed: set[str], seed: int,
+                    round_index: int) -> list[Relabeled]:
+    """Rule 6: per relabeled problem not among `posed`, its answer of fewest tokens (then shorter
+    text, then source and node); at most `cap` problems, drawn seeded by (seed, round), by problem id.
+
+    >>> r = lambda problem, tokens, node: Relabeled(problem, "Q", "src", node, "x" * tokens, tokens)
+    >>> [(p.problem_id, p.node) for p in hindsight_picks([r("b", 5, 1), r("a", 3, 2), r("b", 4, 3), r("c", 1, 4)],
+    ...                                                   9, {"c"}, 0, 1)]
+    [('a', 2), ('b', 3)]
+    >>> len(hindsight_picks([r(str(i), 1, i) for i in range(10)], 4, set(), 0, 1))
+    4
+    """
+    best: dict[str, Relabeled] = {}
+    for item in relabeled:
+        if item.problem_id in posed:
+            continue
+        kept = best.get(item.problem_id)
+        if kept is None or (item.tokens, len(item.text), item.source, item.node) < \
+                (kept.tokens, len(kept.text), kept.source, kept.node):
+            best[item.problem_id] = item
+    ids = sorted(best)
+    if len(ids) > cap:
+        ids = sorted(random.Random(f"{seed}:{round_index}:hindsight").sample(ids, cap))
+    return [best[problem_id] for problem_id in ids]
+
+
 def rm_rows(trees: Sequence[Tree], prompts: Mapping[str, str], pairs_per_problem: int, seed: int,
             round_index: int) -> list[dict]:
     """Verified-vs-failed preference pairs (`verifiers.scorer_data.preference_pairs`), as rows."""
@@ -243,22 +313,31 @@ def selection_stats(trees: Sequence[Tree], rows: Sequence[dict], rm: Sequence[di
         distinct.update((tree.problem_id, text) for text in wins)
     fresh = [row for row in rows if row["round"] == round_index]
     attempt_rows = [row for row in fresh if row.get("attempt_end")]
+    hindsight = [row for row in fresh if row.get("hindsight_of")]
     return {"problems": len(trees), "problems_solved": solved, "graded_answers": graded,
             "verified_answers": passed, "distinct_verified": len(distinct),
             "answer_pass_rate": passed / graded if graded else 0.0,
             "selected": len(fresh), "replayed": len(rows) - len(fresh), "sft_rows": len(rows),
             "attempt_end_rows": len(attempt_rows),
             "solved_at_attempt_ends": len({row["problem_id"] for row in attempt_rows} - solved_ids),
+            "hindsight_rows": len(hindsight),
             "selected_nodes": sum(sum(tree.selected) for tree in trees), "rm_pairs": len(rm)}
 
 
 def select_round(trees: Sequence[Tree], prompts: Mapping[str, str], earlier_rows: Sequence[dict],
                  config: SelectionConfig, *, round_index: int, eos_text: str, seed: int,
-                 passing_attempts: Mapping[str, Sequence[Candidate]] | None = None) -> Selection:
+                 passing_attempts: Mapping[str, Sequence[Candidate]] | None = None,
+                 relabeled: Sequence[Relabeled] = ()) -> Selection:
     """The round's SFT rows, RM rows and flagged trees (see the module docstring for the rules);
-    `passing_attempts`: per problem id, verified answers that end at an abandoned attempt (rule 5)."""
+    `passing_attempts`: per problem id, verified answers that end at an abandoned attempt (rule 5);
+    `relabeled`: verified answers to relabeled problems (rule 6)."""
     ordered = sorted(trees, key=lambda tree: tree.problem_id)
     passing_attempts = passing_attempts or {}
+    hindsight = hindsight_picks(relabeled, config.hindsight_rows, {tree.problem_id for tree in ordered}, seed,
+                                round_index) if config.targets == "path" and config.hindsight_rows else []
+    hindsight_nodes: dict[str, list[int]] = {}
+    for item in hindsight:
+        hindsight_nodes.setdefault(item.source, []).append(item.node)
     fresh, flagged = [], []
     skipped = 0
     for tree in ordered:
@@ -266,7 +345,7 @@ def select_round(trees: Sequence[Tree], prompts: Mapping[str, str], earlier_rows
         skipped += skip
         extra = passing_attempts.get(tree.problem_id, ()) if config.targets == "path" else ()
         picks = [] if skip else best_paths(tree, config.max_per_problem, extra)
-        flagged.append(tree.with_selected([pick.node for pick in picks]))
+        flagged.append(tree.with_selected([pick.node for pick in picks] + hindsight_nodes.get(tree.problem_id, [])))
         if config.targets == "visits":
             fresh.extend(visit_target_rows(tree, prompts[tree.problem_id], [pick.node for pick in picks],
                                            config.visit_copies, eos_text, round_index))
@@ -278,6 +357,12 @@ def select_round(trees: Sequence[Tree], prompts: Mapping[str, str], earlier_rows
                           "tool_spans": [list(span) for span in tool_output_spans(completion)]})
             if not tree.terminal[pick.node]:
                 fresh[-1]["attempt_end"] = True  # rule 5: the answer ends at a passing abandoned attempt
+    tasks = {tree.problem_id: tree.task for tree in ordered}
+    for item in hindsight:
+        completion = with_eos(item.text, eos_text)
+        fresh.append({"prompt": item.prompt, "completion": completion, "problem_id": item.problem_id,
+                      "round": round_index, "task": tasks[item.source], "hindsight_of": item.source,
+                      "tool_spans": [list(span) for span in tool_output_spans(completion)]})
     rows = fresh + replay_rows(earlier_rows, fresh, config.replay_share, seed, round_index)
     pairs = rm_rows(ordered, prompts, config.rm_pairs_per_problem, seed, round_index)
     stats = {**selection_stats(flagged, rows, pairs, round_index), "skipped_all_passed": skipped}

@@ -34,6 +34,7 @@ def test_the_preset_lets_an_answer_be_as_long_as_the_model_declares():
     default = load_config("default")
     assert (preset.curriculum, preset.dev_files) == (default.curriculum, default.dev_files)
     assert preset.rounds == 5 and preset.selection.passing_attempts  # five rounds of about 5 minutes each
+    assert preset.selection.hindsight_rows > 0 and default.selection.hindsight_rows == 0
 
 
 @pytest.mark.slow
@@ -41,6 +42,7 @@ def test_a_round_of_the_search_preset_trains_on_verified_searches(tmp_path):
     from selfplay import improve_cli, rundir, treeio
     from selfplay.grading import grade
     from selfplay.tasks import load_problems
+    from selfplay.tasks.builtin import countdown_relabel
     out = tmp_path / "run"
     argv = ["--preset", "search", "--out", str(out), "--workers", "0", "--rounds", "1",
             "--set", "problems_per_round=12", "--set", "sampling.budget=4", "--set", "sft.max_steps=2",
@@ -51,4 +53,13 @@ def test_a_round_of_the_search_preset_trains_on_verified_searches(tmp_path):
     problems = {p.id: p for name in ("train", "std3/train", "std4/train")
                 for p in load_problems(REPO / "datasets" / "countdown" / f"{name}.jsonl")}
     rows = rundir.read_jsonl(out / "round-1" / "sft.jsonl")
-    assert rows and all(grade(problems[row["problem_id"]], row["completion"].removesuffix("<eos>")).passed for row in rows)
+    assert rows and any(row.get("hindsight_of") for row in rows)
+    posed = {tree.problem_id for tree in trees}
+    for row in rows:
+        answer = row["completion"].removesuffix("<eos>")
+        problem = problems.get(row["problem_id"])
+        if row.get("hindsight_of"):  # the relabeling is made again from the row's source and answer
+            assert row["problem_id"] not in posed and row["hindsight_of"] in posed
+            problem = countdown_relabel(problems[row["hindsight_of"]], answer)
+            assert problem.id == row["problem_id"] and row["prompt"] == problem.prompt + "\n"
+        assert grade(problem, answer).passed

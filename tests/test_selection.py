@@ -129,7 +129,7 @@ def test_select_round_rows_flags_pairs_and_stats():
     assert selection.stats | {"answer_pass_rate": None, "skipped_all_passed": 0} == {
         "problems": 2, "problems_solved": 1, "graded_answers": 5, "verified_answers": 3, "distinct_verified": 3,
         "answer_pass_rate": None, "selected": 2, "replayed": 1, "sft_rows": 3, "selected_nodes": 3, "rm_pairs": 3,
-        "skipped_all_passed": 0, "attempt_end_rows": 0, "solved_at_attempt_ends": 0}
+        "skipped_all_passed": 0, "attempt_end_rows": 0, "solved_at_attempt_ends": 0, "hindsight_rows": 0}
     assert selection.stats["answer_pass_rate"] == pytest.approx(3 / 5)
 
 

@@ -24,7 +24,7 @@ from selfplay.tasks.problem import (Problem, countdown_content_fields, countdown
                                     funcs_content_fields, funcs_normalised_fields)
 from selfplay.tasks.spec import Pricing, TaskSpec, priced
 from verifiers import code, math
-from verifiers.countdown import prefix_error
+from verifiers.countdown import attempts, parse_step, prefix_error
 from verifiers.rewards import extract_program
 from verifiers.verdict import Verdict
 
@@ -69,6 +69,38 @@ class CountdownCheck:
         return 0.0 if prefix_error(list(self.numbers), self.target, text, self.use_all, self.retries) else None
 
 
+def countdown_relabel(problem: Problem, completion: str) -> Problem | None:
+    """Hindsight: the problem `completion` would solve if its target were the result its last
+    attempt reaches, or None when that result is no new target of the problem's level.
+
+    The result is the last step's; it must lie in the level's target range (`countdown.LEVELS`),
+    be no given number (the generator never asks for one), differ from the problem's own target
+    (that answer is the problem's, not a relabeling) and from what every earlier attempt reached
+    (else the answer searched past it). Nothing else is checked here: the caller grades the
+    completion on the returned problem with the grader of record, so false steps, a wrong state,
+    or a number left unused under the standard game's rule still give nothing.
+
+    >>> p = countdown.make_problem([3, 5, 8], 64, use_all=True, level="std3")
+    >>> countdown_relabel(p, "3+5=8\\n8+8=16").meta["target"], countdown_relabel(p, "3*5=15\\n15+8=23").prompt
+    (16, 'Use 3 5 8 to make 23 with + - * /. Each number exactly once.')
+    >>> countdown_relabel(p, "3+5=8\\n8*8=64"), countdown_relabel(p, "3+5=8\\n8-8=0")
+    (None, None)
+    >>> countdown_relabel(p, "3+5=8\\n8+8=16\\nretry\\n8+5=13\\n13+3=16"), countdown_relabel(p, "nonsense")
+    (None, None)
+    """
+    found = [[parse_step(line) for _, line in attempt] for attempt in attempts(completion)]
+    finals = [steps[-1].result if steps and steps[-1] is not None else None for steps in found]
+    if not finals or finals[-1] is None:
+        return None
+    level = countdown.LEVELS.get(countdown.level_of(problem), countdown.LEVELS["easy"])
+    meta, target = problem.meta, finals[-1]
+    if not level.min_target <= target <= level.max_target or target in meta["numbers"] or \
+            target == meta["target"] or target in finals[:-1]:
+        return None
+    return countdown.make_problem(meta["numbers"], target, use_all=bool(meta.get("use_all")),
+                                  level=meta.get("level"), extra_meta={"hindsight_of": problem.id})
+
+
 def countdown_check(problem: Problem) -> CountdownCheck:
     return CountdownCheck(tuple(problem.meta["numbers"]), problem.meta["target"], problem.meta.get("use_all", False))
 
@@ -107,6 +139,7 @@ COUNTDOWN = TaskSpec(
     check_problem=_countdown_invariants, check_form=rows.check_countdown_form, row_formats=rows.FORMATS["countdown"],
     content_fields=countdown_content_fields, normalised_fields=countdown_normalised_fields,
     generate=countdown.generate, levels=countdown.LEVELS, answer_check=countdown_check, vote_by_text=True,
+    relabel=countdown_relabel,
     corpus=traces.COUNTDOWN, card_tokens=64,
     dev_files={"countdown": "countdown/dev.jsonl", "countdown_hard": "countdown/hard/dev.jsonl"})
 ARITH = TaskSpec(

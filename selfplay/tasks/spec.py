@@ -111,6 +111,8 @@ class TaskSpec:
     card_tokens: int = 128  # new tokens the model card's sampler allows one answer
     near_miss: Callable[["Problem", str], str] | None = None  # `lab demo`'s corrupted expert answer; None: the
     # last number off by one
+    relabel: Callable[["Problem", str], "Problem | None"] | None = None  # hindsight: the problem an answer's
+    # last attempt solves instead (its own result as the target), for the caller to grade; None: no relabeling
     reward_rows: RowKind | None = None  # how `verifiers.rewards.VerifierReward` verifies this family's rows,
     # registered with the spec; None: by their columns (the built-in families' kinds are the verifiers' own)
 

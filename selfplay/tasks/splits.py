@@ -48,7 +48,7 @@ from pathlib import Path
 from selfplay.tasks import arith, countdown, funcs
 from selfplay.tasks.func_families import FAMILIES, FAMILY_NAMES
 from selfplay.tasks.loader import load_problems, save_problems
-from selfplay.tasks.problem import Problem, content_key
+from selfplay.tasks.problem import Problem, content_key, normalised_key
 
 SPLITS = ("train", "dev", "test")
 
@@ -75,6 +75,7 @@ DEFAULT_SIZES = {
     "funcs": SplitSizes(train=1500, dev=100, test=100),
 }
 HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
+DATASETS = Path(__file__).resolve().parent.parent.parent / "datasets"  # the committed splits
 HARD_TEST_EXTRA = 4  # test-large holds the hard test split and this many times its size more, per level
 
 
@@ -196,6 +197,26 @@ def overlapping_keys(groups: Mapping[str, Iterable[Problem]]) -> set[str]:
                 if owner.setdefault(key, name) != name:
                     shared.add(key)
     return shared
+
+
+def held_out_index(extra_files: Iterable[str | os.PathLike] = (),
+                   root: str | os.PathLike = DATASETS) -> dict[str, str]:
+    """Problem id and normalised key -> the dev or test file that holds the problem: every
+    `dev*.jsonl` and `test*.jsonl` under `root` (the levels' folders and `test-large` included),
+    then `extra_files`. What training must never see, however it made its problems.
+
+    Raises `TaskFileError` naming the file that cannot be read."""
+    root = Path(root)
+    files = sorted(path for pattern in ("dev*.jsonl", "test*.jsonl") for path in root.rglob(pattern)
+                   if "fixtures" not in path.relative_to(root).parts)
+    files += [Path(name) for name in extra_files if Path(name).is_file() and Path(name) not in files]
+    index: dict[str, str] = {}
+    for path in files:
+        shown = os.path.relpath(path, root.parent) if path.resolve().is_relative_to(root.resolve().parent) else str(path)
+        for problem in load_problems(path):
+            index.setdefault(problem.id, shown)
+            index.setdefault(normalised_key(problem), shown)
+    return index
 
 
 def split_overlap(paths: Iterable[str | os.PathLike]) -> set[str]:
