@@ -59,6 +59,17 @@ def test_no_relabeling_where_the_result_is_no_new_target(completion, why):
     assert countdown_relabel(PROBLEM, completion) is None, why
 
 
+def test_under_the_default_rule_any_earlier_step_that_reached_the_result_rules_it_out():
+    easy = make_problem([3, 5, 2], 64)  # each number at most once: the answer could have stopped at any step
+    assert countdown_relabel(easy, "5+3=8\n8*2=16\nretry\n5*3=15\n15+2=17").meta["target"] == 17
+    assert countdown_relabel(easy, "5*3=15\n15+2=17\nretry\n5*2=10\n10+3=13\nretry\n2+3=5\n5*3=15") is None
+    assert countdown_relabel(easy, "5*3=15\n15-2=13\n13+2=15") is None  # 15 already, one step in
+    # the standard game ends an answer only when every number is used, so only attempts' ends count
+    assert countdown_relabel(PROBLEM, "5*3=15\n15-2=13\nretry\n2*3=6\n6+5=11\nretry\n5*2=10\n10+3=13") is None
+    assert countdown_relabel(PROBLEM, "5*3=15\n15-2=13\nretry\n5+3=8\n8*2=16\nretry\n3*5=15\n15+2=17") \
+        .meta["target"] == 17
+
+
 def test_a_problem_without_a_level_takes_the_first_levels_targets():
     unlevelled = make_problem([25, 5, 4], 80)
     assert countdown_relabel(unlevelled, "25*5=125\n125-4=121") is None  # the easy level's targets end at 100

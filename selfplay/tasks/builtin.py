@@ -76,7 +76,8 @@ def countdown_relabel(problem: Problem, completion: str) -> Problem | None:
     The result is the last step's; it must lie in the level's target range (`countdown.LEVELS`),
     be no given number (the generator never asks for one), differ from the problem's own target
     (that answer is the problem's, not a relabeling) and from what every earlier attempt reached
-    (else the answer searched past it). Nothing else is checked here: the caller grades the
+    (else the answer searched past it; under the default rule, where any step may end an answer,
+    from every earlier step's result too). Nothing else is checked here: the caller grades the
     completion on the returned problem with the grader of record, so false steps, a wrong state,
     or a number left unused under the standard game's rule still give nothing.
 
@@ -89,15 +90,18 @@ def countdown_relabel(problem: Problem, completion: str) -> Problem | None:
     (None, None)
     """
     found = [[parse_step(line) for _, line in attempt] for attempt in attempts(completion)]
-    finals = [steps[-1].result if steps and steps[-1] is not None else None for steps in found]
-    if not finals or finals[-1] is None:
+    if not found or not found[-1] or found[-1][-1] is None:
         return None
+    meta, target = problem.meta, found[-1][-1].result
+    use_all = bool(meta.get("use_all"))
+    # where an earlier answer would have passed: an attempt's end, or under the default rule any step
+    earlier = [steps[-1:] if use_all else steps for steps in found[:-1]] + [[] if use_all else found[-1][:-1]]
     level = countdown.LEVELS.get(countdown.level_of(problem), countdown.LEVELS["easy"])
-    meta, target = problem.meta, finals[-1]
     if not level.min_target <= target <= level.max_target or target in meta["numbers"] or \
-            target == meta["target"] or target in finals[:-1]:
+            target == meta["target"] or any(step is not None and step.result == target
+                                            for steps in earlier for step in steps):
         return None
-    return countdown.make_problem(meta["numbers"], target, use_all=bool(meta.get("use_all")),
+    return countdown.make_problem(meta["numbers"], target, use_all=use_all,
                                   level=meta.get("level"), extra_meta={"hindsight_of": problem.id})
 
 
