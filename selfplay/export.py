@@ -60,7 +60,6 @@ from verifiers.verdict import STATUSES
 KINDS = ("sft", "preference", "steps")
 FAILED = tuple(status for status in STATUSES if status != "passed")
 DEFAULT_VERDICTS = {"sft": ("passed",), "preference": STATUSES, "steps": STATUSES}
-DATASETS = Path(__file__).resolve().parent.parent / "datasets"
 
 
 class ExportError(RunError):
@@ -200,7 +199,7 @@ def run_prompts(run: RunView, problem_ids: Iterable[str]) -> dict[str, str]:
 def held_out_index(extra_files: Iterable[str | os.PathLike] = ()) -> dict[str, str]:
     """Problem id and normalised key -> the dev or test file holding it (committed splits + `extra_files`)."""
     try:
-        return splits.held_out_index(extra_files, DATASETS)
+        return splits.held_out_index(extra_files)
     except TaskFileError as error:
         raise ExportError(f"cannot check for held-out problems: {error}") from None
 

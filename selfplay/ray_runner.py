@@ -184,15 +184,15 @@ class Sampler:
         run's actors' share, at most this node's cores), then goes back to its own."""
         import torch
 
-        from selfplay.work import train_adapter
         own = torch.get_num_threads()
         torch.set_num_threads(max(own, min(threads, os.cpu_count() or 1)))
         try:
-            return self._finetune(request, previous, train_adapter)
+            return self._finetune(request, previous)
         finally:
             torch.set_num_threads(own)
 
-    def _finetune(self, request: TrainRequest, previous: list | None, train_adapter) -> tuple[Files, Files]:
+    def _finetune(self, request: TrainRequest, previous: list | None) -> tuple[Files, Files]:
+        from selfplay.work import train_adapter
         with tempfile.TemporaryDirectory(prefix="train-", dir=self.scratch) as scratch:
             previous_dir = None
             if previous:

@@ -171,7 +171,7 @@ def relabeled_answers(trees: Sequence[Tree], problems: Sequence[Problem], render
     tree answers it) nor in a dev or test split (`held_out`: ids and normalised keys), by content
     whatever the ids. Tasks without a relabel hook give none."""
     by_id = {problem.id: problem for problem in problems}
-    posed = {key for problem in problems for key in (problem.id, normalised_key(problem))}
+    excluded = {*held_out, *(key for problem in problems for key in (problem.id, normalised_key(problem)))}
     found = []
     for tree in trees:
         problem = by_id[tree.problem_id]
@@ -181,7 +181,7 @@ def relabeled_answers(trees: Sequence[Tree], problems: Sequence[Problem], render
         for node in attempt_stops(tree, RETRY):
             answer = candidate_at(tree, node, 1.0)
             other = relabel(problem, answer.text)
-            if other is None or any(key in held_out or key in posed for key in (other.id, normalised_key(other))) \
+            if other is None or other.id in excluded or normalised_key(other) in excluded \
                     or not grade(other, answer.text).passed:
                 continue
             found.append(Relabeled(other.id, render(other), tree.problem_id, node, answer.text, answer.tokens))

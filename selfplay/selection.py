@@ -139,14 +139,13 @@ def attempt_ends(tree: Tree, marker: str) -> list[int]:
     >>> attempt_ends(tree, "retry") == [a]
     True
     """
-    ends = set()
-    for node, passed in tree.graded():
-        if passed:
-            continue
-        path = tree.path_nodes(node)
-        ends.update(before for before, after in zip(path[1:], path[2:])
-                    if tree.step_texts[after].strip() == marker)
-    return sorted(ends)
+    return sorted({node for end, passed in tree.graded() if not passed for node in abandoned_on(tree, end, marker)})
+
+
+def abandoned_on(tree: Tree, end: int, marker: str) -> list[int]:
+    """The nodes on the path to `end` (the root aside) whose next step is the line `marker`."""
+    path = tree.path_nodes(end)
+    return [before for before, after in zip(path[1:], path[2:]) if tree.step_texts[after].strip() == marker]
 
 
 def attempt_stops(tree: Tree, marker: str) -> list[int]:
@@ -163,12 +162,7 @@ def attempt_stops(tree: Tree, marker: str) -> list[int]:
     >>> attempt_stops(tree, "retry") == [a, b]
     True
     """
-    stops = set()
-    for node, _ in tree.graded():
-        path = tree.path_nodes(node)
-        stops.update(before for before, after in zip(path[1:], path[2:]) if tree.step_texts[after].strip() == marker)
-        stops.add(node)
-    return sorted(stops)
+    return sorted({node for end, _ in tree.graded() for node in (*abandoned_on(tree, end, marker), end)})
 
 
 def candidate_at(tree: Tree, node: int, value: float) -> Candidate:

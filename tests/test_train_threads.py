@@ -9,7 +9,7 @@ from selfplay.ray_runner import Sampler
 def test_finetune_runs_on_the_run_s_threads_at_most_the_node_s_cores_and_restores_its_own():
     sampler = Sampler("w0", (None, "unused"), lambda model_dir, threads, device: object(), lambda *args: None, 1, "cpu")
     seen = []
-    sampler._finetune = lambda request, previous, train_adapter: seen.append(torch.get_num_threads()) or ({}, {})
+    sampler._finetune = lambda request, previous: seen.append(torch.get_num_threads()) or ({}, {})
     own = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
