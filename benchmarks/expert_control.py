@@ -129,13 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         policy.load_adapter(Path(scratch) / "adapter")
         after = greedy_answers(policy, problems, config.eval.max_new_tokens)
     changes = answer_changes(base, after)
-    summary = {"preset": args.preset, "train": str(train_file), "expert_rows": len(rows), "sft": config.sft.__dict__,
+    summary = {"preset": args.preset, "model": config.model, "seed": args.seed, "train": str(train_file),
+               "expert_rows": len(rows), "sft": config.sft.__dict__,
                "steps": trained.steps, "first_loss": trained.first_loss, "last_loss": trained.last_loss,
                "dev_problems": len(problems),
                "greedy_before": sum(passed for _, passed in base) / len(problems),
                "greedy_after": sum(passed for _, passed in after) / len(problems),
                "answers_unchanged": changes["unchanged_answers"], "gained": changes["gained"],
-               "lost": changes["lost"], "sign_test_p": changes["sign_test_p"]}
+               "lost": changes["lost"], "sign_test_p": changes["sign_test_p"],
+               "command": "python benchmarks/expert_control.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     console.print_json(json.dumps(summary))
     if args.out:
         from selfplay.rundir import write_json

@@ -59,8 +59,8 @@ class ConfigError(ValueError):
 class SamplingConfig:
     """How each training problem's tree is grown."""
 
-    strategy: str = "mcts"  # search strategy (search.STRATEGIES) that grows the round's trees
-    budget: int = 16  # compute per problem, in complete sampled answers
+    strategy: str = "sample"  # search strategy (search.STRATEGIES) that grows the round's trees
+    budget: int = 8  # compute per problem, in complete sampled answers
     search: dict = field(default_factory=dict)  # SearchConfig fields to override (num_simulations, ...)
 
     def __post_init__(self) -> None:
@@ -89,7 +89,7 @@ class SelectionConfig:
     targets: str = "path"  # "path": the verified paths; "visits": each path node's children by visit share (MCTS)
     visit_copies: int = 4  # with "visits": a child's rows = its visit share x this, rounded
     passing_attempts: bool = True  # a failed answer's abandoned attempt that passes is a verified answer too
-    hindsight_rows: int = 0  # most rows per round from hindsight: an attempt's own result as the target
+    hindsight_rows: int = 640  # most rows per round from hindsight: an attempt's own result as the target
     # (tasks with a relabel hook: countdown); 0: none
 
     def __post_init__(self) -> None:
@@ -139,7 +139,7 @@ class FinetuneConfig:
     epochs: float = 2.0  # passes over the round's rows, unless max_steps > 0
     max_steps: int = -1  # > 0: stop after this many optimizer steps
     batch_size: int = 8  # rows per optimizer step
-    max_length: int = 256  # tokens kept per row (prompt + completion), from the start
+    max_length: int = 512  # tokens kept per row (prompt + completion), from the start
     bf16: bool = False  # bf16 mixed precision (needs a GPU; the CPU trains in fp32)
     report_to: str = "none"  # tracker for the trainers' logs and the round scalars (TRACKERS; selfplay.tracking)
 
@@ -164,8 +164,8 @@ class EvalConfig:
 
     strategy: str = "mcts"  # the deliberate strategy ("System 2")
     budget: int = 8  # its compute per problem, in complete answers
-    limit: int = 100  # dev problems per dev file (the first ones), 0 for none
-    max_new_tokens: int = 96  # answer cap of the fast (greedy) answers
+    limit: int = 50  # dev problems per dev file (the first ones), 0 for none
+    max_new_tokens: int = 432  # answer cap of the fast (greedy) answers
 
     def __post_init__(self) -> None:
         answering = strategy_names(SAMPLING, SEARCH)  # greedy, the fast answer, is always run
@@ -183,8 +183,8 @@ class RunConfig:
     preset: str = ""  # the preset it was built from (informational)
     name: str = ""  # run name; the default out is ~/selfplay-runs/<name>
     out: str = ""  # run directory (absolute); empty: ~/selfplay-runs/<name or preset-timestamp>
-    model: str = "models/base"  # base model directory (Hugging Face format)
-    rounds: int = 3  # improvement rounds; rerunning with more continues the run
+    model: str = "models/search"  # base model directory (Hugging Face format)
+    rounds: int = 5  # improvement rounds; rerunning with more continues the run
     seed: int = 0  # every sample's seed derives from (seed, round, problem id)
     workers: int | str = "auto"  # "auto": a Ray actor per core (per GPU when there are GPUs); 0: this process; N
 

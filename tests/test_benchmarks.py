@@ -3,6 +3,7 @@ import doctest
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -152,6 +153,32 @@ def test_learning_judges_easy_dev_on_the_whole_file_when_measured():
     assert judged["easy_fast_judged_on"] == "easy_fast_all" and judged["easy_fast"] == [0.455, 0.46]
     assert judged["easy_fast_drop_at_most_3_points"] is True
     assert "easy fast (all)" in [column.header for column in bench.table(rows, 50).columns]
+
+
+def test_learning_judges_deliberate_accuracy_on_the_whole_test_when_measured(tmp_path):
+    bench = load("learning")
+    from selfplay import rundir
+    test = "datasets/countdown/hard/test.jsonl"
+    ids = [problem.id for problem in bench.test_problems(test, 0)]
+    config = SimpleNamespace(eval=SimpleNamespace(strategy="mcts", budget=8), seed=0)
+    results = [{"round": 0, "wall_s": 60.0}, {"round": 1, "wall_s": 300.0, "adapter": "a1"},
+               {"round": 2, "wall_s": 300.0, "adapter": "a2"}]
+    for index, solved in ((0, ids[:60]), (2, ids[30:112])):  # cached as a run measured them: no policy is loaded
+        key = {"test": test, "n": len(ids), "eval": ["mcts", 8], "adapter": results[index].get("adapter")}
+        rundir.write_json(tmp_path / f"test-all-round-{index}.json",
+                          {"key": key, "deliberate": {"accuracy": len(solved) / len(ids), "solved": solved}})
+    whole = bench.whole_test_deliberate(config, results, tmp_path, test, None, None)
+    assert whole == {"n": 200, "rounds": [0, 2], "accuracy": [0.3, 0.41], "gained": 52, "lost": 30,
+                     "sign_test_p": bench.significant(bench.sign_test(52, 30))}
+    small = [{"fast": {"accuracy": 0.1, "solved": []}, "deliberate": {"accuracy": accuracy}}
+             for accuracy in (0.3, 0.3, 0.36)]  # the first 50 rose 6 points, all 200 rose 11
+    rows = bench.rows_of(results, small, "easy.jsonl")
+    reference = {"strategy": "mcts", "budget": 8, "accuracy": 0.3}
+    assert bench.verdicts(rows, reference)["hard_deliberate_gain_10_points"] is False
+    judged = bench.verdicts(rows, reference, whole)
+    assert judged["hard_deliberate_gain_10_points"] is True and judged["hard_deliberate_all"] == [0.3, 0.41]
+    assert judged["hard_deliberate_judged_on"] == "all 200 test problems"
+    assert bench.plot(rows, reference, tmp_path / "learning.png", "t", whole).stat().st_size > 0
 
 
 def test_search_traces_try_dead_first_steps_then_solve_through_a_live_one():

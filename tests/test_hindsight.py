@@ -180,7 +180,7 @@ def test_a_relabeled_problem_the_round_posed_is_left_to_its_own_tree():
 def test_hindsight_is_off_at_zero_and_under_visit_targets():
     tree = tree_of(PROBLEM)
     chain(tree, lines_of([3, 5, 2], "5*3=15\n15+2=17"), passed=False)
-    assert selection_with([tree], [PROBLEM], SelectionConfig()).rows == []
+    assert selection_with([tree], [PROBLEM], SelectionConfig(hindsight_rows=0)).rows == []
     assert selection_with([tree], [PROBLEM], SelectionConfig(hindsight_rows=5, targets="visits")).rows == []
 
 

@@ -266,3 +266,16 @@ def test_the_committed_base_model_loads_and_meets_its_targets():
     assert f"{record['training']['parameters']:,}" in (BASE / "README.md").read_text()
     stability = record["stability"]  # one epoch of the rounds' finetuning on expert traces costs <= 2 points
     assert stability["dev_problems"] == 200 and stability["greedy_after"] >= stability["greedy_before"] - 0.02
+
+
+def test_the_stability_check_is_judged_on_the_mean_of_its_draws():
+    draw = {"preset": "default", "expert_rows": 1000, "greedy_before": 0.455, "gained": 8, "lost": 11,
+            "sign_test_p": 0.65, "command": "python benchmarks/expert_control.py --rows 1000 --seed 1"}
+    draws = [{**draw, "seed": seed, "greedy_after": after} for seed, after in ((0, 0.42), (1, 0.44), (2, 0.45))]
+    assert card.stability_verdict(draws)["met"] and not card.stability_verdict(draws[0])["met"]
+    section = card._stability_section(draws)
+    assert "3 draws" in section and "a fall of 1.8 points" in section and ": met" in section
+    assert "| 2 | 45.5% -> 45.0% | 8 / 11 | 0.65 |" in section
+    assert "NOT met" in card._stability_section(draws[0])
+    with pytest.raises(ValueError, match="different base models"):
+        card.stability_verdict([draws[0], {**draws[1], "greedy_before": 0.27}])

@@ -11,7 +11,7 @@ from selfplay.rounds import prepare_run_dir
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
 from selfplay.work import LocalExecutor
 
-PRESETS = ("smoke", "default", "gpu")
+PRESETS = ("smoke", "default", "base", "gpu")
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -53,6 +53,7 @@ def test_smoke_preset_keeps_the_values_it_took_from_the_old_defaults():
     assert (config.sft.lora_rank, config.sft.lora_alpha, config.sft.epochs) == (8, 16, 2.0)
     assert (config.sampling.search, config.reward_model, config.tools) == ({}, {}, "auto")
     assert (config.selection.skip_all_passed, config.selection.targets) == (True, "path")
+    assert (config.model, config.selection.hindsight_rows, config.sampling.strategy) == ("models/base", 0, "best_of_n")
 
 
 def test_train_files_without_curriculum_levels_are_refused(tmp_path):

@@ -1,4 +1,4 @@
-"""The searching base model (models/search) and its preset: what the files promise one another."""
+"""The searching base model (models/search) and the default preset that runs it: what the files promise one another."""
 import json
 from pathlib import Path
 
@@ -26,15 +26,35 @@ def test_the_model_declares_its_retries_and_longer_answers():
     assert config["selfplay_pricing"] == {"countdown": searching_pricing(config["max_position_embeddings"])}
 
 
-def test_the_preset_lets_an_answer_be_as_long_as_the_model_declares():
-    preset = load_config("search")
+def test_the_committed_card_measures_pass_at_32_and_the_stability_check_on_the_default_preset():
+    from selfplay.model.card import stability_verdict
+    record = json.loads((MODEL / "eval.json").read_text())
+    easy, hard = record["tasks"]["countdown"], record["tasks"]["countdown_hard"]
+    assert easy["n_greedy"] == hard["n_greedy"] == 200 and easy["samples"] == hard["samples"] == 32
+    assert hard["greedy"] < easy["greedy"] and hard["pass_at_samples"] >= 2 * hard["greedy"]  # room for the rounds
+    draws = record["stability"]  # one epoch of the default preset's finetuning on expert answers, three draws
+    assert [draw["seed"] for draw in draws] == [0, 1, 2] and {draw["preset"] for draw in draws} == {"default"}
+    assert all(draw["dev_problems"] == 200 and draw["model"] == "models/search" for draw in draws)
+    assert stability_verdict(draws)["met"]
+    card = (MODEL / "README.md").read_text()
+    assert "pass@32" in card and "## Stability check" in card and "Not measured by the card" not in card
+
+
+def test_the_default_preset_lets_an_answer_be_as_long_as_the_model_declares():
+    preset = load_config("default")
     declared = json.loads((MODEL / "config.json").read_text())["selfplay_pricing"]["countdown"]
     assert preset.model == "models/search" and preset.eval.max_new_tokens == declared["answer_tokens"]
     assert preset.sft.max_length >= declared["answer_tokens"] + 64  # prompt and whole answer are trained on
-    default = load_config("default")
-    assert (preset.curriculum, preset.dev_files) == (default.curriculum, default.dev_files)
     assert preset.rounds == 5 and preset.selection.passing_attempts  # five rounds of about 5 minutes each
-    assert preset.selection.hindsight_rows > 0 and default.selection.hindsight_rows == 0
+    assert preset.selection.hindsight_rows > 0
+
+
+def test_the_base_preset_runs_the_same_loop_on_the_calculator_model():
+    default, base = load_config("default"), load_config("base")
+    assert base.model == "models/base" and base.selection.hindsight_rows == 0
+    assert (base.curriculum, base.dev_files, base.problems_per_round) == \
+        (default.curriculum, default.dev_files, default.problems_per_round)
+    assert (base.sampling.strategy, base.sampling.budget, base.eval.max_new_tokens) == ("mcts", 16, 96)
 
 
 @pytest.mark.slow
@@ -44,7 +64,7 @@ def test_a_round_of_the_search_preset_trains_on_verified_searches(tmp_path):
     from selfplay.tasks import load_problems
     from selfplay.tasks.builtin import countdown_relabel
     out = tmp_path / "run"
-    argv = ["--preset", "search", "--out", str(out), "--workers", "0", "--rounds", "1",
+    argv = ["--preset", "default", "--out", str(out), "--workers", "0", "--rounds", "1",
             "--set", "problems_per_round=12", "--set", "sampling.budget=4", "--set", "sft.max_steps=2",
             "--set", "eval.limit=3", "--set", "eval.budget=2"]
     assert improve_cli.main(argv) == 0

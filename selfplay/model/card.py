@@ -259,15 +259,45 @@ def _tools_paragraph(config) -> str:
             "\nthe improvement rounds climb.")
 
 
-def _stability_section(stability: dict | None) -> str:
+def stability_verdict(stability: dict | list[dict]) -> dict:
+    """The stability check's figures: one `expert_control.py` summary, or several draws of expert rows
+    (`--seed`) judged on their mean; the limit is a fall of at most 2 points.
+
+    >>> draws = [{"greedy_before": 0.455, "greedy_after": after} for after in (0.42, 0.44, 0.455)]
+    >>> stability_verdict(draws)
+    {'draws': 3, 'before': 0.455, 'after': [0.42, 0.44, 0.455], 'mean_fall': 0.0167, 'met': True}
+    """
+    draws = stability if isinstance(stability, list) else [stability]
+    before = draws[0]["greedy_before"]
+    if any(draw["greedy_before"] != before for draw in draws):
+        raise ValueError("stability draws measured different base models (greedy_before differs)")
+    after = [draw["greedy_after"] for draw in draws]
+    fall = before - sum(after) / len(after)
+    return {"draws": len(draws), "before": before, "after": after, "mean_fall": round(fall, 4),
+            "met": fall <= 0.02 + 1e-9}
+
+
+def _stability_section(stability: dict | list[dict] | None) -> str:
     if not stability:
         return ""
-    return (f"\n## Stability check\n\nOne epoch of the rounds' LoRA finetuning (`sft` of the default preset) on "
-            f"{stability['expert_rows']:,} solver-written\nsolutions of easy train problems: greedy easy-dev accuracy "
-            f"{stability['greedy_before']:.1%} -> {stability['greedy_after']:.1%} ({stability['gained']} gained, "
-            f"{stability['lost']} lost, sign test p {stability['sign_test_p']:.2f};\nthe limit is a fall of at most "
-            f"2 points: {'met' if stability['greedy_after'] >= stability['greedy_before'] - 0.02 else 'NOT met'}). "
-            f"Measured with `{stability['command']}`.\n")
+    verdict = stability_verdict(stability)
+    draws = stability if isinstance(stability, list) else [stability]
+    first = draws[0]
+    head = (f"\n## Stability check\n\nOne epoch of the rounds' LoRA finetuning (`sft` of the preset named in the "
+            f"command) on {first['expert_rows']:,} solver-written\nsolutions of easy train problems")
+    limit = f"the limit is a fall of at most 2 points{' on the mean' if len(draws) > 1 else ''}: " \
+            f"{'met' if verdict['met'] else 'NOT met'}"
+    if len(draws) == 1:
+        return (f"{head}: greedy easy-dev accuracy {first['greedy_before']:.1%} -> {first['greedy_after']:.1%} "
+                f"({first['gained']} gained, {first['lost']} lost, sign test p {first['sign_test_p']:.2f};\n"
+                f"{limit}). Measured with `{first['command']}`.\n")
+    lines = "\n".join(f"| {draw.get('seed', 0)} | {draw['greedy_before']:.1%} -> {draw['greedy_after']:.1%} "
+                       f"| {draw['gained']} / {draw['lost']} | {draw['sign_test_p']:.2f} |" for draw in draws)
+    return (f"{head}, {len(draws)} draws of the solutions (`--seed`): greedy easy-dev accuracy "
+            f"{verdict['before']:.1%} -> {sum(verdict['after']) / len(draws):.1%} on the mean, a fall of "
+            f"{verdict['mean_fall'] * 100:.1f} points ({limit}).\n\n"
+            f"| seed | greedy easy dev | gained / lost | sign test p |\n|---|---|---|---|\n{lines}\n\n"
+            f"Measured with `{first['command']}` (and the other seeds).\n")
 
 
 def finish(result, config, command: str) -> dict[str, dict] | None:
@@ -292,11 +322,12 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
     return results
 
 
-def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, stability_file: str | None,
+def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, stability_files: list[str] | None,
             measure: bool = True) -> dict:
     """Rewrite a pretrained model directory's eval.json and README.md (weights untouched), re-measuring
-    the dev numbers unless `measure` is False (then eval.json's are kept); `stability_file`: a
-    `benchmarks/expert_control.py --out` summary (with its `command`) to report as the stability check."""
+    the dev numbers unless `measure` is False (then eval.json's are kept); `stability_files`:
+    `benchmarks/expert_control.py --out` summaries (with their `command`), one per draw of expert rows,
+    to report as the stability check (several are judged on their mean)."""
     from types import SimpleNamespace
 
     from selfplay.model.corpus import build_corpus, summarize
@@ -317,7 +348,11 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
     results = measure_dev(out, samples, funcs_limit, seed) if measure else old["tasks"]
     if not measure:
         eval_command = old["command"]
-    stability = json.loads(Path(stability_file).read_text(encoding="utf-8")) if stability_file else old.get("stability")
+    stability = old.get("stability")
+    if stability_files:
+        draws = [json.loads(Path(name).read_text(encoding="utf-8")) for name in stability_files]
+        stability = draws if len(draws) > 1 else draws[0]
+        stability_verdict(stability)  # draws of one base model
     record = {**old, "command": eval_command, "tasks": results}
     if stability:
         record["stability"] = stability
@@ -334,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--funcs-limit", type=int, default=50, help="funcs dev problems sampled")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--write", action="store_true", help="also rewrite the directory's eval.json and README.md")
-    parser.add_argument("--stability", help="expert_control.py --out summary to report as the stability check")
+    parser.add_argument("--stability", nargs="+", metavar="FILE",
+                        help="expert_control.py --out summaries (a draw of expert rows each) to report as the "
+                             "stability check")
     parser.add_argument("--keep-numbers", action="store_true", help="with --write: keep eval.json's dev numbers")
     args = parser.parse_args(argv)
     if args.write:
