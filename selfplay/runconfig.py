@@ -89,7 +89,7 @@ class SelectionConfig:
     targets: str = "path"  # "path": the verified paths; "visits": each path node's children by visit share (MCTS)
     visit_copies: int = 4  # with "visits": a child's rows = its visit share x this, rounded
     passing_attempts: bool = True  # a failed answer's abandoned attempt that passes is a verified answer too
-    hindsight_rows: int = 640  # most rows per round from hindsight: an attempt's own result as the target
+    hindsight_rows: int = 1000  # most rows per round from hindsight: an attempt's own result as the target
     # (tasks with a relabel hook: countdown); 0: none
 
     def __post_init__(self) -> None:
