@@ -54,6 +54,22 @@ def test_problems(path: str, limit: int):
     return problems[:limit] if limit else problems
 
 
+def declared_search(config) -> dict:
+    """The search settings the preset's model declares (its config.json's `selfplay_search`): part of
+    what a deliberate measurement means, so part of its cache key."""
+    from selfplay.runconfig import resolve_path
+    model = getattr(config, "model", None)  # a config made by hand may name none
+    path = None if model is None else Path(resolve_path(model)) / "config.json"
+    if path is None or not path.is_file():  # not a model directory here: loading it fails, not this
+        return {}
+    return json.loads(path.read_text()).get("selfplay_search") or {}
+
+
+def deliberate_key(config) -> list:
+    """What a deliberate measurement depends on beyond the problems and the adapter."""
+    return [config.eval.strategy, config.eval.budget, declared_search(config)]
+
+
 def measure(policy, problems, strategy: str, budget: int, seed: int, max_new_tokens: int = 256) -> dict:
     """`max_new_tokens` caps greedy answers (a search prices its own answers)."""
     from selfplay.evaluate import evaluate
@@ -118,11 +134,11 @@ def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budg
                 console: Console):
     """Per round, fast and deliberate results on the test problems (and the base model's reference)."""
     problems = test_problems(test_file, limit)
-    search = [config.eval.strategy, config.eval.budget]
+    search = deliberate_key(config)
 
     def compute(policy, round_index: int) -> dict:
         console.print(f"round {round_index}: {len(problems)} test problems, {search[0]} x{search[1]}")
-        return {"deliberate": measure(policy, problems, *search, config.seed)}
+        return {"deliberate": measure(policy, problems, *search[:2], config.seed)}
     deliberate = per_round(results, out, "test", {"test": test_file, "n": len(problems), "eval": search}, policies,
                            compute)
     fast = fast_rounds(config, results, out, test_file, policies, console, stem="test-fast", limit=limit)
@@ -131,8 +147,8 @@ def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budg
     def reference_now():
         console.print(f"reference: base model, {search[0]} x{ref_budget} on {len(problems)} test problems")
         return measure(policies.wearing(None), problems, config.eval.strategy, ref_budget, config.seed)
-    ref = cached(out / "reference.json", {"test": test_file, "n": len(problems), "budget": ref_budget},
-                 reference_now)
+    ref = cached(out / "reference.json", {"test": test_file, "n": len(problems), "budget": ref_budget,
+                                          "search": search[2]}, reference_now)
     return measured, ref, len(problems)
 
 
@@ -142,11 +158,11 @@ def whole_test_deliberate(config, results, out: Path, test_file: str, policies: 
     per-round figures may use the first `--limit`), with problems gained and lost and the sign test; cached
     in OUT/test-all-round-K.json."""
     problems = test_problems(test_file, 0)
-    search = [config.eval.strategy, config.eval.budget]
+    search = deliberate_key(config)
 
     def compute(policy, round_index: int) -> dict:
         console.print(f"round {round_index}: all {len(problems)} test problems, {search[0]} x{search[1]}")
-        return {"deliberate": measure(policy, problems, *search, config.seed)}
+        return {"deliberate": measure(policy, problems, *search[:2], config.seed)}
     ends = [results[0], results[-1]] if len(results) > 1 else results[:1]
     measured = [m["deliberate"] for m in per_round(ends, out, "test-all", {"test": test_file, "n": len(problems),
                                                                           "eval": search}, policies, compute)]
@@ -388,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                "easy_dev_fast_problems": easy_all[0]["fast"]["n"],
                "sampling": {"strategy": config.sampling.strategy, "budget": config.sampling.budget,
                             "problems_per_round": config.problems_per_round},
-               "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget},
+               "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget,
+                        "model_search": declared_search(config)},
                "reference": {k: v for k, v in ref.items() if k != "solved"}, "rounds": rows,
                "hard_deliberate_all": whole, "goals": verdicts(rows, ref, whole),
                "this_invocation_wall_s": round(run_wall, 1),

@@ -7,7 +7,8 @@ and plain question/answer rows: nothing, so majority vote or the learned scorers
 With tools on, a failed tool call is a signal too (`ToolFailureCheck`): outside tasks whose
 answers are programs (`writes_code`), where running code that fails is part of writing it, a
 path whose last call failed is ruled out. What an answer costs, its search depth and step size
-come from the spec's prices for the policy's prompt format (built-in or chat).
+come from the spec's prices for the policy's prompt format (built-in or chat), and a model may
+declare its own prices and search settings for a task (`selfplay_pricing`, `selfplay_search`).
 Accuracy is always graded afterwards against the ground truth (`selfplay.grading.grade`), and
 the grader's verdicts are written into the tree's terminal nodes for inspection and training.
 
@@ -19,7 +20,7 @@ Knows task specs, the policy's surface and search; nothing about files, training
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable, Hashable
 
 from search import GREEDY, Budget, derive_seed, SearchConfig, SearchResult, lookup_strategy
@@ -121,9 +122,28 @@ def pricing_for(policy, task: str) -> Pricing:
     return task_spec(task).pricing(kind)
 
 
+def declared_search(policy, task: str) -> dict:
+    """The search settings a model declares for `task` (`Policy.search_defaults`, from its config's
+    `selfplay_search`: task -> SearchConfig fields), checked; {} when it declares none."""
+    declared = (getattr(policy, "search_defaults", None) or {}).get(task)
+    if declared is None:
+        return {}
+    known = {knob.name for knob in fields(SearchConfig)}
+    if not isinstance(declared, dict) or set(declared) - known:
+        unknown = sorted(set(declared) - known) if isinstance(declared, dict) else declared
+        raise ValueError(f"the model's selfplay_search for {task!r} must hold SearchConfig fields, got {unknown!r}")
+    try:
+        SearchConfig(**declared)
+    except ValueError as error:
+        raise ValueError(f"the model's selfplay_search for {task!r}: {error}") from None
+    return dict(declared)
+
+
 def search_config(policy, problem: Problem, **overrides) -> SearchConfig:
+    """The task's prices in the policy's format, then the model's declared settings, then `overrides`."""
     pricing = pricing_for(policy, problem.task)
-    return replace(SearchConfig(max_depth=pricing.max_depth, max_step_tokens=pricing.step_tokens), **overrides)
+    base = SearchConfig(max_depth=pricing.max_depth, max_step_tokens=pricing.step_tokens)
+    return replace(base, **{**declared_search(policy, problem.task), **overrides})
 
 
 def scaled_knobs(budget: int) -> dict:

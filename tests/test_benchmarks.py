@@ -164,7 +164,7 @@ def test_learning_judges_deliberate_accuracy_on_the_whole_test_when_measured(tmp
     results = [{"round": 0, "wall_s": 60.0}, {"round": 1, "wall_s": 300.0, "adapter": "a1"},
                {"round": 2, "wall_s": 300.0, "adapter": "a2"}]
     for index, solved in ((0, ids[:60]), (2, ids[30:112])):  # cached as a run measured them: no policy is loaded
-        key = {"test": test, "n": len(ids), "eval": ["mcts", 8], "adapter": results[index].get("adapter")}
+        key = {"test": test, "n": len(ids), "eval": ["mcts", 8, {}], "adapter": results[index].get("adapter")}
         rundir.write_json(tmp_path / f"test-all-round-{index}.json",
                           {"key": key, "deliberate": {"accuracy": len(solved) / len(ids), "solved": solved}})
     whole = bench.whole_test_deliberate(config, results, tmp_path, test, None, None)
@@ -179,6 +179,15 @@ def test_learning_judges_deliberate_accuracy_on_the_whole_test_when_measured(tmp
     assert judged["hard_deliberate_gain_10_points"] is True and judged["hard_deliberate_all"] == [0.3, 0.41]
     assert judged["hard_deliberate_judged_on"] == "all 200 test problems"
     assert bench.plot(rows, reference, tmp_path / "learning.png", "t", whole).stat().st_size > 0
+
+
+def test_learning_keys_deliberate_measurements_by_the_search_settings_the_model_declares():
+    bench = load("learning")
+    from selfplay.model.pretrain import searching_search
+    searching = SimpleNamespace(model="models/search", eval=SimpleNamespace(strategy="mcts", budget=8))
+    assert bench.deliberate_key(searching) == ["mcts", 8, {"countdown": searching_search()}]
+    plain = SimpleNamespace(model="models/base", eval=SimpleNamespace(strategy="mcts", budget=8))
+    assert bench.deliberate_key(plain) == ["mcts", 8, {}]  # a cached measurement under other settings is redone
 
 
 def test_search_traces_try_dead_first_steps_then_solve_through_a_live_one():

@@ -172,6 +172,26 @@ def test_a_model_that_declares_longer_answers_is_priced_by_them():
         pricing_for(policy, "countdown")
 
 
+def test_a_model_that_declares_search_settings_is_searched_with_them():
+    from selfplay.deliberate import search_config
+    policy = TaskFakePolicy(lambda steps: [], prompt_tokens=16)
+    assert not search_config(policy, COUNTDOWN).rollouts  # none declared: the defaults
+    policy.search_defaults = {"countdown": {"rollouts": True, "expansions_per_node": 8}}
+    config = search_config(policy, COUNTDOWN, num_simulations=64)
+    assert config.rollouts and config.expansions_per_node == 8 and config.num_simulations == 64
+    assert search_config(policy, COUNTDOWN, expansions_per_node=2).expansions_per_node == 2  # the caller wins
+    assert not search_config(policy, ARITH).rollouts  # only the task it names
+    policy.search_defaults = {"countdown": {"rollout": True}}
+    with pytest.raises(ValueError, match=r"selfplay_search for 'countdown'.*rollout"):
+        search_config(policy, COUNTDOWN)
+    policy.search_defaults = {"countdown": {"expansions_per_node": 0}}
+    with pytest.raises(ValueError, match="selfplay_search for 'countdown': expansions_per_node must be at least 1"):
+        search_config(policy, COUNTDOWN)
+    policy.search_defaults = {"countdown": ["rollouts"]}
+    with pytest.raises(ValueError, match="selfplay_search for 'countdown' must hold SearchConfig fields"):
+        search_config(policy, COUNTDOWN)
+
+
 def test_a_policy_that_searches_in_its_text_keeps_finished_attempts_open():
     finished = "22+7=29\n29-4=25\n"  # every number used, 25 is not 88: only `retry` may follow
     assert answer_check_for(COUNTDOWN).prefix(finished) == 0.0

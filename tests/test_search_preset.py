@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from selfplay.model.pretrain import load_config as load_recipe
-from selfplay.model.pretrain import searching_pricing
+from selfplay.model.pretrain import searching_pricing, searching_search
 from selfplay.runconfig import load_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +24,19 @@ def test_the_model_declares_its_retries_and_longer_answers():
     config = json.loads((MODEL / "config.json").read_text())
     assert config["selfplay_retries"] is True and config["selfplay_tools"] == ["calculator"]
     assert config["selfplay_pricing"] == {"countdown": searching_pricing(config["max_position_embeddings"])}
+    assert config["selfplay_search"] == {"countdown": searching_search()}
+
+
+def test_deliberate_answers_search_the_committed_model_with_its_declared_settings():
+    from selfplay.deliberate import search_config
+    from selfplay.model.policy import Policy
+    from selfplay.tasks import load_problems
+    policy = Policy.from_pretrained(MODEL, device="cpu")
+    problem = load_problems(REPO / "datasets" / "countdown" / "hard" / "dev.jsonl")[0]
+    config = search_config(policy, problem, num_simulations=64)
+    assert config.rollouts and config.expansions_per_node == 8 and config.max_depth == 40
+    assert config.num_simulations == 64
+    assert not search_config(policy, problem, rollouts=False).rollouts  # a caller's setting wins
 
 
 def test_the_committed_card_measures_pass_at_32_and_the_stability_check_on_the_default_preset():

@@ -94,6 +94,9 @@ class Policy:
         # are longer than the task's built-in prices allow (a model whose countdown answers search in their text)
         self.pricing = dict(getattr(model.config, "selfplay_pricing", None) or {})
         self.retries = bool(getattr(model.config, "selfplay_retries", False))  # its answers search in their text
+        # a task's search settings the model declares (`selfplay_search`, SearchConfig fields), where the
+        # defaults search it badly (a model whose answers search in their text: rollouts value a step)
+        self.search_defaults = dict(getattr(model.config, "selfplay_search", None) or {})
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None, *,

@@ -278,6 +278,18 @@ def searching_pricing(max_positions: int) -> dict:
     return {"answer_tokens": max(max_positions - 80, 64), "max_depth": 40, "step_tokens": 32}
 
 
+def searching_search() -> dict:
+    """The countdown search settings of a model whose answers search in their text, as SearchConfig
+    fields. Its whole answers already search, so MCTS values a new step by sampling on from it to an
+    answer that the rules check grades (`rollouts`), eight steps an expansion so the rollouts advance
+    together; the path's mean token probability, the default value, ranks confident misses high.
+
+    >>> searching_search()
+    {'rollouts': True, 'expansions_per_node': 8}
+    """
+    return {"rollouts": True, "expansions_per_node": 8}
+
+
 def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> PretrainResult:
     """Build the corpus (or take `traces`, a corpus built elsewhere), train a fresh model on it and
     save the model directory (no card)."""
@@ -305,6 +317,7 @@ def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> Pretr
     if config.corpus.countdown_search:  # its answers search in their text: one answer's worth is longer
         model.config.selfplay_pricing = {"countdown": searching_pricing(config.model.max_positions)}
         model.config.selfplay_retries = True  # search may leave a finished attempt open for a `retry` line
+        model.config.selfplay_search = {"countdown": searching_search()}
     save_model_dir(model, tokenizer, out)
     return PretrainResult(out=out, parameters=model.num_parameters(), steps=trainer.state.global_step,
                           tokens=int(trainer.state.num_input_tokens_seen), wall_s=round(wall_s, 1),
