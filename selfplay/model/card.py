@@ -240,7 +240,8 @@ def _search_sentence(config) -> str:
             f"\n  `+ * - /`), each from which the target cannot be made finished as close to the target as it gets"
             f"\n  and followed by a line `retry`, at most {config.corpus.countdown_search} of them, then a solution."
             f"\n  The verifier grades the last attempt; the config declares the longer answers (`selfplay_pricing`)"
-            f"\n  and the retries (`selfplay_retries`, so that search keeps a finished attempt open for a `retry`)."
+            f"\n  and the retries (`selfplay_retries`, so that search keeps a finished attempt open for a `retry`),"
+            f"\n  and MCTS values a new step by a rollout to a graded answer (`selfplay_search`)."
             f"\n  Traces longer than {config.model.max_positions} positions were left out.")
 
 
