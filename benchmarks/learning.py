@@ -54,7 +54,7 @@ def test_problems(path: str, limit: int):
     return problems[:limit] if limit else problems
 
 
-def declared_search(config) -> dict:
+def model_search_settings(config) -> dict:
     """The search settings the preset's model declares (its config.json's `selfplay_search`): part of
     what a deliberate measurement means, so part of its cache key."""
     from selfplay.runconfig import resolve_path
@@ -67,7 +67,7 @@ def declared_search(config) -> dict:
 
 def deliberate_key(config) -> list:
     """What a deliberate measurement depends on beyond the problems and the adapter."""
-    return [config.eval.strategy, config.eval.budget, declared_search(config)]
+    return [config.eval.strategy, config.eval.budget, model_search_settings(config)]
 
 
 def measure(policy, problems, strategy: str, budget: int, seed: int, max_new_tokens: int = 256) -> dict:
@@ -138,7 +138,7 @@ def test_rounds(config, results, out: Path, test_file: str, limit: int, ref_budg
 
     def compute(policy, round_index: int) -> dict:
         console.print(f"round {round_index}: {len(problems)} test problems, {search[0]} x{search[1]}")
-        return {"deliberate": measure(policy, problems, *search[:2], config.seed)}
+        return {"deliberate": measure(policy, problems, config.eval.strategy, config.eval.budget, config.seed)}
     deliberate = per_round(results, out, "test", {"test": test_file, "n": len(problems), "eval": search}, policies,
                            compute)
     fast = fast_rounds(config, results, out, test_file, policies, console, stem="test-fast", limit=limit)
@@ -162,7 +162,7 @@ def whole_test_deliberate(config, results, out: Path, test_file: str, policies: 
 
     def compute(policy, round_index: int) -> dict:
         console.print(f"round {round_index}: all {len(problems)} test problems, {search[0]} x{search[1]}")
-        return {"deliberate": measure(policy, problems, *search[:2], config.seed)}
+        return {"deliberate": measure(policy, problems, config.eval.strategy, config.eval.budget, config.seed)}
     ends = [results[0], results[-1]] if len(results) > 1 else results[:1]
     measured = [m["deliberate"] for m in per_round(ends, out, "test-all", {"test": test_file, "n": len(problems),
                                                                           "eval": search}, policies, compute)]
@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
                "sampling": {"strategy": config.sampling.strategy, "budget": config.sampling.budget,
                             "problems_per_round": config.problems_per_round},
                "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget,
-                        "model_search": declared_search(config)},
+                        "model_search": model_search_settings(config)},
                "reference": {k: v for k, v in ref.items() if k != "solved"}, "rounds": rows,
                "hard_deliberate_all": whole, "goals": verdicts(rows, ref, whole),
                "this_invocation_wall_s": round(run_wall, 1),

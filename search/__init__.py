@@ -14,7 +14,7 @@ it has no use for (only `majority` reads `answer_key`, and requires it). `STRATE
 """
 from search.beam import beam
 from search.budget import Budget, TokenMeter, expand_cost_bound
-from search.config import SearchConfig
+from search.config import SearchConfig, check_overrides
 from search.mcts import choose_answer, mcts
 from search.protocols import AnswerCheck, AnswerKey, PolicyState, PolicyStep, Scorer, StepPolicy, UsageCounter
 from search.run import SearchResult, SearchRun
@@ -27,6 +27,6 @@ from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
 __all__ = ["GREEDY", "KINDS", "SAMPLING", "SEARCH", "STRATEGIES", "AnswerCheck", "AnswerKey", "Budget", "FORMAT",
            "NO_PARENT", "PolicyState", "PolicyStep", "ROOT_INDEX", "Scorer", "SearchConfig", "SearchResult",
            "SearchRun", "StepPolicy", "Strategy", "TokenMeter", "Tree", "TreeFormatError", "UsageCounter", "beam",
-           "best_index", "best_of_n", "choose_answer", "derive_seed", "expand_cost_bound", "greedy", "lookup_strategy",
-           "majority", "majority_vote", "mcts", "mean_token_probability", "puct_score", "sample", "sibling_priors",
-           "strategy_names"]
+           "best_index", "best_of_n", "check_overrides", "choose_answer", "derive_seed", "expand_cost_bound",
+           "greedy", "lookup_strategy", "majority", "majority_vote", "mcts", "mean_token_probability", "puct_score",
+           "sample", "sibling_priors", "strategy_names"]

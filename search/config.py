@@ -48,3 +48,16 @@ class SearchConfig:
             raise ValueError(f"c_puct must be >= 0, got {self.c_puct}")
         if self.prior_temperature <= 0:
             raise ValueError(f"prior_temperature must be > 0, got {self.prior_temperature}")
+
+
+
+def check_overrides(values: dict) -> None:
+    """Refuse `values` as SearchConfig field overrides: a ValueError naming unknown keys, or the knob
+    whose value no config takes (callers say where the values came from)."""
+    if not isinstance(values, dict):
+        raise ValueError(f"expected a mapping of SearchConfig fields, got {values!r}")
+    known = {knob.name for knob in fields(SearchConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown keys {unknown}; expected some of {sorted(known)}")
+    SearchConfig(**values)  # the values, as every search will build them

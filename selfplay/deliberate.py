@@ -20,10 +20,10 @@ Knows task specs, the policy's surface and search; nothing about files, training
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Hashable
 
-from search import GREEDY, Budget, derive_seed, SearchConfig, SearchResult, lookup_strategy
+from search import GREEDY, Budget, derive_seed, SearchConfig, SearchResult, check_overrides, lookup_strategy
 from selfplay.grading import grade
 from selfplay.prompting import BUILTIN_STEP_DELIMITER
 from selfplay.tasks import Problem, task_spec
@@ -128,12 +128,10 @@ def declared_search(policy, task: str) -> dict:
     declared = (getattr(policy, "search_defaults", None) or {}).get(task)
     if declared is None:
         return {}
-    known = {knob.name for knob in fields(SearchConfig)}
-    if not isinstance(declared, dict) or set(declared) - known:
-        unknown = sorted(set(declared) - known) if isinstance(declared, dict) else declared
-        raise ValueError(f"the model's selfplay_search for {task!r} must hold SearchConfig fields, got {unknown!r}")
+    if not isinstance(declared, dict):
+        raise ValueError(f"the model's selfplay_search for {task!r} must hold SearchConfig fields, got {declared!r}")
     try:
-        SearchConfig(**declared)
+        check_overrides(declared)
     except ValueError as error:
         raise ValueError(f"the model's selfplay_search for {task!r}: {error}") from None
     return dict(declared)
