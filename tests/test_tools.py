@@ -30,6 +30,41 @@ def test_calculator_refuses_anything_but_bounded_arithmetic(expression):
     assert evaluate(expression).startswith("error: ")
 
 
+# Literals whose exact value needs a huge power of ten: Fraction(literal) built 10**exponent first and
+# held the decode loop for minutes. Each is refused from the literal's text, before any number grows.
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("expression", [
+    "1e99999999", "1e9999999", "1e-9999999", "1e-99999999", "1E+99999999", ".5e99999999", "9.e99999999",
+    "1_0e9_9999_999", "1e99999999*0", "0*1e99999999", "1e99999999-1e99999999", "2**1e99999999",
+    "1e99999999**0", "(1e9999999)", "-1e99999999", "1.000000000000000000000000000001e-99999999",
+    "1e" + "9" * 57, "1e-" + "9" * 56, "1e121", "1e-121",
+])
+def test_calculator_refuses_huge_exponent_literals_before_computing_them(expression):
+    assert evaluate(expression).startswith("error: ")
+
+
+@pytest.mark.parametrize("expression, value", [
+    ("2.5e-1", "0.25"), ("1_000.5", "1000.5"), ("1e50", "1" + "0" * 50), ("0e99999999", "0"),
+    ("0.0e-99999999", "0"), ("1.5E3", "1500"), (".5", "0.5"), ("5.", "5"), ("1e-5", "0.00001"),
+])
+def test_calculator_reads_decimal_literals_exactly(expression, value):
+    assert evaluate(expression) == value
+
+
+@pytest.mark.timeout(60)
+def test_calculator_stays_bounded_on_random_hostile_expressions():
+    """A thousand expressions drawn from pieces that grow numbers (exponents, powers, long literals,
+    nesting): every one is answered, and no answer holds more than the calculator's digit bound."""
+    import random
+    pieces = ["1e99999999", "9e-9999", "10**64", "(2**64)", "9" * 59, "0.000000001", "7", "**", "*", "/",
+              "+", "-", "(", ")", "1e60", "3", "0", "**-64", ".5e-60", "1_0"]
+    rng = random.Random(0)
+    for _ in range(1000):
+        expression = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        result = evaluate(expression)
+        assert result.startswith("error: ") or sum(ch.isdigit() for ch in result) <= 2 * 60 + 1, expression
+
+
 def test_calculator_call_format_and_toolbox_batches_in_order():
     box = Toolbox.from_names(["calculator"])
     assert box.pending("Use 3 5\n<<25-5=") == ("calculator", "25-5")

@@ -16,6 +16,7 @@ Knows arithmetic only; nothing about models, tokens or tasks.
 from __future__ import annotations
 
 import ast
+import re
 from fractions import Fraction
 
 MAX_EXPRESSION_CHARS = 200  # longer input is refused unread
@@ -68,10 +69,9 @@ def _value(node: ast.AST, text: str) -> Fraction:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         if isinstance(node.value, int):
             return _checked(Fraction(node.value))
-        literal = ast.get_source_segment(text, node) or ""  # exact, where the float would round
-        if len(literal) > MAX_DIGITS:
-            raise CalculatorError("number too large")
-        return _checked(Fraction(literal.replace("_", "")))
+        # The literal, read exactly (the float would round) and bounded before any power of ten
+        # is built: Fraction("1e99999999") computes 10**99999999 and stalls the decode loop.
+        return _decimal(ast.get_source_segment(text, node) or "")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _value(node.operand, text)
         return -value if isinstance(node.op, ast.USub) else value
@@ -87,6 +87,29 @@ def _value(node: ast.AST, text: str) -> Fraction:
             return _checked(left + right)
         return _checked(left - right if isinstance(node.op, ast.Sub) else left * right)
     raise CalculatorError("only numbers, + - * / ** and parentheses")
+
+
+_DECIMAL_LITERAL = re.compile(r"(?P<digits>[0-9_]*)(?:\.(?P<decimals>[0-9_]*))?(?:[eE](?P<exponent>[+-]?[0-9_]+))?")
+
+
+def _decimal(literal: str) -> Fraction:
+    """The exact value of a Python decimal literal, refused before it grows past the bounds.
+
+    >>> _decimal("2.5e-1"), _decimal("1_000.5")
+    (Fraction(1, 4), Fraction(2001, 2))
+    """
+    match = _DECIMAL_LITERAL.fullmatch(literal)
+    if match is None or len(literal) > MAX_DIGITS:
+        raise CalculatorError("number too large" if match else "not a decimal number")
+    digits, decimals = match["digits"].replace("_", ""), (match["decimals"] or "").replace("_", "")
+    exponent = int(match["exponent"].replace("_", "")) if match["exponent"] else 0
+    mantissa = int(digits + decimals or "0")
+    if mantissa == 0:
+        return Fraction(0)
+    shift = exponent - len(decimals)
+    if abs(shift) > 2 * MAX_DIGITS:  # the value would pass MAX_DIGITS digits either way
+        raise CalculatorError("number too large")
+    return _checked(mantissa * Fraction(10) ** shift)
 
 
 def _power(base: Fraction, exponent: Fraction) -> Fraction:
