@@ -44,11 +44,12 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculat
     solutions (with the numbers left after each step when `state`, as calculator calls when
     `calculator`, searching in the text with at most `search` abandoned attempts when `search`:
     the form the model was pretrained on), EOS."""
-    from selfplay.model.corpus import with_calculator, with_state
+    from selfplay.model.corpus import with_calculator
+    from selfplay.tasks.countdown.traces import with_state
     from selfplay.prompting import builtin_prompt
     from selfplay.tasks import load_problems
     from selfplay.tasks.countdown import solve_all
-    from selfplay.tasks.traces import countdown_search
+    from selfplay.tasks.countdown.traces import countdown_search
     from selfplay.tools.spans import tool_output_spans
 
     problems = [problem for problem in load_problems(train_file) if problem.task == "countdown"]

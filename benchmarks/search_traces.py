@@ -63,7 +63,7 @@ def in_given_order(numbers: list[int]) -> list[str]:
     >>> in_given_order([6, 5, 13])[:4]
     ['6+5=11', '6*5=30', '6-5=1', '13+6=19']
     """
-    from selfplay.tasks.traces import first_steps as fixed_order
+    from selfplay.tasks.countdown.traces import first_steps as fixed_order
 
     return fixed_order(numbers)
 
@@ -74,7 +74,7 @@ def after(numbers: list[int], step: str) -> list[int]:
     >>> after([6, 5, 13], "13*6=78")
     [5, 78]
     """
-    from selfplay.tasks.traces import numbers_after
+    from selfplay.tasks.countdown.traces import numbers_after
 
     return numbers_after(numbers, step)
 
@@ -131,7 +131,7 @@ def written(numbers: list[int], answer: str) -> str:
     """The answer as the built-in model writes it: each attempt's steps through the calculator,
     each followed by the numbers left (counted from the problem's numbers again after `retry`)."""
     from selfplay.model.corpus import with_calculator
-    from selfplay.tasks.traces import with_state
+    from selfplay.tasks.countdown.traces import with_state
 
     return f"\n{RETRY}\n".join(with_calculator(with_state(numbers, attempt))
                                for attempt in answer.split(f"\n{RETRY}\n"))

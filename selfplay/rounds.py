@@ -46,7 +46,6 @@ from selfplay.tasks import Problem, load_problems, task_spec
 from selfplay.tasks.problem import normalised_key
 from selfplay.tasks.splits import held_out_index
 from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
-from verifiers.countdown import RETRY
 
 
 @dataclass
@@ -151,12 +150,16 @@ def earlier_rows(run: rundir.RunDir, round_index: int) -> list[dict]:
 
 def passing_attempts(trees: Sequence[Tree], problems: Sequence[Problem]) -> dict[str, list[Candidate]]:
     """Per problem, the abandoned attempts of failed answers (`selection.attempt_ends`) that the
-    task's grader passes as answers ending there: the answer searched past a right attempt."""
+    task's grader passes as answers ending there: the answer searched past a right attempt. The
+    attempts are cut at the task's `retry_marker`; a task without one gives none."""
     by_id = {problem.id: problem for problem in problems}
     found = {}
     for tree in trees:
         problem = by_id[tree.problem_id]
-        verified = [candidate for candidate in (candidate_at(tree, node, 1.0) for node in attempt_ends(tree, RETRY))
+        marker = task_spec(problem.task).retry_marker
+        if marker is None:
+            continue
+        verified = [candidate for candidate in (candidate_at(tree, node, 1.0) for node in attempt_ends(tree, marker))
                     if grade(problem, candidate.text).passed]
         if verified:
             found[tree.problem_id] = verified
@@ -175,12 +178,12 @@ def relabeled_answers(trees: Sequence[Tree], problems: Sequence[Problem], render
     found = []
     for tree in trees:
         problem = by_id[tree.problem_id]
-        relabel = task_spec(problem.task).relabel
-        if relabel is None:
+        spec = task_spec(problem.task)
+        if spec.relabel is None or spec.retry_marker is None:
             continue
-        for node in attempt_stops(tree, RETRY):
+        for node in attempt_stops(tree, spec.retry_marker):
             answer = candidate_at(tree, node, 1.0)
-            other = relabel(problem, answer.text)
+            other = spec.relabel(problem, answer.text)
             if other is None or other.id in excluded or normalised_key(other) in excluded \
                     or not grade(other, answer.text).passed:
                 continue

@@ -4,7 +4,7 @@ import pytest
 
 from selfplay.deliberate import answer_check_for
 from selfplay.grading import grade
-from selfplay.tasks.builtin import CountdownCheck
+from selfplay.tasks.countdown.spec import CountdownCheck
 from selfplay.tasks.countdown import make_problem
 from verifiers.rewards import VerifierReward, verify_row
 

@@ -6,11 +6,11 @@ from selfplay.rounds import relabeled_answers
 from selfplay.runconfig import ConfigError, SelectionConfig
 from selfplay.selection import attempt_stops, select_round, selection_stats
 from selfplay.tasks import task_spec
-from selfplay.tasks.builtin import countdown_relabel
+from selfplay.tasks.countdown.spec import countdown_relabel
 from selfplay.tasks.countdown import make_problem
 from selfplay.tasks.problem import Problem, normalised_key
 from selfplay.tasks.splits import DATASETS, held_out_index
-from selfplay.tasks.traces import with_state
+from selfplay.tasks.countdown.traces import with_state
 from tests.test_passing_attempts import chain  # one sampled answer, a node per line
 
 EOS = "<eos>"

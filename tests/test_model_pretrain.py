@@ -143,7 +143,7 @@ def test_searching_traces_retry_after_dead_first_steps_and_pass_the_grader(probl
 
 
 def test_searching_first_steps_follow_the_prompts_order():
-    from selfplay.tasks.traces import countdown_search, first_steps
+    from selfplay.tasks.countdown.traces import countdown_search, first_steps
     import random
     assert first_steps([7, 3])[:2] == ["7+3=10", "7*3=21"]
     answer = countdown_search([6, 5, 13], 43, True, 6, random.Random(0))

@@ -4,7 +4,7 @@ from selfplay.rounds import passing_attempts
 from selfplay.runconfig import SelectionConfig
 from selfplay.selection import attempt_ends, candidate_at, select_round, selection_stats
 from selfplay.tasks.countdown import make_problem
-from selfplay.tasks.traces import with_state
+from selfplay.tasks.countdown.traces import with_state
 
 EOS = "<eos>"
 PROBLEM = make_problem([3, 5, 2], 16, use_all=True, id="cd-16")

@@ -75,7 +75,7 @@ def test_a_round_of_the_search_preset_trains_on_verified_searches(tmp_path):
     from selfplay import improve_cli, rundir, treeio
     from selfplay.grading import grade
     from selfplay.tasks import load_problems
-    from selfplay.tasks.builtin import countdown_relabel
+    from selfplay.tasks.countdown.spec import countdown_relabel
     out = tmp_path / "run"
     argv = ["--preset", "default", "--out", str(out), "--workers", "0", "--rounds", "1",
             "--set", "problems_per_round=12", "--set", "sampling.budget=4", "--set", "sft.max_steps=2",

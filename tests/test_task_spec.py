@@ -1,13 +1,16 @@
-"""Task specs: the registry, per-format pricing, and a new family added as a module and one line.
+"""Task specs: the registry, per-format pricing, and a new family added as one package and one line.
 
-The toy family lives in two modules written to a temporary folder (its task module and its
-verifier module), is registered with one `register_task` call, and then runs through `lab eval`
-and one smoke round in this process (`workers: 0`), with nothing else in the lab changed.
+The toy family is one package written to a temporary folder, laid out as the built-in families
+are (`toy/problems.py`, `toy/check.py` its verifier, `toy/rows.py`, `toy/spec.py` with `SPEC`,
+`toy/__init__.py`), following the recipe in docs/architecture.md. It is registered with one
+`register_task` call and then runs through `lab eval` and one smoke round in this process
+(`workers: 0`), with nothing else in the lab changed.
 """
 import gzip
 import importlib
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -16,53 +19,75 @@ from selfplay.deliberate import answer_check_for, answer_key_for, search_config,
 from selfplay.grading import grade
 from selfplay.tasks import Problem, load_problems, register_task, task_names, task_spec
 from selfplay.tasks.rows import RowError, parse_row
-from selfplay.tasks.spec import CHAT_PRICING, Pricing, TaskSpec, priced, unregister_task
+from selfplay.tasks.spec import CHAT_PRICING, Pricing, TaskSpec, priced, reward_row_kinds, unregister_task
 from tests.tiny_models import save_tiny_model
+from verifiers import rewards
 from verifiers.rewards import VerifierReward, row_kind
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-TOY_VERIFIER = '''
-from verifiers.verdict import Verdict
+TOY_PACKAGE = {
+    "check.py": '''
+        """The toy family's verifier: passes any answer that says something."""
+        from verifiers.verdict import Verdict
 
 
-def check_shout(completion: str) -> Verdict:
-    """Passes any answer that says something: a toy rule a random model meets now and then."""
-    if completion.strip():
-        return Verdict(passed=True, score=1.0, status="passed", detail="said something")
-    return Verdict.fail("wrong", "said nothing")
-'''
-TOY_TASK = '''
-from selfplay.tasks import Problem
-from selfplay.tasks.spec import Pricing, TaskSpec, priced
-from verifiers.rewards import RowKind
-import toy_verifier
+        def check_shout(completion: str) -> Verdict:
+            if completion.strip():
+                return Verdict(passed=True, score=1.0, status="passed", detail="said something")
+            return Verdict.fail("wrong", "said nothing")
+        ''',
+    "problems.py": '''
+        """The toy family's generator, deterministic in the seed."""
+        from selfplay.tasks import Problem
+
+        WORDS = ["apple", "pear", "plum", "fig", "kiwi", "lime", "date", "yam"]
 
 
-def generate(n: int, seed: int) -> list[Problem]:
-    words = ["apple", "pear", "plum", "fig", "kiwi", "lime", "date", "yam"]
-    return [Problem.create("toy", f"Shout {words[(seed + i) % len(words)]}.", answer="x") for i in range(n)]
+        def generate(n: int, seed: int) -> list[Problem]:
+            return [Problem.create("toy", f"Shout {WORDS[(seed + i) % len(WORDS)]}.", answer="x") for i in range(n)]
+        ''',
+    "rows.py": '''
+        """The toy family's public row shape, `{shout}`."""
+        from selfplay.tasks import Problem
+        from selfplay.tasks.spec import RowFormat
 
+        FORMATS = (RowFormat("{shout}", lambda row: "shout" in row,
+                             lambda row: Problem.create("toy", f"Shout {row['shout']}.", answer="x")),)
+        ''',
+    "spec.py": '''
+        """The toy family's spec."""
+        from selfplay.tasks.spec import Pricing, TaskSpec, priced
+        from toy import check, problems, rows
+        from verifiers.rewards import RowKind
 
-SPEC = TaskSpec(name="toy", grade=lambda problem, completion, timeout_s: toy_verifier.check_shout(completion),
-                instruction="Shout the word.", prices=priced(Pricing(answer_tokens=8, max_depth=2, step_tokens=4)),
-                generate=generate, answer_check=lambda problem: lambda text: float(bool(text.strip())),
-                reward_rows=RowKind("toy", "task toy", matches=lambda row: False, tasks=("toy",),
-                                    verify=lambda completion, row, timeout_s: toy_verifier.check_shout(completion)))
-'''
+        SPEC = TaskSpec(name="toy", grade=lambda problem, completion, timeout_s: check.check_shout(completion),
+                        instruction="Shout the word.", prices=priced(Pricing(answer_tokens=8, max_depth=2, step_tokens=4)),
+                        generate=problems.generate, row_formats=rows.FORMATS,
+                        answer_check=lambda problem: lambda text: float(bool(text.strip())),
+                        reward_rows=RowKind("toy", "task toy", matches=lambda row: False, tasks=("toy",),
+                                            verify=lambda completion, row, timeout_s: check.check_shout(completion)))
+        ''',
+    "__init__.py": '''
+        """Toy: shout a word."""
+        from toy.problems import generate
+        from toy.spec import SPEC
+        ''',
+}
 
 
 @pytest.fixture
 def toy(tmp_path, monkeypatch):
-    """The toy family's module, imported from a temporary folder and registered; unregistered after."""
-    (tmp_path / "toy_verifier.py").write_text(textwrap.dedent(TOY_VERIFIER))
-    (tmp_path / "toy_task.py").write_text(textwrap.dedent(TOY_TASK))
+    """The toy family's package, written to a temporary folder, imported and registered; unregistered after."""
+    (tmp_path / "toy").mkdir()
+    for name, text in TOY_PACKAGE.items():
+        (tmp_path / "toy" / name).write_text(textwrap.dedent(text).lstrip())
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = importlib.import_module("toy_task")
+    module = importlib.import_module("toy")
     register_task(module.SPEC)  # the one registration line
     yield module
     unregister_task("toy")
-    for name in ("toy_task", "toy_verifier"):
+    for name in [name for name in importlib.sys.modules if name == "toy" or name.startswith("toy.")]:
         monkeypatch.delitem(importlib.sys.modules, name, raising=False)
 
 
@@ -129,14 +154,23 @@ def test_the_toy_family_is_known_everywhere_once_registered(toy, tmp_path):
     assert answer_check_for(problems[0])("x") == 1.0
     assert answer_key_for(problems[0])("#### 7") is not None  # votes on the final answer by default
     assert tokens_per_answer(FakePolicy("\n"), "ab", "toy") == 2 + 8
-    assert VerifierReward()(prompts=None, completions=["hey", " "], task=["toy", "toy"]) == [1.0, 0.0]
+    assert VerifierReward(kinds=reward_row_kinds())(prompts=None, completions=["hey", " "],
+                                                    task=["toy", "toy"]) == [1.0, 0.0]
+    assert parse_row({"shout": "fig"}).prompt == "Shout fig."  # its own row shape
+
+
+def test_a_family_is_its_package_alone(toy):
+    """The package's files are all it takes: registering edits no other registry."""
+    assert sorted(path.name for path in Path(toy.__path__[0]).glob("*.py")) == sorted(TOY_PACKAGE)
+    assert [kind.name for kind in rewards.BUILTIN_ROW_KINDS] == ["countdown", "cases", "asserts", "answer"]
+    assert [kind.name for kind in reward_row_kinds()] == ["countdown", "cases", "asserts", "toy", "answer"]
 
 
 def test_unregistering_forgets_the_family_and_its_reward_rows(toy):
-    assert row_kind({"task": "toy"}) == "toy"
+    assert row_kind({"task": "toy"}, reward_row_kinds()) == "toy"
     unregister_task("toy")
     with pytest.raises(ValueError, match="cannot tell how to verify"):
-        row_kind({"task": "toy"})
+        row_kind({"task": "toy"}, reward_row_kinds())
     register_task(toy.SPEC)
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from selfplay.tasks import content_key
-from selfplay.tasks.func_families import BY_NAME, FAMILIES, FAMILY_NAMES
+from selfplay.tasks.funcs.families import BY_NAME, FAMILIES, FAMILY_NAMES
 from selfplay.tasks.funcs import N_VISIBLE, function_key, generate, generate_for, is_plain_json
 
 

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from selfplay.tasks import DEFAULT_SIZES, GENERATORS, build_splits, content_key, load_problems, split_overlap
+from selfplay.tasks import GENERATORS, build_splits, content_key, default_sizes, load_problems, split_overlap
 from selfplay.tasks.countdown import HARD_LEVELS, LEVELS, level_of, solve
-from selfplay.tasks.func_families import BY_NAME, FAMILY_NAMES
-from selfplay.tasks.splits import (FUNCS_MIN_TO_HOLD_OUT, HARD, SPLITS, SplitSizes, countdown_level_splits,
-                                   function_overlap, partition_functions)
+from selfplay.tasks.funcs.families import BY_NAME, FAMILY_NAMES
+from selfplay.tasks.countdown.splits import HARD, countdown_level_splits
+from selfplay.tasks.funcs.splits import FUNCS_MIN_TO_HOLD_OUT, partition_functions
+from selfplay.tasks.splits import SPLITS, SplitSizes, function_overlap
 from verifiers.countdown import check_countdown
 
 REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SIZES = default_sizes()
 DATASETS = REPO / "datasets"
 
 

@@ -5,12 +5,12 @@
     # -> [1.0]
 
 Which verifier scores a row follows from its columns, as `lab eval` recognises task rows (the
-`ROW_KINDS`, in order): a `task` a kind names (`countdown`), else `numbers` + `target` (countdown
-rules; an optional `use_all` column, or `meta["use_all"]`, asks for the standard game's
+`BUILTIN_ROW_KINDS`, in order): a `task` a kind names (`countdown`), else `numbers` + `target`
+(countdown rules; an optional `use_all` column, or `meta["use_all"]`, asks for the standard game's
 every-number-once rule), `entry_point` + `cases` (code run against cases), `test_code` (code run
-against asserts), `answer` (final-answer check). `register_row_kind` adds a kind (a task
-family's own rows), tried before the final-answer check. A row that fits none is an error naming
-the row and its columns, never a silent zero.
+against asserts), `answer` (final-answer check). A caller with more kinds (a task family's own
+rows: `selfplay.tasks.spec.reward_row_kinds()`) passes them as `kinds`; nothing here is edited
+from outside. A row that fits none is an error naming the row and its columns, never a silent zero.
 Completions may be plain strings or chat messages (`[{"role": "assistant", "content": ...}]`).
 
 Knows the verifiers and the column names of task rows; nothing about trainers or models.
@@ -90,7 +90,7 @@ def _verify_answer(completion: str, row: dict, timeout_s: float) -> Verdict:
     return math.check(completion, str(row["answer"]))
 
 
-ROW_KINDS: list[RowKind] = [
+BUILTIN_ROW_KINDS: tuple[RowKind, ...] = (
     RowKind("countdown", "numbers+target", tasks=("countdown",), verify=_verify_countdown,
             matches=lambda row: (row.get("numbers") is not None and row.get("target") is not None)
             or _meta(row).get("numbers") is not None),
@@ -98,54 +98,41 @@ ROW_KINDS: list[RowKind] = [
             lambda row: row.get("cases") is not None and row.get("entry_point") is not None, _verify_cases),
     RowKind("asserts", "test_code", lambda row: row.get("test_code") is not None, _verify_asserts),
     RowKind("answer", "answer", lambda row: row.get("answer") is not None, _verify_answer),
-]
+)
 
 
-def register_row_kind(kind: RowKind) -> None:
-    """Add a way to verify rows, tried before the final-answer check (the last kind)."""
-    if any(known.name == kind.name for known in ROW_KINDS):
-        raise ValueError(f"row kind {kind.name!r} is already registered")
-    ROW_KINDS.insert(len(ROW_KINDS) - 1, kind)
-
-
-def unregister_row_kind(name: str) -> None:
-    """Forget a registered kind by name."""
-    for index, known in enumerate(ROW_KINDS):
-        if known.name == name:
-            del ROW_KINDS[index]
-            return
-    raise ValueError(f"no row kind {name!r}; known: {[known.name for known in ROW_KINDS]}")
-
-
-def _kind_of(row: dict) -> RowKind:
-    named = [kind for kind in ROW_KINDS if row.get("task") in kind.tasks]
-    matching = named or [kind for kind in ROW_KINDS if kind.matches(row)]
+def _kind_of(row: dict, kinds: Sequence[RowKind]) -> RowKind:
+    named = [kind for kind in kinds if row.get("task") in kind.tasks]
+    matching = named or [kind for kind in kinds if kind.matches(row)]
     if not matching:
-        known = " | ".join(["task", *(kind.shape for kind in ROW_KINDS)])
+        known = " | ".join(["task", *(kind.shape for kind in kinds)])
         raise ValueError(f"cannot tell how to verify a row with columns {sorted(row)}; expected one of: {known}")
     return matching[0]
 
 
-def row_kind(row: dict) -> str:
-    """Which verifier a row calls for: countdown, cases, asserts or answer (or a registered kind)."""
-    return _kind_of(row).name
+def row_kind(row: dict, kinds: Sequence[RowKind] = BUILTIN_ROW_KINDS) -> str:
+    """Which verifier a row calls for: countdown, cases, asserts or answer (or one of `kinds`)."""
+    return _kind_of(row, kinds).name
 
 
-def verify_row(completion: str, row: dict, timeout_s: float = code.DEFAULT_TIMEOUT_S) -> Verdict:
+def verify_row(completion: str, row: dict, timeout_s: float = code.DEFAULT_TIMEOUT_S,
+               kinds: Sequence[RowKind] = BUILTIN_ROW_KINDS) -> Verdict:
     """Score one completion against one row of task columns (a Problem's `tests` dict is read too)."""
     if isinstance(row.get("tests"), dict):
         row = {**row["tests"], **{key: value for key, value in row.items() if key != "tests"}}
-    return _kind_of(row).verify(completion, row, timeout_s)
+    return _kind_of(row, kinds).verify(completion, row, timeout_s)
 
 
 class VerifierReward:
     """A reward function for TRL trainers (GRPOTrainer's `reward_funcs`) or for plain use.
 
-    `partial_credit` rewards the verdict's score (share of test cases passed) instead of 0/1.
+    `partial_credit` rewards the verdict's score (share of test cases passed) instead of 0/1;
+    `kinds` are the row kinds tried in order (default: the verifiers' own).
     """
 
-    def __init__(self, partial_credit: bool = False, timeout_s: float = code.DEFAULT_TIMEOUT_S):
-        self.partial_credit, self.timeout_s = partial_credit, timeout_s
+    def __init__(self, partial_credit: bool = False, timeout_s: float = code.DEFAULT_TIMEOUT_S,
+                 kinds: Sequence[RowKind] = BUILTIN_ROW_KINDS):
+        self.partial_credit, self.timeout_s, self.kinds = partial_credit, timeout_s, tuple(kinds)
         self.__name__ = "verifier_reward"  # TRL logs rewards by function name
 
     def __call__(self, prompts: list, completions: list, **columns) -> list[float]:
@@ -158,7 +145,7 @@ class VerifierReward:
         for index, completion in enumerate(completions):
             row = {name: values[index] for name, values in columns.items() if isinstance(values, (list, tuple))}
             try:
-                verdict = verify_row(completion_text(completion), row, self.timeout_s)
+                verdict = verify_row(completion_text(completion), row, self.timeout_s, self.kinds)
             except ValueError as error:
                 raise ValueError(f"row {index}: {error}") from None
             rewards.append(verdict.score if self.partial_credit else float(verdict.passed))

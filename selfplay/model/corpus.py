@@ -15,7 +15,7 @@ choice mistakes are made (a recipe's `mistakes_with_calculator`).
 A configurable share of traces carries one deliberate mistake, because the "internet" the model
 imitates is imperfect; the resulting model is often wrong greedily and often right somewhere
 among many samples. Which tasks have traces, their experts and their mistake kinds (each checked
-to FAIL the grader) are the task specs' corpus recipes (`selfplay.tasks.traces` for the built-in
+to FAIL the grader) are the task specs' corpus recipes (each family's `traces` module for the built-in
 families: countdown `wrong_step`, `wrong_answer`, `dead_end`; arith `wrong_step`, `wrong_answer`;
 funcs `wrong_body`). Everything is deterministic in the seed.
 
@@ -39,7 +39,7 @@ from selfplay.prompting import builtin_prompt
 from selfplay.tasks import Problem, content_key, load_problems, task_spec, task_specs
 from selfplay.tasks.spec import CorpusRecipe
 from selfplay.tasks.splits import pool_seed
-from selfplay.tasks.traces import STEP, with_state  # noqa: F401 - with_state is imported from here too
+from selfplay.tasks.traces import STEP
 from selfplay.tools.spans import tool_output_spans
 
 REPO = Path(__file__).resolve().parents[2]

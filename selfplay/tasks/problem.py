@@ -13,7 +13,8 @@ leak guard compares: it leaves out what a copy can change without changing the p
 test cases, the name of the entry point, the layout of test code).
 
 A task's own invariants and the fields that define its problems come from its spec
-(`selfplay.tasks.spec`); the built-in families' content fields are written here.
+(`selfplay.tasks.spec`), each family's in its package (`selfplay/tasks/countdown/spec.py`); the
+normalising helpers they use are here.
 
 This module knows nothing about how problems are generated, read from files or graded.
 """
@@ -46,20 +47,6 @@ def content_fields(task: str, prompt: str, tests: dict | None, meta: dict) -> di
     spec's `content_fields`, else the task name and the question text."""
     fields = task_spec(task).content_fields
     return {"task": task, "question": prompt} if fields is None else fields(task, prompt, tests, meta)
-
-
-def countdown_content_fields(task: str, prompt: str, tests: dict | None, meta: dict) -> dict:
-    """Countdown's content: the sorted numbers and the target (the rule and the prompt's wording aside)."""
-    return {"task": task, "numbers": sorted(meta["numbers"]), "target": meta["target"]}
-
-
-def funcs_content_fields(task: str, prompt: str, tests: dict | None, meta: dict) -> dict:
-    """Funcs' content: the prompt, the entry point and the hidden tests (cases or test code)."""
-    tests = tests or {}
-    if "cases" in tests:
-        return {"task": task, "prompt": prompt, "entry_point": tests.get("entry_point"), "cases": tests["cases"]}
-    return {"task": task, "prompt": prompt, "entry_point": tests.get("entry_point"),
-            "test_code": tests.get("test_code")}
 
 
 def content_hash(task: str, prompt: str, tests: dict | None, meta: dict) -> str:
@@ -100,28 +87,6 @@ def normalised_fields(problem: "Problem") -> dict:
     return {"kind": "question", "question": normalised_text(problem.prompt)} if fields is None else fields(problem)
 
 
-def countdown_normalised_fields(problem: "Problem") -> dict:
-    """Countdown's normalised content: the numbers as a multiset and the target, however written."""
-    numbers = problem.meta.get("numbers")
-    numbers = list(numbers) if isinstance(numbers, (list, tuple)) else [numbers]
-    return {"kind": "countdown", "numbers": sorted((normalised_number(n) for n in numbers), key=canonical_json),
-            "target": normalised_number(problem.meta.get("target"))}
-
-
-def funcs_normalised_fields(problem: "Problem") -> dict:
-    """Funcs' normalised content: the prompt without the entry point's name, the cases as a set or
-    the test code as parsed."""
-    tests = problem.tests or {}
-    entry_point = tests.get("entry_point")
-    fields = {"kind": "funcs", "prompt": normalised_text(_without_name(problem.prompt, entry_point))}
-    if "cases" in tests:
-        cases = tests["cases"] if isinstance(tests["cases"], (list, tuple)) else [tests["cases"]]
-        fields["cases"] = sorted((_normalised_json(case) for case in cases), key=canonical_json)
-    else:
-        fields["test_code"] = normalised_code(tests.get("test_code"), entry_point)
-    return fields
-
-
 _SPACED_SYMBOL = re.compile(r"\s*([^\w\s])\s*")
 _WRITTEN_NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\w)")
 ENTRY_POINT = "entry_point_"  # what the entry point's name becomes
@@ -158,15 +123,15 @@ def normalised_number(value: object) -> object:
         return int(value)
     if isinstance(value, (int, float)):
         return value if math.isfinite(value) else repr(value)
-    return _normalised_json(value)
+    return normalised_json(value)
 
 
-def _normalised_json(value: object) -> object:
+def normalised_json(value: object) -> object:
     """A JSON-like value with integral floats written as ints (2.0 -> 2); strings stay exact."""
     if isinstance(value, (list, tuple)):
-        return [_normalised_json(item) for item in value]
+        return [normalised_json(item) for item in value]
     if isinstance(value, dict):
-        return {str(key): _normalised_json(item) for key, item in value.items()}
+        return {str(key): normalised_json(item) for key, item in value.items()}
     if isinstance(value, float):
         return normalised_number(value)
     if value is None or isinstance(value, (bool, int, str)):
@@ -191,7 +156,7 @@ def normalised_code(code: object, entry_point: object = None) -> str:
         return " ".join(text.split())
 
 
-def _without_name(text: str, name: object) -> str:
+def without_name(text: str, name: object) -> str:
     if not isinstance(name, str) or not name.isidentifier():
         return text
     return re.sub(rf"(?<!\w){re.escape(name)}(?!\w)", ENTRY_POINT, text)

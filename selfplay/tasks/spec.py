@@ -10,8 +10,9 @@ its rows. Everything that used to ask "is this countdown?" asks the problem's sp
     spec.grade(problem, completion, timeout_s)        # the verdict of record
     spec.pricing("chat").answer_tokens                # tokens one answer may take, chat format
 
-Adding a family is its task module (generator, rows, its spec), its verifier module, and one
-`register_task(SPEC)` line (the built-in families register in `selfplay/tasks/__init__.py`).
+Adding a family is its package (generator, rows, traces, splits and its spec, as
+`selfplay/tasks/countdown/` is), its verifier, and one `register_task(SPEC)` line (the built-in
+families register in `selfplay/tasks/__init__.py`).
 
 This module holds the registry and the shape of a spec; it knows no family itself.
 """
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from verifiers.rewards import RowKind, register_row_kind, unregister_row_kind
+from verifiers.rewards import BUILTIN_ROW_KINDS, RowKind
 
 if TYPE_CHECKING:
     from selfplay.tasks.problem import Problem
@@ -81,6 +82,20 @@ class CorpusRecipe:
             raise ValueError(f"mistakes_with_calculator names kinds without a maker: {sorted(unknown)}")
 
 
+@dataclass(frozen=True)
+class SplitRecipe:
+    """How `lab tasks build` writes a family's committed splits (`selfplay.tasks.splits`)."""
+
+    sizes: Mapping[str, Any]  # split set name ("countdown", "countdown/std3") -> its default `SplitSizes`
+    builders: Mapping[str, Callable[..., dict]]  # set name -> (seed, sizes, exclude) -> {split: problems}
+    joined: Callable[..., dict] | None = None  # (seed, built sets, content keys taken) -> {(set, split):
+    # problems}: files joined from the built sets (countdown's hard split); None: none
+
+    def __post_init__(self) -> None:
+        if set(self.sizes) != set(self.builders):
+            raise ValueError(f"split sets with sizes {sorted(self.sizes)} but builders {sorted(self.builders)}")
+
+
 def _no_check(problem: "Problem") -> None:
     return None
 
@@ -113,8 +128,13 @@ class TaskSpec:
     # last number off by one
     relabel: Callable[["Problem", str], "Problem | None"] | None = None  # hindsight: the problem an answer's
     # last attempt solves instead (its own result as the target), for the caller to grade; None: no relabeling
-    reward_rows: RowKind | None = None  # how `verifiers.rewards.VerifierReward` verifies this family's rows,
-    # registered with the spec; None: by their columns (the built-in families' kinds are the verifiers' own)
+    reward_rows: RowKind | None = None  # how `verifiers.rewards.VerifierReward` verifies this family's rows
+    # (`reward_row_kinds`); None: by their columns (the built-in families' kinds are the verifiers' own)
+    retry_marker: str | None = None  # the line with which an answer abandons an attempt and starts again
+    # (countdown's `retry`): selection finds passing attempts by it; None: answers do not search in their text
+    splits: SplitRecipe | None = None  # the committed split sets `lab tasks build` writes; None: none
+    split_unit: Callable[["Problem"], str | None] | None = None  # what must stay in one split with every problem
+    # sharing it (funcs: the function); None: the problem alone
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str) or "/" in self.name:
@@ -145,8 +165,6 @@ def register_task(spec: TaskSpec) -> TaskSpec:
         raise TypeError(f"register_task takes a TaskSpec, got {type(spec).__name__}")
     if spec.name in _REGISTRY:
         raise ValueError(f"task {spec.name!r} is already registered")
-    if spec.reward_rows is not None:
-        register_row_kind(spec.reward_rows)
     _REGISTRY[spec.name] = spec
     return spec
 
@@ -176,7 +194,12 @@ def dev_files() -> dict[str, str]:
 
 def unregister_task(name: str) -> TaskSpec:
     """Forget a family (tests that register a temporary one undo it with this)."""
-    spec = task_spec(name)
-    if spec.reward_rows is not None:
-        unregister_row_kind(spec.reward_rows.name)
+    task_spec(name)
     return _REGISTRY.pop(name)
+
+
+def reward_row_kinds() -> tuple[RowKind, ...]:
+    """The row kinds `verifiers.rewards.VerifierReward(kinds=...)` takes for the registered families:
+    the verifiers' own, with each spec's `reward_rows` before the final-answer check (the last)."""
+    own = tuple(spec.reward_rows for spec in _REGISTRY.values() if spec.reward_rows is not None)
+    return BUILTIN_ROW_KINDS[:-1] + own + BUILTIN_ROW_KINDS[-1:]

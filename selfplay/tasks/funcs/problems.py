@@ -1,6 +1,6 @@
 """Funcs: write a small Python function from input/output examples.
 
-Each problem is one FUNCTION: a family from `func_families` and one parameter dict of it,
+Each problem is one FUNCTION: a family from `families` and one parameter dict of it,
 named by `function_key` (`affine(a=3,b=2)`, kept in `meta["function_key"]`). The trusted
 reference source runs in-process to compute cases: 3 VISIBLE examples (shown in the
 prompt and kept in `meta["examples"]`) and 8 to 12 HIDDEN cases (`tests["cases"]`, what a
@@ -20,7 +20,7 @@ import copy
 import random
 from collections.abc import Callable, Sequence
 
-from selfplay.tasks.func_families import BY_NAME, ENTRY_POINT, FAMILY_NAMES, FuncFamily, Limits
+from selfplay.tasks.funcs.families import BY_NAME, ENTRY_POINT, FAMILY_NAMES, FuncFamily, Limits
 from selfplay.tasks.problem import Problem, canonical_json, content_key
 
 N_VISIBLE = 3

@@ -92,7 +92,7 @@ def make_problem(numbers: Sequence[int], target: int, solution: Sequence[str] | 
                           meta=meta, id=id)
 
 
-def _moves(larger: int, smaller: int) -> Iterator[tuple[int, str]]:
+def moves(larger: int, smaller: int) -> Iterator[tuple[int, str]]:
     """Every legal step on two numbers: (result, step text)."""
     yield larger + smaller, f"{larger}+{smaller}={larger + smaller}"
     yield larger * smaller, f"{larger}*{smaller}={larger * smaller}"
@@ -123,7 +123,7 @@ def reachable(state: tuple[int, ...]) -> dict[int, tuple[str, ...]]:
     """
     found: dict[int, tuple[str, ...]] = {}
     for larger, smaller, rest in _pairs(state):
-        for value, step in _moves(larger, smaller):
+        for value, step in moves(larger, smaller):
             if value not in found or len(found[value]) > 1:
                 found[value] = (step,)
             if not rest:
@@ -199,7 +199,7 @@ def _solve_using_all(state: tuple[int, ...], target: int) -> list[str] | None:
             for b in _partners(a, target):
                 if b < 1 or b not in right_values:
                     continue
-                for value, step in _moves(max(a, b), min(a, b)):
+                for value, step in moves(max(a, b), min(a, b)):
                     if value == target:
                         return _solve_using_all(left, a) + _solve_using_all(right, b) + [step]
     return None
@@ -259,7 +259,7 @@ def _sequences(pool: list[tuple[int, int]], steps: list[str], consumed: set[int]
             (a, origin_a), (b, origin_b) = sorted((pool[i], pool[j]), reverse=True)
             rest = pool[:i] + pool[i + 1:j] + pool[j + 1:]
             now_consumed = consumed | {origin_a, origin_b}
-            for value, step in _moves(a, b):
+            for value, step in moves(a, b):
                 if len(steps) + 1 == length:
                     if value == target and all(k in now_consumed for k in range(len(steps))):
                         yield steps + [step]
