@@ -52,7 +52,7 @@ def greedy_dev(model_dir: str, threads: int) -> dict[str, dict]:
     """Greedy accuracy of the model on the easy and the hard countdown dev splits (200 problems each)."""
     from dataclasses import asdict
 
-    from selfplay.model.card import evaluate_model
+    from selfplay.builtin_model.card import evaluate_model
     from selfplay.tasks import load_problems
 
     splits = {"countdown": "datasets/countdown/dev.jsonl", "countdown_hard": "datasets/countdown/hard/dev.jsonl"}
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="greedy accuracy on the easy and hard dev splits instead of the model card")
     args = parser.parse_args(argv)
 
-    from selfplay.model.pretrain import main as pretrain
+    from selfplay.builtin_model.pretrain import main as pretrain
 
     recipe = yaml.safe_load((REPO / "configs" / "pretrain.yaml").read_text())
     shape = recipe["model"]

@@ -44,7 +44,7 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculat
     solutions (with the numbers left after each step when `state`, as calculator calls when
     `calculator`, searching in the text with at most `search` abandoned attempts when `search`:
     the form the model was pretrained on), EOS."""
-    from selfplay.model.corpus import with_calculator
+    from selfplay.builtin_model.corpus import with_calculator
     from selfplay.tasks.countdown.traces import with_state
     from selfplay.prompting import builtin_prompt
     from selfplay.tasks import load_problems
@@ -104,12 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     torch.set_num_threads(1)
     from selfplay.finetune import finetune
-    from selfplay.improve_cli import _quiet_libraries
+    from selfplay.improve_cli import quiet_libraries
     from selfplay.model.policy import Policy
     from selfplay.rounds import dev_problems, prompt_renderer
     from selfplay.runconfig import load_config
 
-    _quiet_libraries()
+    quiet_libraries()
     config = load_config(args.preset, args.overrides)
     model_dir = str(config.path(config.model))
     train_file = config.path(args.train or next(iter(config.train_files)))

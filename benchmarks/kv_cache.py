@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from selfplay.model.policy import Policy  # noqa: E402
-from selfplay.model.tokenizer import build_tokenizer  # noqa: E402
+from selfplay.builtin_model.tokenizer import build_tokenizer  # noqa: E402
 from selfplay.tasks import load_problems  # noqa: E402
 
 

@@ -373,9 +373,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     torch.set_num_threads(1)
-    from selfplay.improve_cli import _quiet_libraries
+    from selfplay.improve_cli import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     out = Path(args.out).resolve()
     overrides = [f"out={json.dumps(str(out))}", *args.overrides]
     if args.workers is not None:

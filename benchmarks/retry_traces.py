@@ -104,14 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     torch.set_num_threads(1)
     from selfplay.finetune import finetune
-    from selfplay.improve_cli import _quiet_libraries
+    from selfplay.improve_cli import quiet_libraries
     from selfplay.model.policy import Policy
     from selfplay.rounds import prompt_renderer
     from selfplay.runconfig import load_config
     from selfplay.tasks import load_problems
     from selfplay.treeio import read_trees
 
-    _quiet_libraries()
+    quiet_libraries()
     config = load_config(args.preset, [*args.overrides, "sft.max_length=512"])
     model_dir = str(config.path(config.model))
     problems = {problem.id: problem for level in config.curriculum.levels or config.train_files

@@ -130,7 +130,7 @@ def after_all(numbers: list[int], steps: list[str]) -> int:
 def written(numbers: list[int], answer: str) -> str:
     """The answer as the built-in model writes it: each attempt's steps through the calculator,
     each followed by the numbers left (counted from the problem's numbers again after `retry`)."""
-    from selfplay.model.corpus import with_calculator
+    from selfplay.builtin_model.corpus import with_calculator
     from selfplay.tasks.countdown.traces import with_state
 
     return f"\n{RETRY}\n".join(with_calculator(with_state(numbers, attempt))
@@ -139,7 +139,7 @@ def written(numbers: list[int], answer: str) -> str:
 
 def search_corpus(problems, count: int, max_failed: int, seed: int, order_name: str = "random",
                   max_chars: int = 430) -> list:
-    from selfplay.model.corpus import Trace
+    from selfplay.builtin_model.corpus import Trace
     from selfplay.prompting import builtin_prompt
     from selfplay.tools.spans import tool_output_spans
 
@@ -214,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grade-only", action="store_true", help="grade the model already at --out")
     args = parser.parse_args(argv)
 
-    from selfplay.model.corpus import build_corpus, load_train_problems
-    from selfplay.model.pretrain import config_from_dict, pretrain
+    from selfplay.builtin_model.corpus import build_corpus, load_train_problems
+    from selfplay.builtin_model.pretrain import pretrain
+    from selfplay.builtin_model.pretrain_config import config_from_dict
     from selfplay.tasks import load_problems
 
     sys.path.insert(0, str(REPO / "benchmarks"))

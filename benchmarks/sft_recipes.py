@@ -37,13 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     from selfplay.evaluate import evaluate
     from selfplay.finetune import finetune
-    from selfplay.improve_cli import _quiet_libraries
+    from selfplay.improve_cli import quiet_libraries
     from selfplay.model.policy import Policy
     from selfplay.rundir import read_jsonl
     from selfplay.runconfig import load_config
     from selfplay.tasks import load_problems
 
-    _quiet_libraries()
+    quiet_libraries()
     config = load_config(args.preset, [])
     model_dir = str(config.path(config.model))
     rows = read_jsonl(Path(args.rows).expanduser())

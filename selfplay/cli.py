@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return train_reward_model(argv[1:])
     if argv[:1] == ["pretrain"]:
-        from selfplay.model.pretrain import main as pretrain
+        from selfplay.builtin_model.pretrain import main as pretrain
 
         return pretrain(argv[1:])
     args = build_parser().parse_args(argv)

@@ -43,7 +43,8 @@ from tqdm import tqdm
 from search import GREEDY, SEARCH, STRATEGIES, derive_seed, lookup_strategy, strategy_names
 from selfplay.grading import grade
 from selfplay.tasks import Problem, TaskFileError, load_problems
-from selfplay.tools import Toolbox, parse_tool_names
+from selfplay.tools import parse_tool_names
+from selfplay.tools.catalog import make_toolbox
 
 
 @dataclass
@@ -199,7 +200,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def tool_options(args: argparse.Namespace) -> dict:
     """`Policy.from_pretrained` keywords for `--tools`: none when the flag is not given."""
-    return {} if args.tools is None else {"tools": Toolbox.from_names(args.tools)}
+    return {} if args.tools is None else {"tools": make_toolbox(args.tools)}
 
 
 def register_cli(subparsers) -> argparse.ArgumentParser:

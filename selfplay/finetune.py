@@ -169,7 +169,7 @@ def tokenized_row(tokenizer, row: dict) -> dict:
     tokens, 0 on the prompt and on tool output (`row["tool_spans"]`), so the model learns to call a
     tool and not to imitate it.
 
-    >>> from selfplay.model.tokenizer import build_tokenizer
+    >>> from selfplay.builtin_model.tokenizer import build_tokenizer
     >>> row = tokenized_row(build_tokenizer(), {"prompt": "Q\\n", "completion": "<<1+1=2>>", "tool_spans": [[6, 9]]})
     >>> row["completion_mask"]
     [0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1]

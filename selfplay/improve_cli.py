@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from search import TreeFormatError
-from selfplay import rundir
+from selfplay import rundir, treeio
 from selfplay.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
 
@@ -164,7 +164,7 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, ta
             console.print(rounds_table(results, config))
 
     with rundir.lock_run(config.run_dir()) as path:
-        for index, problem_ids in rundir.RunDir(path).drop_duplicate_trees().items():
+        for index, problem_ids in treeio.drop_duplicate_run_trees(rundir.RunDir(path)).items():
             console.print(f"round {index}: {len(problem_ids)} problems had a second tree (two runs wrote this "
                           f"directory at once); kept the first of each: {', '.join(problem_ids[:5])}"
                           f"{', ...' if len(problem_ids) > 5 else ''}")
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
         from selfplay.runconfig import to_yaml
         print(to_yaml(config), end="")
         return 0
-    _quiet_libraries()
+    quiet_libraries()
     import torch
     torch.set_num_threads(config.threads)
     console.print(f"run directory: {config.run_dir()}")
@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Weight-loading and dataset-mapping bars would bury the round's own progress; PEFT's and TRL's
     use of a name transformers 5 deprecated warns on every adapter load."""
     import warnings

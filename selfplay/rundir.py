@@ -22,8 +22,8 @@ The trees file, the one file that grows, is appended to and read by `selfplay.tr
 file cut short or holding something other than an object is a `DamagedFile`, naming the file
 and how to have it written again; so is a damaged trees file.
 
-Knows the layout, the lock and JSON; a trees file's content is `selfplay.treeio`'s (RunDir hands it
-each round's file to drop duplicate trees); nothing about models or search.
+Knows the layout, the lock and JSON; a trees file's content is `selfplay.treeio`'s, which imports
+this module and never the other way; nothing about models or search.
 """
 from __future__ import annotations
 
@@ -111,17 +111,6 @@ class RunDir:
             if suffix.isdigit() and int(suffix) > 0 and (child / name).is_file():
                 found.append(int(suffix))
         return sorted(found)
-
-    def drop_duplicate_trees(self) -> dict[int, list[str]]:
-        """In each round still sampling, keep only the first tree of every problem (runs that shared the
-        directory before it was locked wrote some twice); round -> ids of the problems whose extra trees went."""
-        from selfplay.treeio import drop_duplicate_trees  # treeio writes through this module
-        dropped = {}
-        for index in self.rounds_holding("trees.jsonl.gz"):
-            round_dir = self.round(index)
-            if not round_dir.sampling_over():
-                dropped[index] = drop_duplicate_trees(round_dir.trees)
-        return {index: ids for index, ids in dropped.items() if ids}
 
 
 # --- one writer at a time ----------------------------------------------------------------------

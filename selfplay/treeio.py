@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Iterable
 
 from search import FORMAT, Tree, TreeFormatError
-from selfplay.rundir import DamagedFile, RoundDir
+from selfplay.rundir import DamagedFile, RoundDir, RunDir
 from verifiers.atomic_files import FILE_MODE, atomic_file, write_bytes
 
 
@@ -243,3 +243,14 @@ def drop_duplicate_trees(path: str | os.PathLike) -> list[str]:
     if dropped:
         write_bytes(path, b"".join(members))
     return dropped
+
+
+def drop_duplicate_run_trees(run: RunDir) -> dict[int, list[str]]:
+    """In each round of `run` still sampling, keep only the first tree of every problem (runs that shared
+    the directory before it was locked wrote some twice); round -> ids of the problems whose extra trees went."""
+    dropped = {}
+    for index in run.rounds_holding("trees.jsonl.gz"):
+        round_dir = run.round(index)
+        if not round_dir.sampling_over():
+            dropped[index] = drop_duplicate_trees(round_dir.trees)
+    return {index: ids for index, ids in dropped.items() if ids}

@@ -122,7 +122,7 @@ class Executor(Protocol):
 def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
     """Grow one problem's tree with the job's strategy and budget; terminal verdicts set by the grader."""
     from selfplay.deliberate import deliberate, scaled_knobs, search_config  # search loads only where work runs
-    from selfplay.tools.toolbox import apply_tools
+    from selfplay.tools.catalog import apply_tools
 
     apply_tools(policy, job.tools)
     start = time.perf_counter()
@@ -179,7 +179,7 @@ class LocalExecutor:
 def evaluate_problems(policy, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
     """The request's strategy on `problems`, graded: a `selfplay.evaluate.EvalResult`."""
     from selfplay.evaluate import evaluate
-    from selfplay.tools.toolbox import apply_tools
+    from selfplay.tools.catalog import apply_tools
 
     apply_tools(policy, request.tools)
     return evaluate(policy, problems, request.strategy, request.budget, request.seed,

@@ -71,8 +71,8 @@ def test_the_run_directory_writes_through_the_same_functions():
 def test_a_pretrained_model_directory_replaces_the_old_one_shared_and_whole(tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from selfplay.model.pretrain import save_model_dir
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.pretrain import save_model_dir
+    from selfplay.builtin_model.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=8, intermediate_size=16,

@@ -84,7 +84,7 @@ def test_retry_rows_put_complete_failed_attempts_before_the_verified_answer():
 
 
 def test_capacity_trains_on_the_hard_train_splits_only(tmp_path):
-    from selfplay.model.corpus import load_train_problems
+    from selfplay.builtin_model.corpus import load_train_problems
     from selfplay.tasks import load_problems
     folder = load("capacity").hard_datasets(tmp_path / "datasets")
     countdown = load_train_problems(folder / "countdown" / "train.jsonl")
@@ -183,7 +183,7 @@ def test_learning_judges_deliberate_accuracy_on_the_whole_test_when_measured(tmp
 
 def test_learning_keys_deliberate_measurements_by_the_search_settings_the_model_declares():
     bench = load("learning")
-    from selfplay.model.pretrain import searching_search
+    from selfplay.tasks.countdown.traces import searching_search
     searching = SimpleNamespace(model="models/search", eval=SimpleNamespace(strategy="mcts", budget=8))
     assert bench.deliberate_key(searching) == ["mcts", 8, {"countdown": searching_search()}]
     plain = SimpleNamespace(model="models/base", eval=SimpleNamespace(strategy="mcts", budget=8))

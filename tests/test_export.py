@@ -195,7 +195,7 @@ def test_prompts_are_the_runs_own_rows_first(run_path, tmp_path):
 
 
 def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.tokenizer import build_tokenizer
     from selfplay.tasks import task_spec
 
     tokenizer = build_tokenizer()
@@ -245,7 +245,7 @@ def one_step(trainer_class, config_class, dataset, tmp_path, *, reference: bool 
 
     import torch
 
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.tokenizer import build_tokenizer
     from tests.tiny_models import tiny_llama
 
     tokenizer = build_tokenizer()

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from selfplay.finetune import TrainResult, adapter_card, finetune
-from selfplay.model import card
+from selfplay.builtin_model import card
 from selfplay.model.policy import Policy
-from selfplay.model.tokenizer import build_tokenizer
+from selfplay.builtin_model.tokenizer import build_tokenizer
 from selfplay.runconfig import FinetuneConfig
 from tests.tiny_models import tiny_llama
 

@@ -9,9 +9,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from selfplay.grading import grade
-from selfplay.model import card, corpus
-from selfplay.model.corpus import CorpusConfig, build_corpus, load_train_problems
-from selfplay.model.pretrain import ModelShape, PretrainConfig, config_from_dict, load_config, main, pretrain
+from selfplay.builtin_model import card, corpus
+from selfplay.builtin_model.corpus import CorpusConfig, build_corpus, load_train_problems
+from selfplay.builtin_model.pretrain import main, pretrain
+from selfplay.builtin_model.pretrain_config import ModelShape, PretrainConfig, config_from_dict, load_config
 from selfplay.tasks import load_problems
 from verifiers.countdown import parse_step, step_error
 
@@ -76,8 +77,8 @@ def test_mistake_share_is_met_and_every_flawed_trace_fails(calculator, problems)
 
 
 def test_calculator_traces_mark_every_result_as_tool_output_and_pretraining_masks_it(mixed):
-    from selfplay.model.pretrain import IGNORE_INDEX, tokenize_traces
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.pretrain import IGNORE_INDEX, tokenize_traces
+    from selfplay.builtin_model.tokenizer import build_tokenizer
     countdown = [t for t in mixed if t.task == "countdown" and t.kind == "expert"]
     for trace in countdown[:20]:
         lines = trace.completion.split("\n")
@@ -154,8 +155,8 @@ def test_searching_first_steps_follow_the_prompts_order():
 
 
 def test_traces_longer_than_the_model_are_left_out_not_cut():
-    from selfplay.model.pretrain import tokenize_traces
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.pretrain import tokenize_traces
+    from selfplay.builtin_model.tokenizer import build_tokenizer
     traces = build_corpus(CorpusConfig(traces=40, task_mix={"countdown": 1.0}, countdown_search=6), seed=0)
     longest = max(len(t.prompt) + len(t.completion) for t in traces)
     rows = tokenize_traces(traces, build_tokenizer(), longest)  # BOS and EOS make the longest one too long

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from selfplay.model.tokenizer import CHARACTERS, build_tokenizer
+from selfplay.builtin_model.tokenizer import CHARACTERS, build_tokenizer
 from selfplay.prompting import builtin_prompt
 from selfplay.tasks import load_problems
 

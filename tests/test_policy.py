@@ -9,7 +9,7 @@ from transformers import LlamaForCausalLM
 
 from selfplay.model.policy import Policy
 from selfplay.model.next_token import StopRule, choose_tokens
-from selfplay.model.tokenizer import build_tokenizer
+from selfplay.builtin_model.tokenizer import build_tokenizer
 
 PROMPTS = ["Use 3 5 8 to make 24 with + - * /. Each number at most once.\n", "12+30=?\n",
            "Write f(x) returning x*x.\n"]

@@ -38,7 +38,7 @@ def make_tiny_base(directory) -> str:
     """A random 2-layer LlamaForCausalLM with the built-in character tokenizer, saved to `directory`."""
     from transformers import LlamaConfig, LlamaForCausalLM, set_seed
 
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.tokenizer import build_tokenizer
     tokenizer = build_tokenizer()
     set_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,

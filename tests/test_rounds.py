@@ -41,7 +41,7 @@ def model_dir(tmp_path_factory):
 
     Round 1 of 16 problems is the smoke preset's rounds 1 and 2 (8 each): consecutive slices.
     """
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     model = tiny_llama(tokenizer).train()

@@ -239,10 +239,10 @@ def test_trees_written_twice_keep_their_first_copy_in_rounds_still_sampling(tmp_
     with open(path, "ab") as out:
         out.write(treeio.tree_member([tree("d")])[:15])  # and a torn append
     run = rundir.RunDir(tmp_path / "run")
-    assert run.drop_duplicate_trees() == {1: ["a", "b"]}
+    assert treeio.drop_duplicate_run_trees(run) == {1: ["a", "b"]}
     assert ids(treeio.read_trees_prefix(path)) == ["a", "b", "c"]
     assert treeio.scan_trees(path).torn == 0 and finished.read_bytes() == before
-    assert run.drop_duplicate_trees() == {}
+    assert treeio.drop_duplicate_run_trees(run) == {}
 
 
 # --- one mode ------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from selfplay.model.pretrain import load_config as load_recipe
-from selfplay.model.pretrain import searching_pricing, searching_search
+from selfplay.builtin_model.pretrain_config import load_config as load_recipe
+from selfplay.tasks.countdown.traces import searching_pricing, searching_search
 from selfplay.runconfig import load_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ def test_deliberate_answers_search_the_committed_model_with_its_declared_setting
 
 
 def test_the_committed_card_measures_pass_at_32_and_the_stability_check_on_the_default_preset():
-    from selfplay.model.card import stability_verdict
+    from selfplay.builtin_model.card import stability_verdict
     record = json.loads((MODEL / "eval.json").read_text())
     easy, hard = record["tasks"]["countdown"], record["tasks"]["countdown_hard"]
     assert easy["n_greedy"] == hard["n_greedy"] == 200 and easy["samples"] == hard["samples"] == 32

@@ -5,7 +5,7 @@ import torch
 
 from search import STRATEGIES, Budget, SearchConfig, StepPolicy
 from selfplay.model.policy import Policy
-from selfplay.model.tokenizer import EOS, build_tokenizer
+from selfplay.builtin_model.tokenizer import EOS, build_tokenizer
 from tests.test_policy import biased_llama
 
 PROMPT = "Use 3 5 8 to make 16.\n"

@@ -63,7 +63,7 @@ def test_a_round_sample_seeds_its_search_with_the_run_seed_round_and_problem(mon
 
     monkeypatch.setattr(deliberate, "deliberate", fake_deliberate)
     monkeypatch.setattr(deliberate, "search_config", lambda *args, **options: None)
-    monkeypatch.setattr("selfplay.tools.toolbox.apply_tools", lambda policy, tools: None)
+    monkeypatch.setattr("selfplay.tools.catalog.apply_tools", lambda policy, tools: None)
     problem = make_problem([2, 3], 6)
     job = work.SampleJob(round=1, model_dir="m", adapter_dir=None, strategy="mcts", budget=2, seed=0)
     with pytest.raises(StopIteration):

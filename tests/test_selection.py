@@ -193,7 +193,7 @@ def test_visit_targets_below_unvisited_children_keep_the_path_step():
 
 def test_partial_rows_end_without_eos_and_copies_repeat():
     from selfplay.finetune import tokenized_row
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.tokenizer import build_tokenizer
     tokenizer = build_tokenizer()
     whole = tokenized_row(tokenizer, {"prompt": "Q\n", "completion": "1+1=2\n"})
     partial = tokenized_row(tokenizer, {"prompt": "Q\n", "completion": "1+1=2\n", "partial": True})

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from selfplay.model.policy import Policy
-from selfplay.model.tokenizer import build_tokenizer
+from selfplay.builtin_model.tokenizer import build_tokenizer
 from selfplay.tools import ToolCall, Toolbox, parse_tool_names
+from selfplay.tools.catalog import make_toolbox
 from selfplay.tools.calculator import evaluate
 from tests.tiny_models import tiny_llama
 
@@ -66,7 +67,7 @@ def test_calculator_stays_bounded_on_random_hostile_expressions():
 
 
 def test_calculator_call_format_and_toolbox_batches_in_order():
-    box = Toolbox.from_names(["calculator"])
+    box = make_toolbox(["calculator"])
     assert box.pending("Use 3 5\n<<25-5=") == ("calculator", "25-5")
     assert box.pending("<<25-5=20>>") is None and box.pending("25-5=") is None and box.pending("<<\n25=") is None
     calls = box.run([("calculator", "2+2"), ("calculator", "9**9**9")])
@@ -80,7 +81,7 @@ def test_tool_names_are_checked():
     with pytest.raises(ValueError, match="unknown tool 'abacus'"):
         parse_tool_names("calculator,abacus")
     with pytest.raises(ValueError, match="unknown tool"):
-        Toolbox.from_names(["shell"])
+        make_toolbox(["shell"])
 
 
 class AfterChars:

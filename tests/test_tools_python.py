@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from selfplay.model.policy import Policy
-from selfplay.model.tokenizer import build_tokenizer
+from selfplay.builtin_model.tokenizer import build_tokenizer
 from selfplay.tools import Toolbox
 from selfplay.tools import python as python_tool
 from selfplay.tools.python import OUTPUT_OPEN, PythonTool, error_block, output_block

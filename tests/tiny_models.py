@@ -16,7 +16,7 @@ def tiny_llama(tokenizer, *, hidden: int = 64, layers: int = 2, heads: int = 4, 
 
 def save_tiny_model(path, **shape):
     """A tiny random model and the built-in tokenizer saved to `path` as a Hugging Face model directory."""
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.tokenizer import build_tokenizer
     tokenizer = build_tokenizer()
     tiny_llama(tokenizer, **shape).save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -119,7 +119,8 @@ class Policy:
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
         if kwargs.get("tools", "auto") == "auto":  # the tools the model was trained to call, none if it declares none
             declared = getattr(model.config, "selfplay_tools", None) or []
-            kwargs["tools"] = Toolbox.from_names(declared) if declared else None
+            from selfplay.tools.catalog import make_toolbox  # the sandboxed tool's modules load when asked for
+            kwargs["tools"] = make_toolbox(declared) if declared else None
         policy = cls(model, tokenizer, **kwargs)
         if adapter_dir is not None:
             policy.load_adapter(adapter_dir)

@@ -62,7 +62,7 @@ class RowFormat:
 
 @dataclass(frozen=True)
 class CorpusRecipe:
-    """How the built-in model's imitation corpus writes a family's traces (`selfplay.model.corpus`).
+    """How the built-in model's imitation corpus writes a family's traces (`selfplay.builtin_model.corpus`).
 
     Hooks that take a `config` get the corpus's `CorpusConfig`."""
 
@@ -75,6 +75,8 @@ class CorpusRecipe:
     uses: Callable[["Problem", Any], bool] | None = None  # (problem, config) -> whether a train problem is used
     finish: Callable[["Problem", str, Any], str] | None = None  # (problem, completion, config) -> the written
     # completion (a scratchpad added), before the calculator calls
+    declares: Callable[[Any, int], dict] | None = None  # (config, max_positions) -> what a model pretrained on
+    # these traces declares in its config.json (`selfplay_pricing`, `selfplay_search`, ... by task); None: nothing
 
     def __post_init__(self) -> None:
         unknown = set(self.mistakes_with_calculator) - set(self.mistakes)

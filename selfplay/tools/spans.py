@@ -32,7 +32,7 @@ def tool_output_spans(text: str) -> list[tuple[int, int]]:
 def encode_masked(tokenizer, text: str, spans: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:
     """(token ids of `text`, 1 where the id is the model's own and 0 inside a tool output span).
 
-    >>> from selfplay.model.tokenizer import build_tokenizer
+    >>> from selfplay.builtin_model.tokenizer import build_tokenizer
     >>> encode_masked(build_tokenizer(), "<<2+2=4>>\\n", [(6, 9)])[1]
     [1, 1, 1, 1, 1, 1, 0, 0, 0, 1]
     """

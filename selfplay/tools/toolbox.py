@@ -6,13 +6,15 @@ then generation goes on. While a call is open (`inside`), a step does not end at
 a fenced program may hold blank lines. Every run is a `ToolCall` on the step that made it, so
 trees, training data and viewers can show (and training can mask) what the tool wrote.
 
-    >>> box = Toolbox.from_names(["calculator"])
+    >>> box = Toolbox([Calculator()])
     >>> box.pending("<<48/2=")
     ('calculator', '48/2')
     >>> [call.output for call in box.run([("calculator", "48/2"), ("calculator", "1/0")])]
     ['24>>', 'error: division by zero>>']
 
-Knows tool call formats and how to run them; nothing about models, tokens, search or files.
+Knows tool call formats and how to run them; nothing about models, tokens, search or files. The
+tools by name are `selfplay.tools.catalog`'s: a tool module (`selfplay/tools/python.py`) imports
+this one, never the other way.
 """
 from __future__ import annotations
 
@@ -95,20 +97,6 @@ class Toolbox:
     def __init__(self, tools: Iterable[Tool]) -> None:
         self.tools = {tool.name: tool for tool in tools}
 
-    @classmethod
-    def from_names(cls, names: Iterable[str]) -> Toolbox:
-        """Tools by name (`calculator`, `python`); unknown names are an error that lists the known ones."""
-        tools: list[Tool] = []
-        for name in dict.fromkeys(names):
-            if name == "calculator":
-                tools.append(Calculator())
-            elif name == "python":
-                from selfplay.tools.python import PythonTool
-                tools.append(PythonTool())
-            else:
-                raise ValueError(f"unknown tool {name!r}; expected some of {', '.join(TOOL_NAMES)}")
-        return cls(tools)
-
     @property
     def names(self) -> list[str]:
         return list(self.tools)
@@ -148,15 +136,3 @@ def parse_tool_names(value: str | Sequence[str] | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown tool {unknown[0]!r}; expected some of {', '.join(TOOL_NAMES)}")
     return list(dict.fromkeys(names))
-
-
-def apply_tools(policy, spec: str) -> None:
-    """Set `policy.tools` from a config value: "auto" keeps what the model declared when loaded,
-    "none" switches tools off, "calculator,python" switches those on."""
-    if spec == "auto":
-        policy.tools = getattr(policy, "declared_tools", policy.tools)
-        return
-    names = parse_tool_names(spec)
-    if (policy.tools.names if policy.tools is not None else []) == names:
-        return  # already so: called once per sampled problem, it builds nothing anew
-    policy.tools = Toolbox.from_names(names) if names else None

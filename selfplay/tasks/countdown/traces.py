@@ -174,9 +174,42 @@ def dead_end(problem: Problem, expert: str, rng: random.Random) -> str | None:
     return fails_grader(problem, "\n".join(steps))
 
 
+def searching_pricing(max_positions: int) -> dict:
+    """The countdown prices of a model whose answers search in their text (`retry` lines), as
+    `Pricing` fields: an answer may fill the positions a prompt leaves (a countdown prompt is at
+    most 80 characters), a path holds up to 40 lines (7 attempts of 4 numbers and their retries).
+
+    >>> searching_pricing(512)
+    {'answer_tokens': 432, 'max_depth': 40, 'step_tokens': 32}
+    """
+    return {"answer_tokens": max(max_positions - 80, 64), "max_depth": 40, "step_tokens": 32}
+
+
+def searching_search() -> dict:
+    """The countdown search settings of a model whose answers search in their text, as SearchConfig
+    fields. Its whole answers already search, so MCTS values a new step by sampling on from it to an
+    answer that the rules check grades (`rollouts`), eight steps an expansion so the rollouts advance
+    together; the path's mean token probability, the default value, ranks confident misses high.
+
+    >>> searching_search()
+    {'rollouts': True, 'expansions_per_node': 8}
+    """
+    return {"rollouts": True, "expansions_per_node": 8}
+
+
+def searching_declarations(config, max_positions: int) -> dict:
+    """What a model pretrained on countdown traces that search in their text (`countdown_search`)
+    declares in its config.json: longer answers (`selfplay_pricing`), finished attempts left open for
+    a `retry` line (`selfplay_retries`) and MCTS with rollouts (`selfplay_search`); nothing otherwise."""
+    if not config.countdown_search:
+        return {}
+    return {"selfplay_pricing": {"countdown": searching_pricing(max_positions)}, "selfplay_retries": True,
+            "selfplay_search": {"countdown": searching_search()}}
+
+
 RECIPE = CorpusRecipe(
     mistakes={"wrong_step": wrong_step, "wrong_answer": countdown_wrong_answer, "dead_end": dead_end},
-    mistakes_with_calculator=("dead_end",), calculator=True, expert=countdown_expert,
+    mistakes_with_calculator=("dead_end",), calculator=True, expert=countdown_expert, declares=searching_declarations,
     uses=lambda problem, config: len(problem.meta["numbers"]) in config.countdown_numbers,
     finish=lambda problem, completion, config: (with_state(problem.meta["numbers"], completion)
                                                 if config.countdown_state else completion))

@@ -6,7 +6,7 @@ sampling (temperature 1, no top-k or top-p) as whole answers, and grades every a
 `selfplay.grading.grade`. `lab eval` (search strategies under a budget) is the lab's evaluator of
 record; these are the card's plain greedy and pass@k figures.
 
-    python -m selfplay.model.card --model models/base      # re-measure; prints the eval.json object
+    python -m selfplay.builtin_model.card --model models/base      # re-measure; prints the eval.json object
 
 `finish` writes `eval.json`, `pretrain.yaml` (the resolved config) and `README.md` (YAML metadata
 for the Hub first: license, library, pipeline, the dev numbers as a model-index) into the model
@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from selfplay.builtin_model.corpus import model_declarations
 from selfplay.grading import grade
 from selfplay.prompting import builtin_prompt
 from selfplay.tasks import Problem, load_problems, task_spec
@@ -228,9 +229,7 @@ def answer_cap(pricing: dict) -> int:
 
 
 def _answer_tokens(config) -> int:
-    from selfplay.model.pretrain import searching_pricing
-    declared = {"countdown": searching_pricing(config.model.max_positions)} if config.corpus.countdown_search else {}
-    return answer_cap(declared)
+    return answer_cap(model_declarations(config.corpus, config.model.max_positions).get("selfplay_pricing", {}))
 
 
 def _search_sentence(config) -> str:
@@ -305,7 +304,7 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
     """Set the generation defaults, measure (if the config says so), write eval.json, pretrain.yaml, README.md."""
     out = Path(result.out)
     set_generation_defaults(out)
-    eval_command = f"python -m selfplay.model.card --model {out} --samples {config.eval_samples} " \
+    eval_command = f"python -m selfplay.builtin_model.card --model {out} --samples {config.eval_samples} " \
                    f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
     results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed,
                           threads=config.threads) if config.evaluate else None
@@ -331,8 +330,8 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
     to report as the stability check (several are judged on their mean)."""
     from types import SimpleNamespace
 
-    from selfplay.model.corpus import build_corpus, summarize
-    from selfplay.model.pretrain import load_config
+    from selfplay.builtin_model.corpus import build_corpus, summarize
+    from selfplay.builtin_model.pretrain_config import load_config
 
     out = Path(model_dir)
     config = load_config(out / "pretrain.yaml")
@@ -344,8 +343,8 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
                              stopped_by_budget=training["stopped_by_budget"], log_history=log,
                              corpus=summarize(build_corpus(config.corpus, seed=config.seed)))
     set_generation_defaults(out)
-    eval_command = f"python -m selfplay.model.card --model {model_dir} --samples {samples} --funcs-limit {funcs_limit} " \
-                   f"--seed {seed}"
+    eval_command = f"python -m selfplay.builtin_model.card --model {model_dir} --samples {samples} " \
+                   f"--funcs-limit {funcs_limit} --seed {seed}"
     results = measure_dev(out, samples, funcs_limit, seed) if measure else old["tasks"]
     if not measure:
         eval_command = old["command"]
@@ -364,7 +363,8 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selfplay.model.card", description="measure a base model on dev")
+    parser = argparse.ArgumentParser(prog="python -m selfplay.builtin_model.card",
+                                     description="measure a base model on dev")
     parser.add_argument("--model", default=str(REPO / "models" / "base"), help="model directory")
     parser.add_argument("--samples", type=int, default=32, help="samples per problem for pass@k")
     parser.add_argument("--funcs-limit", type=int, default=50, help="funcs dev problems sampled")

@@ -113,6 +113,24 @@ def recipe_of(task: str) -> CorpusRecipe:
     return recipe
 
 
+def model_declarations(config: CorpusConfig, max_positions: int) -> dict:
+    """What a model pretrained on this corpus declares in its config.json, every corpus recipe's
+    `declares` merged (a mapping by task under one key is merged across recipes).
+
+    >>> model_declarations(CorpusConfig(), 512)
+    {}
+    """
+    declared: dict = {}
+    for task in corpus_tasks():
+        recipe = recipe_of(task)
+        for key, value in ({} if recipe.declares is None else recipe.declares(config, max_positions)).items():
+            if isinstance(value, dict) and isinstance(declared.get(key), dict):
+                declared[key] = {**declared[key], **value}
+            else:
+                declared[key] = value
+    return declared
+
+
 def load_train_problems(path: str | Path) -> list[Problem]:
     """The problems of a train file, refusing dev/test files and any overlap with the dev and
     test files in the same folder (by id and by content key)."""
