@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="greedy accuracy on the easy and hard dev splits instead of the model card")
     args = parser.parse_args(argv)
 
-    from selfplay.builtin_model.pretrain import main as pretrain
+    from selfplay.commands.pretrain import main as pretrain
 
     recipe = yaml.safe_load((REPO / "configs" / "pretrain.yaml").read_text())
     shape = recipe["model"]

@@ -5,7 +5,7 @@ training data there could be) leaves greedy dev accuracy where it was, then a ro
 verified traces cannot be expected to raise it either, and the limit lies in the model and
 the amount of finetuning, not in what search and selection hand over.
 
-Trains the preset's LoRA (`selfplay.finetune.finetune`, the code the rounds use, with the
+Trains the preset's LoRA (`selfplay.loop.finetune.finetune`, the code the rounds use, with the
 preset's `sft` settings) on N expert (prompt, completion) rows of countdown TRAIN problems,
 each solution drawn among up to 8 distinct ones, then compares greedy dev answers with the
 base model's: accuracy, answers unchanged, problems gained and lost, sign test.
@@ -46,7 +46,7 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculat
     the form the model was pretrained on), EOS."""
     from selfplay.builtin_model.corpus import with_calculator
     from selfplay.tasks.countdown.traces import with_state
-    from selfplay.prompting import builtin_prompt
+    from selfplay.model.prompting import builtin_prompt
     from selfplay.tasks import load_problems
     from selfplay.tasks.countdown import solve_all
     from selfplay.tasks.countdown.traces import countdown_search
@@ -103,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     torch.set_num_threads(1)
-    from selfplay.finetune import finetune
-    from selfplay.improve_cli import quiet_libraries
+    from selfplay.loop.finetune import finetune
+    from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
-    from selfplay.rounds import dev_problems, prompt_renderer
-    from selfplay.runconfig import load_config
+    from selfplay.loop.rounds import dev_problems, prompt_renderer
+    from selfplay.runs.runconfig import load_config
 
     quiet_libraries()
     config = load_config(args.preset, args.overrides)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                "command": "python benchmarks/expert_control.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     console.print_json(json.dumps(summary))
     if args.out:
-        from selfplay.rundir import write_json
+        from selfplay.runs.rundir import write_json
         write_json(Path(args.out), summary)
     return 0
 

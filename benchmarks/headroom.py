@@ -97,8 +97,8 @@ def dead_after(problem, text: str) -> str:
 def measure(policy, problems, samples: int, seed: int, batch: int = 8, progress: bool = True) -> list[dict]:
     from tqdm import tqdm
 
-    from selfplay.evaluate import problem_seed
-    from selfplay.grading import grade
+    from selfplay.answering.evaluate import problem_seed
+    from selfplay.answering.grading import grade
 
     rows = []
     with tqdm(total=len(problems), desc="headroom", unit="problem", disable=not progress) as bar:
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     "greedy_reasons": {text: count / n for text, count in reasons.most_common()}})
     console.print_json(json.dumps({key: value for key, value in summary.items() if key != "greedy_reasons"}))
     if args.out:
-        from selfplay.rundir import write_json
+        from selfplay.runs.rundir import write_json
         write_json(Path(args.out), {"summary": summary, "problems": rows})
     return 0
 

@@ -39,16 +39,16 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from selfplay import rundir  # noqa: E402
-from selfplay.improve_cli import run_rounds, workers_count  # noqa: E402
-from selfplay.runconfig import load_config  # noqa: E402
+from selfplay.runs import rundir  # noqa: E402
+from selfplay.commands.improve import run_rounds, workers_count  # noqa: E402
+from selfplay.runs.runconfig import load_config  # noqa: E402
 
 GOAL_ROUNDS = 3
 GOAL_MINUTES = 30
 
 
 def test_problems(path: str, limit: int):
-    from selfplay.runconfig import resolve_path
+    from selfplay.runs.runconfig import resolve_path
     from selfplay.tasks import load_problems
     problems = load_problems(resolve_path(path))
     return problems[:limit] if limit else problems
@@ -57,7 +57,7 @@ def test_problems(path: str, limit: int):
 def model_search_settings(config) -> dict:
     """The search settings the preset's model declares (its config.json's `selfplay_search`): part of
     what a deliberate measurement means, so part of its cache key."""
-    from selfplay.runconfig import resolve_path
+    from selfplay.runs.runconfig import resolve_path
     model = getattr(config, "model", None)  # a config made by hand may name none
     path = None if model is None else Path(resolve_path(model)) / "config.json"
     if path is None or not path.is_file():  # not a model directory here: loading it fails, not this
@@ -72,7 +72,7 @@ def deliberate_key(config) -> list:
 
 def measure(policy, problems, strategy: str, budget: int, seed: int, max_new_tokens: int = 256) -> dict:
     """`max_new_tokens` caps greedy answers (a search prices its own answers)."""
-    from selfplay.evaluate import evaluate
+    from selfplay.answering.evaluate import evaluate
     result = evaluate(policy, problems, strategy, budget, seed, max_new_tokens=max_new_tokens, progress=True)
     return {"strategy": strategy, "budget": budget, "n": result.n, "accuracy": result.accuracy,
             "tokens": result.tokens, "wall_s": round(result.wall_s, 1),
@@ -235,7 +235,7 @@ def sign_test(gained: int, lost: int) -> float:
 
 def greedy_answers(policy, problems, max_new_tokens: int, batch: int = 16) -> list[tuple[str, bool]]:
     """(greedy answer text, verified) per problem."""
-    from selfplay.grading import grade
+    from selfplay.answering.grading import grade
 
     texts = []
     for first in range(0, len(problems), batch):
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     torch.set_num_threads(1)
-    from selfplay.improve_cli import quiet_libraries
+    from selfplay.commands.improve import quiet_libraries
 
     quiet_libraries()
     out = Path(args.out).resolve()

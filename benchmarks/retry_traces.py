@@ -51,7 +51,7 @@ def complete_attempt(problem, text: str) -> bool:
 
 
 def retry_rows(trees, problems, policy, eos_text: str, max_failed: int, seed: int) -> list[dict]:
-    from selfplay.selection import rank_key, verified_candidates, with_eos
+    from selfplay.loop.selection import rank_key, verified_candidates, with_eos
     from selfplay.tools.spans import tool_output_spans
 
     rng, rows = random.Random(seed), []
@@ -77,7 +77,7 @@ def retry_rows(trees, problems, policy, eos_text: str, max_failed: int, seed: in
 
 
 def greedy_by_level(policy, problems, max_new_tokens: int) -> dict:
-    from selfplay.grading import grade
+    from selfplay.answering.grading import grade
 
     outputs = policy.complete([policy.render_prompt(problem) for problem in problems], 1, temperature=0.0,
                               max_new_tokens=max_new_tokens)
@@ -103,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     torch.set_num_threads(1)
-    from selfplay.finetune import finetune
-    from selfplay.improve_cli import quiet_libraries
+    from selfplay.loop.finetune import finetune
+    from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
-    from selfplay.rounds import prompt_renderer
-    from selfplay.runconfig import load_config
+    from selfplay.loop.rounds import prompt_renderer
+    from selfplay.runs.runconfig import load_config
     from selfplay.tasks import load_problems
-    from selfplay.treeio import read_trees
+    from selfplay.runs.treeio import read_trees
 
     quiet_libraries()
     config = load_config(args.preset, [*args.overrides, "sft.max_length=512"])

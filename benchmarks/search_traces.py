@@ -140,7 +140,7 @@ def written(numbers: list[int], answer: str) -> str:
 def search_corpus(problems, count: int, max_failed: int, seed: int, order_name: str = "random",
                   max_chars: int = 430) -> list:
     from selfplay.builtin_model.corpus import Trace
-    from selfplay.prompting import builtin_prompt
+    from selfplay.model.prompting import builtin_prompt
     from selfplay.tools.spans import tool_output_spans
 
     rng, traces = random.Random(seed), []
@@ -169,7 +169,7 @@ def grade_greedy(model_dir: str, problems, max_new_tokens: int, threads: int) ->
     import torch
 
     from selfplay.model.policy import Policy
-    from selfplay.prompting import builtin_prompt
+    from selfplay.model.prompting import builtin_prompt
     from verifiers.countdown import check_countdown
 
     torch.set_num_threads(threads)

@@ -1,7 +1,7 @@
 """Finetuning recipes side by side: one round's SFT rows, several `sft` settings, greedy dev accuracy.
 
 Trains a LoRA from the base model on the same rows (a run's `round-K/sft.jsonl`) once per recipe,
-with the rounds' own `selfplay.finetune.finetune`, and prints greedy accuracy on the first N
+with the rounds' own `selfplay.loop.finetune.finetune`, and prints greedy accuracy on the first N
 problems of each dev file: whether a recipe distils more of what search found into the policy,
 without the cost of a whole run (the README's "How hard to finetune" and LoRA rank / targets).
 
@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
     torch.set_num_threads(1)
-    from selfplay.evaluate import evaluate
-    from selfplay.finetune import finetune
-    from selfplay.improve_cli import quiet_libraries
+    from selfplay.answering.evaluate import evaluate
+    from selfplay.loop.finetune import finetune
+    from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
-    from selfplay.rundir import read_jsonl
-    from selfplay.runconfig import load_config
+    from selfplay.runs.rundir import read_jsonl
+    from selfplay.runs.runconfig import load_config
     from selfplay.tasks import load_problems
 
     quiet_libraries()

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from search import STRATEGIES  # noqa: E402
 from selfplay.tasks import load_problems  # noqa: E402
-from selfplay.work import LocalExecutor, SampleJob  # noqa: E402
+from selfplay.loop.work import LocalExecutor, SampleJob  # noqa: E402
 
 
 def timed_run(executor, problems, job) -> dict:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="comma-separated Ray actor counts")
     args = parser.parse_args(argv)
 
-    from selfplay.ray_runner import RayExecutor
+    from selfplay.execution.ray_runner import RayExecutor
 
     problems = load_problems(args.tasks)
     warmup, measured = problems[-16:], problems[:args.problems]

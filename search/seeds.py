@@ -11,12 +11,12 @@ depends on batch layout, worker or order, only on the names of the work it seeds
 
 The lab's seeds chain, each stage hashing the seed the stage above handed it:
 
-    run seed --(round, problem id)--> a problem's sampling in one round            (selfplay.work)
-    that seed, or an evaluation's seed --(problem id, strategy)--> one search     (selfplay.deliberate)
+    run seed --(round, problem id)--> a problem's sampling in one round            (selfplay.loop.work)
+    that seed, or an evaluation's seed --(problem id, strategy)--> one search     (selfplay.answering.deliberate)
     that search's seed --(node, purpose)--> one model call in the search          (search.run)
 
 and an evaluation seeds a problem's greedy or sampled answers with (its seed, problem id)
-(`selfplay.evaluate`). The chain is kept as it is, though one hash of all the names would do:
+(`selfplay.answering.evaluate`). The chain is kept as it is, though one hash of all the names would do:
 folding it would change every seed, and so every recorded tree and round result.
 
 Two older schemes stay as they are, because their values are recorded: the committed task

@@ -43,7 +43,7 @@ def test_headroom_on_the_built_in_model(tmp_path):
 
 
 def test_expert_control_rows_are_correct_train_solutions():
-    from selfplay.grading import grade
+    from selfplay.answering.grading import grade
     from selfplay.tasks import load_problems
 
     rows = load("expert_control").expert_rows(REPO / "datasets" / "countdown" / "train.jsonl", 20, 0, "<eos>")
@@ -157,7 +157,7 @@ def test_learning_judges_easy_dev_on_the_whole_file_when_measured():
 
 def test_learning_judges_deliberate_accuracy_on_the_whole_test_when_measured(tmp_path):
     bench = load("learning")
-    from selfplay import rundir
+    from selfplay.runs import rundir
     test = "datasets/countdown/hard/test.jsonl"
     ids = [problem.id for problem in bench.test_problems(test, 0)]
     config = SimpleNamespace(eval=SimpleNamespace(strategy="mcts", budget=8), seed=0)

@@ -1,6 +1,6 @@
 """Bad input to `lab`: exit status 2, one line naming the file, line, field or flag, no traceback.
 
-One parametrized case per kind of bad input, run in process through `selfplay.cli.main` (argparse's
+One parametrized case per kind of bad input, run in process through `selfplay.commands.lab.main` (argparse's
 own errors end in SystemExit(2)); `python -m jobs.improve` runs once as a subprocess.
 """
 import json
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfplay.cli import main
-from selfplay.runconfig import load_config, to_yaml
+from selfplay.commands.lab import main
+from selfplay.runs.runconfig import load_config, to_yaml
 from tests.fixture_run import make_run
 
 REPO = Path(__file__).resolve().parents[1]

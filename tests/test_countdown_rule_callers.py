@@ -2,8 +2,8 @@
 check of deliberate search, and the TRL-style reward (columns or a Problem's meta)."""
 import pytest
 
-from selfplay.deliberate import answer_check_for
-from selfplay.grading import grade
+from selfplay.answering.deliberate import answer_check_for
+from selfplay.answering.grading import grade
 from selfplay.tasks.countdown.spec import CountdownCheck
 from selfplay.tasks.countdown import make_problem
 from verifiers.rewards import VerifierReward, verify_row

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from search import Tree
-from selfplay import curriculum
-from selfplay.curriculum import active_levels, round_draw, round_plan, solved_shares
-from selfplay.runconfig import ConfigError, CurriculumConfig, from_dict
+from selfplay.loop import curriculum
+from selfplay.loop.curriculum import active_levels, round_draw, round_plan, solved_shares
+from selfplay.runs.runconfig import ConfigError, CurriculumConfig, from_dict
 
 LEVELS = ["datasets/countdown/std3/train.jsonl", "datasets/countdown/std4/train.jsonl",
           "datasets/countdown/std5/train.jsonl"]

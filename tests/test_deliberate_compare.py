@@ -6,11 +6,11 @@ from types import SimpleNamespace
 import pytest
 
 from search import TreeFormatError
-from selfplay.compare import compare, plot
-from selfplay.deliberate import answer_check_for, answer_key_for, deliberate, tokens_per_answer
-from selfplay.evaluate import evaluate
+from selfplay.answering.compare import compare, plot
+from selfplay.answering.deliberate import answer_check_for, answer_key_for, deliberate, tokens_per_answer
+from selfplay.answering.evaluate import evaluate
 from selfplay.tasks import Problem
-from selfplay.treeio import read_trees, write_trees
+from selfplay.runs.treeio import read_trees, write_trees
 from tests.test_search_fakes import FakePolicy, Option
 from verifiers.sandbox import isolation_mode
 
@@ -144,7 +144,7 @@ def test_funcs_answer_check_runs_only_the_visible_examples():
     (["--budgets", "0"], "budgets must be"),
 ])
 def test_lab_compare_refuses_bad_strategies_and_budgets(argv, message, capsys):
-    from selfplay.cli import main
+    from selfplay.commands.lab import main
     with pytest.raises(SystemExit) as exit_info:
         main(["compare", "--model", "m", "--tasks", "t.jsonl", *argv])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
@@ -161,7 +161,7 @@ def test_countdown_check_rules_out_broken_prefixes_from_the_question_alone():
 
 
 def test_a_model_that_declares_longer_answers_is_priced_by_them():
-    from selfplay.deliberate import pricing_for
+    from selfplay.answering.deliberate import pricing_for
     policy = TaskFakePolicy(lambda steps: [], prompt_tokens=16)
     plain = tokens_per_answer(policy, "Use 7 22 4\n", "countdown")
     policy.pricing = {"countdown": {"answer_tokens": 432, "max_depth": 40, "step_tokens": 32}}
@@ -173,7 +173,7 @@ def test_a_model_that_declares_longer_answers_is_priced_by_them():
 
 
 def test_a_model_that_declares_search_settings_is_searched_with_them():
-    from selfplay.deliberate import search_config
+    from selfplay.answering.deliberate import search_config
     policy = TaskFakePolicy(lambda steps: [], prompt_tokens=16)
     assert not search_config(policy, COUNTDOWN).rollouts  # none declared: the defaults
     policy.search_defaults = {"countdown": {"rollouts": True, "expansions_per_node": 8}}

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-MODULES = ["search.tree", "selfplay.selection", "selfplay.finetune", "selfplay.curriculum", "selfplay.tools.calculator",
+MODULES = ["search.tree", "selfplay.loop.selection", "selfplay.loop.finetune", "selfplay.loop.curriculum", "selfplay.tools.calculator",
            "selfplay.tools.toolbox", "selfplay.tools.catalog", "selfplay.tools.spans", "selfplay.builtin_model.corpus", "selfplay.tasks.traces",
            "selfplay.tasks.countdown.traces",
            "verifiers.countdown"]

@@ -6,8 +6,9 @@ import pytest
 
 from tests.tiny_models import save_tiny_model
 
-from selfplay import evaluate as evaluation
-from selfplay.evaluate import evaluate, main, problem_seed
+from selfplay.answering import evaluate as evaluation
+from selfplay.answering.evaluate import evaluate, problem_seed
+from selfplay.commands.lab import main
 from selfplay.model.decoding import Usage
 from selfplay.model.policy import Completion, Policy
 from selfplay.tasks import load_problems

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from search import Tree
-from selfplay import cli
-from selfplay.export import ExportError, export_run
-from selfplay.prompting import builtin_prompt
-from selfplay.runread import RunError
+from selfplay.commands import lab as cli
+from selfplay.runs.export import ExportError, export_run
+from selfplay.model.prompting import builtin_prompt
+from selfplay.runs.runread import RunError
 from selfplay.tasks import load_problems
 from tests.fixture_run import A, B, C, HOSTILE, PROBLEMS, build_tree, make_run, node
 from verifiers.scorer_data import branch_pairs

@@ -2,8 +2,8 @@
 import json
 
 from search import Tree
-from selfplay.export import export_run
-from selfplay.prompting import builtin_prompt
+from selfplay.runs.export import export_run
+from selfplay.model.prompting import builtin_prompt
 from selfplay.tasks import Problem
 from tests.fixture_run import make_run
 

@@ -2,9 +2,9 @@
 import pytest
 
 from search import Tree
-from selfplay.rounds import relabeled_answers
-from selfplay.runconfig import ConfigError, SelectionConfig
-from selfplay.selection import attempt_stops, select_round, selection_stats
+from selfplay.loop.rounds import relabeled_answers
+from selfplay.runs.runconfig import ConfigError, SelectionConfig
+from selfplay.loop.selection import attempt_stops, select_round, selection_stats
 from selfplay.tasks import task_spec
 from selfplay.tasks.countdown.spec import countdown_relabel
 from selfplay.tasks.countdown import make_problem
@@ -192,8 +192,8 @@ def test_the_setting_refuses_a_negative_count():
 def test_round_table_counts_the_relabeled_rows_among_the_sft_rows():
     from rich.console import Console
 
-    from selfplay.improve_cli import rounds_table
-    from selfplay.runconfig import RunConfig
+    from selfplay.commands.improve import rounds_table
+    from selfplay.runs.runconfig import RunConfig
 
     selection = {"problems": 384, "problems_solved": 134, "sft_rows": 1100, "hindsight_rows": 640}
     console = Console(width=200, record=True)

@@ -19,19 +19,19 @@ PACKAGES = ("search", "verifiers", "selfplay", "jobs")
 LAYERS = (
     ("search",),  # the tree and the algorithms: standard library only
     ("verifiers",),  # checks, the sandbox, the scorers
-    ("selfplay.tasks", "selfplay.tools", "selfplay.prompting"),  # what a problem is and how it is shown
-    ("selfplay.model",),  # the policy runtime
-    ("selfplay.runconfig", "selfplay.rundir", "selfplay.treeio", "selfplay.runread", "selfplay.tracking",
-     "selfplay.shipping", "selfplay.export"),  # run settings and run files
-    ("selfplay.grading", "selfplay.deliberate", "selfplay.evaluate", "selfplay.compare", "selfplay.curriculum",
-     "selfplay.selection", "selfplay.finetune", "selfplay.work", "selfplay.rounds"),  # the round and answering
+    ("selfplay.tasks", "selfplay.tools"),  # what a problem is, its family, the tools a model may call
+    ("selfplay.model",),  # the policy runtime and the prompt formats
+    ("selfplay.runs",),  # run settings and run files
+    ("selfplay.answering",),  # grading, fast and deliberate answering, evaluation
+    ("selfplay.loop",),  # the round: curriculum, sampling work, selection, finetuning
     ("selfplay.builtin_model",),  # the built-in model's factory
-    ("selfplay.ray_runner",),  # execution on Ray
-    ("selfplay.treeview", "selfplay.demo", "selfplay.scorer_cli", "selfplay.improve_cli", "selfplay.cli"),
+    ("selfplay.execution",),  # executors on Ray
+    ("selfplay.treeview",),  # the tree viewer
+    ("selfplay.commands",),  # the `lab` command line
     ("jobs",),  # entry points
 )
 RUNTIME = "selfplay.model"  # the policy runtime imports none of these:
-NOT_IN_RUNTIME = ("selfplay.curriculum", "selfplay.grading", "selfplay.runconfig", "selfplay.tracking",
+NOT_IN_RUNTIME = ("selfplay.loop.curriculum", "selfplay.answering.grading", "selfplay.runs.runconfig", "selfplay.runs.tracking",
                   "selfplay.builtin_model", "selfplay.tasks.traces")
 
 
@@ -129,7 +129,7 @@ def within(module: str, prefixes) -> bool:
 def test_the_graph_is_read():
     graph = import_graph()
     assert "selfplay.tasks.spec" in graph["selfplay.tasks.countdown.spec"]
-    assert "search" in graph["selfplay.evaluate"] or "search.strategies" in graph["selfplay.evaluate"]
+    assert "search" in graph["selfplay.answering.evaluate"] or "search.strategies" in graph["selfplay.answering.evaluate"]
 
 
 def test_find_cycle_finds_one():

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfplay.finetune import TrainResult, adapter_card, finetune
+from selfplay.loop.finetune import TrainResult, adapter_card, finetune
 from selfplay.builtin_model import card
 from selfplay.model.policy import Policy
 from selfplay.builtin_model.tokenizer import build_tokenizer
-from selfplay.runconfig import FinetuneConfig
+from selfplay.runs.runconfig import FinetuneConfig
 from tests.tiny_models import tiny_llama
 
 BASE = Path(__file__).resolve().parents[1] / "models" / "base"

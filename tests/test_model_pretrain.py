@@ -8,10 +8,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from selfplay.grading import grade
+from selfplay.answering.grading import grade
 from selfplay.builtin_model import card, corpus
 from selfplay.builtin_model.corpus import CorpusConfig, build_corpus, load_train_problems
-from selfplay.builtin_model.pretrain import main, pretrain
+from selfplay.builtin_model.pretrain import pretrain
+from selfplay.commands.pretrain import main
 from selfplay.builtin_model.pretrain_config import ModelShape, PretrainConfig, config_from_dict, load_config
 from selfplay.tasks import load_problems
 from verifiers.countdown import parse_step, step_error
@@ -235,7 +236,7 @@ def test_pretraining_reports_its_loss_to_tensorboard_beside_the_model(tmp_path):
 
 @pytest.mark.slow
 def test_a_model_pretrained_to_search_declares_its_longer_answers_and_retries(tmp_path):
-    from selfplay.deliberate import answer_check_for, pricing_for
+    from selfplay.answering.deliberate import answer_check_for, pricing_for
     from selfplay.model.policy import Policy
     config = config_from_dict({**TINY, "max_steps": 3, "out": str(tmp_path / "m"),
                                "corpus": {**TINY["corpus"], "countdown_search": 2},

@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from selfplay.builtin_model.tokenizer import CHARACTERS, build_tokenizer
-from selfplay.prompting import builtin_prompt
+from selfplay.model.prompting import builtin_prompt
 from selfplay.tasks import load_problems
 
 DATASETS = Path(__file__).resolve().parent.parent / "datasets"

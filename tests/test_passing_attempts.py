@@ -1,8 +1,8 @@
 """Passing attempts: a failed answer that searched past a right attempt gives that attempt, graded, as an answer."""
 from search import Tree
-from selfplay.rounds import passing_attempts
-from selfplay.runconfig import SelectionConfig
-from selfplay.selection import attempt_ends, candidate_at, select_round, selection_stats
+from selfplay.loop.rounds import passing_attempts
+from selfplay.runs.runconfig import SelectionConfig
+from selfplay.loop.selection import attempt_ends, candidate_at, select_round, selection_stats
 from selfplay.tasks.countdown import make_problem
 from selfplay.tasks.countdown.traces import with_state
 
@@ -95,8 +95,8 @@ def test_a_shorter_passing_attempt_outranks_a_longer_passing_answer_and_visits_t
 def test_round_table_shows_problems_only_attempt_ends_solved():
     from rich.console import Console
 
-    from selfplay.improve_cli import rounds_table
-    from selfplay.runconfig import RunConfig
+    from selfplay.commands.improve import rounds_table
+    from selfplay.runs.runconfig import RunConfig
 
     selection = {"problems": 384, "problems_solved": 134, "solved_at_attempt_ends": 31, "sft_rows": 242}
     console = Console(width=200, record=True)

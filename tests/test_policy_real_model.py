@@ -10,7 +10,7 @@ from peft import LoraConfig, get_peft_model
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
-from selfplay.evaluate import main
+from selfplay.commands.lab import main
 from selfplay.model.policy import Policy
 from selfplay.tasks import load_problems
 

@@ -23,10 +23,11 @@ from pathlib import Path
 import pytest
 import ray
 
-from selfplay import ray_runner, shipping, work
-from selfplay.ray_runner import ClusterError, RayExecutor, SamplingError
+from selfplay.execution import ray_runner, shipping
+from selfplay.loop import work
+from selfplay.execution.ray_runner import ClusterError, RayExecutor, SamplingError
 from selfplay.tasks import Problem, load_problems
-from selfplay.work import ProblemTrees, SampleJob
+from selfplay.loop.work import ProblemTrees, SampleJob
 
 REPO = Path(__file__).resolve().parent.parent
 # What the `ray job submit` test runs ({out}: a fresh directory outside the uploaded copy): the

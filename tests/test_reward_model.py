@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from verifiers.math import check_countdown
-from selfplay.scorer_cli import main
+from selfplay.commands.reward_model import main
 from verifiers.reward_model import RewardModel, RewardModelConfig, load_base, train_reward_model
 from search import Tree
 from verifiers.scorer_data import (GradedAnswer, graded_answers, padded, preference_pairs, repeated,
@@ -229,8 +229,8 @@ def test_a_scorer_recording_a_repository_relative_base_is_read_against_the_repos
                                                                                      monkeypatch):
     import shutil
     import types
-    from selfplay import compare
-    from selfplay.runconfig import resolve_path
+    from selfplay.answering import compare
+    from selfplay.runs.runconfig import resolve_path
     _, out = trained
     copy = tmp_path / "reward_model"
     shutil.copytree(out, copy)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from selfplay.cli import main
-from selfplay.grading import grade, reference_completion
+from selfplay.commands.lab import main
+from selfplay.answering.grading import grade, reference_completion
 from selfplay.tasks import load_problems
 from verifiers.rewards import VerifierReward, completion_text, extract_program, row_kind
 from verifiers.sandbox import isolation_mode
@@ -92,7 +92,7 @@ def test_lab_tasks_show(capsys):
 
 @needs_jail
 def test_lab_demo_runs_and_all_verdicts_are_as_expected():
-    result = subprocess.run([sys.executable, "-m", "selfplay.cli", "demo", "--per-task", "2"],
+    result = subprocess.run([sys.executable, "-m", "selfplay.commands.lab", "demo", "--per-task", "2"],
                             capture_output=True, text=True, timeout=300, cwd=REPO)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all verdicts as expected" in result.stdout

@@ -21,12 +21,13 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from selfplay import improve_cli, rundir, treeio
-from selfplay.finetune import finetune, read_training
-from selfplay.prompting import builtin_prompt
-from selfplay.rounds import improve, round_problems
-from selfplay.runconfig import FinetuneConfig, load_config
-from selfplay.work import LocalExecutor, SampleJob, sample_problem
+from selfplay.commands import improve as improve_cli
+from selfplay.runs import rundir, treeio
+from selfplay.loop.finetune import finetune, read_training
+from selfplay.model.prompting import builtin_prompt
+from selfplay.loop.rounds import improve, round_problems
+from selfplay.runs.runconfig import FinetuneConfig, load_config
+from selfplay.loop.work import LocalExecutor, SampleJob, sample_problem
 from search import Tree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,7 +127,7 @@ def test_sample_problem_labels_the_tree_and_the_executor_keeps_one_base(model_di
 def test_sampling_searches_as_deliberate_answering_does(model_dir, monkeypatch):
     """A round's search gets the sizes `lab eval` gives the same strategy and budget (the knobs
     scale with the budget), with the job's overrides on top."""
-    import selfplay.deliberate as deliberate_module
+    import selfplay.answering.deliberate as deliberate_module
 
     seen = {}
     real = deliberate_module.deliberate
@@ -338,9 +339,9 @@ def test_a_rerun_repairs_trees_written_twice_and_never_recounts_a_damaged_round(
 
 @pytest.mark.parametrize("continue_adapter", [True, False])
 def test_refit_trains_a_fresh_lora_on_every_rounds_rows(tmp_path, monkeypatch, continue_adapter):
-    from selfplay import rounds
-    from selfplay.rundir import RunDir
-    from selfplay.runconfig import from_dict
+    from selfplay.loop import rounds
+    from selfplay.runs.rundir import RunDir
+    from selfplay.runs.runconfig import from_dict
 
     run = RunDir(tmp_path)
     rows = {1: [{"prompt": "p\n", "completion": "a", "problem_id": "x", "round": 1, "task": "countdown"}],

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selfplay import improve_cli, runconfig
-from selfplay.rounds import prepare_run_dir
-from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
-from selfplay.work import LocalExecutor
+from selfplay.commands import improve as improve_cli
+from selfplay.runs import runconfig
+from selfplay.loop.rounds import prepare_run_dir
+from selfplay.runs.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
+from selfplay.loop.work import LocalExecutor
 
 PRESETS = ("smoke", "default", "base", "gpu")
 
@@ -181,14 +182,14 @@ def test_cli_errors_exit_2_with_one_line(capsys):
 
 
 def test_workers_without_the_ray_executor_fail_clearly(monkeypatch):
-    monkeypatch.setitem(sys.modules, "selfplay.ray_runner", None)  # importing it raises ImportError
+    monkeypatch.setitem(sys.modules, "selfplay.execution.ray_runner", None)  # importing it raises ImportError
     with pytest.raises(ConfigError, match="--workers 2 needs the Ray executor"):
         improve_cli.make_executor(load_config("smoke", ["workers=2"]))
     assert type(improve_cli.make_executor(load_config("smoke"))).__name__ == "LocalExecutor"
 
 
 def test_workers_auto_is_one_actor_per_core_or_gpu():
-    from selfplay.ray_runner import RayExecutor
+    from selfplay.execution.ray_runner import RayExecutor
 
     config = load_config("default")
     assert config.workers == "auto"  # the main job samples on every core (a local cluster when none runs)
@@ -201,7 +202,7 @@ def test_workers_auto_is_one_actor_per_core_or_gpu():
 def test_the_executor_is_closed_when_the_rounds_fail(tmp_path, monkeypatch):
     from rich.console import Console
 
-    from selfplay import rounds
+    from selfplay.loop import rounds
 
     class Executor:
         closed = 0
@@ -220,7 +221,7 @@ def test_the_executor_is_closed_when_the_rounds_fail(tmp_path, monkeypatch):
 
 
 def test_a_local_executor_closes_by_dropping_its_policy():
-    from selfplay.work import LocalExecutor
+    from selfplay.loop.work import LocalExecutor
 
     executor = LocalExecutor()
     executor._policy, executor._model_dir = object(), "models/base"
@@ -244,8 +245,8 @@ def test_bad_workers_flag_is_a_usage_error(text, capsys):
 
 def test_the_reward_model_phase_trains_with_the_presets_reward_model_section(tmp_path, monkeypatch):
     import verifiers.reward_model
-    from selfplay import rundir
-    from selfplay.rounds import Context, reward_model_phase
+    from selfplay.runs import rundir
+    from selfplay.loop.rounds import Context, reward_model_phase
 
     config = load_config("smoke", ["train_reward_model=true", "seed=5"])
     config = dataclasses.replace(config, reward_model={"lora_rank": 4, "max_steps": 7})

@@ -6,7 +6,7 @@ import pytest
 
 from selfplay.builtin_model.pretrain_config import load_config as load_recipe
 from selfplay.tasks.countdown.traces import searching_pricing, searching_search
-from selfplay.runconfig import load_config
+from selfplay.runs.runconfig import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "models" / "search"
@@ -28,7 +28,7 @@ def test_the_model_declares_its_retries_and_longer_answers():
 
 
 def test_deliberate_answers_search_the_committed_model_with_its_declared_settings():
-    from selfplay.deliberate import search_config
+    from selfplay.answering.deliberate import search_config
     from selfplay.model.policy import Policy
     from selfplay.tasks import load_problems
     policy = Policy.from_pretrained(MODEL, device="cpu")
@@ -72,8 +72,9 @@ def test_the_base_preset_runs_the_same_loop_on_the_calculator_model():
 
 @pytest.mark.slow
 def test_a_round_of_the_search_preset_trains_on_verified_searches(tmp_path):
-    from selfplay import improve_cli, rundir, treeio
-    from selfplay.grading import grade
+    from selfplay.commands import improve as improve_cli
+    from selfplay.runs import rundir, treeio
+    from selfplay.answering.grading import grade
     from selfplay.tasks import load_problems
     from selfplay.tasks.countdown.spec import countdown_relabel
     out = tmp_path / "run"

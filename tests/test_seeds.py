@@ -9,7 +9,7 @@ import pytest
 
 import search.seeds
 from search import derive_seed
-from selfplay.evaluate import problem_seed
+from selfplay.answering.evaluate import problem_seed
 from selfplay.tasks.splits import pool_seed as split_seed
 
 
@@ -52,7 +52,8 @@ def test_the_data_scheme_keeps_its_recorded_values():
 
 def test_a_round_sample_seeds_its_search_with_the_run_seed_round_and_problem(monkeypatch):
     """The first link of the chain: `deliberate` gets blake2b("seed:round:problem id"), as before."""
-    from selfplay import deliberate, work
+    from selfplay.answering import deliberate
+    from selfplay.loop import work
     from selfplay.tasks.countdown import make_problem
 
     seen = {}

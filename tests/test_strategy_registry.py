@@ -8,12 +8,12 @@ import pytest
 
 import search.strategies
 from search import GREEDY, SAMPLING, SEARCH, STRATEGIES, lookup_strategy, strategy_names
-from selfplay import compare as compare_module
-from selfplay import evaluate as evaluation
-from selfplay.deliberate import deliberate
-from selfplay.evaluate import evaluate
-from selfplay.runconfig import ConfigError, EvalConfig, SamplingConfig, load_config
-from selfplay.work import SampleJob
+from selfplay.answering import compare as compare_module
+from selfplay.commands import compare as compare_command, evaluate as eval_command
+from selfplay.answering.deliberate import deliberate
+from selfplay.answering.evaluate import evaluate
+from selfplay.runs.runconfig import ConfigError, EvalConfig, SamplingConfig, load_config
+from selfplay.loop.work import SampleJob
 from tests.test_deliberate_compare import COUNTDOWN, countdown_policy
 
 UNKNOWN = "dfs"
@@ -37,11 +37,11 @@ def test_every_strategy_has_its_function_and_kind():
 
 
 def test_callers_derive_their_names_from_the_registry():
-    eval_parser = evaluation.register_cli(argparse.ArgumentParser().add_subparsers())
+    eval_parser = eval_command.register(argparse.ArgumentParser().add_subparsers())
     (strategy_flag,) = [action for action in eval_parser._actions if action.dest == "strategy"]
     assert list(strategy_flag.choices) == list(STRATEGIES) and strategy_flag.default == "greedy"
     assert compare_module.DEFAULT_STRATEGIES == strategy_names(SEARCH) == ("majority", "best_of_n", "beam", "mcts")
-    assert compare_module.strategy_list("greedy," + ",".join(strategy_names(SEARCH))) == list(strategy_names(SEARCH))
+    assert compare_command.strategy_list("greedy," + ",".join(strategy_names(SEARCH))) == list(strategy_names(SEARCH))
     for name in STRATEGIES:
         assert SamplingConfig(strategy=name).strategy == name
     for name in strategy_names(SAMPLING, SEARCH):
@@ -72,7 +72,7 @@ def test_an_unknown_name_is_an_error_in_a_config(override):
     (["compare", "--model", "m", "--tasks", "t.jsonl", "--strategies", "sample"], "unknown or no strategies"),
 ])
 def test_an_unknown_name_is_an_error_on_the_command_line(argv, message, capsys):
-    from selfplay.cli import main
+    from selfplay.commands.lab import main
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from selfplay import cli, improve_cli
-from selfplay.deliberate import answer_check_for, answer_key_for, search_config, tokens_per_answer
-from selfplay.grading import grade
+from selfplay.commands import lab as cli, improve as improve_cli
+from selfplay.answering.deliberate import answer_check_for, answer_key_for, search_config, tokens_per_answer
+from selfplay.answering.grading import grade
 from selfplay.tasks import Problem, load_problems, register_task, task_names, task_spec
 from selfplay.tasks.rows import RowError, parse_row
 from selfplay.tasks.spec import CHAT_PRICING, Pricing, TaskSpec, priced, reward_row_kinds, unregister_task

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from selfplay import cli
+from selfplay.commands import lab as cli
 from selfplay.tools.toolbox import Calculator
 from tests.test_evaluate import mixed_tasks, model_dir  # noqa: F401 (fixtures)
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from selfplay.evaluate import main
+from selfplay.commands.lab import main
 from selfplay.model.policy import Policy
 from selfplay.tasks import load_problems
 from selfplay.tools import Toolbox

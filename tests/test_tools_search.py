@@ -1,5 +1,5 @@
 """Tool calls at answer time: a failed call rules its path out of deliberate search."""
-from selfplay.deliberate import ToolFailureCheck, deliberate, last_tool_call_failed
+from selfplay.answering.deliberate import ToolFailureCheck, deliberate, last_tool_call_failed
 from selfplay.tasks.countdown.spec import CountdownCheck
 from tests.test_deliberate_compare import ARITH, TaskFakePolicy
 from tests.test_search_fakes import Option

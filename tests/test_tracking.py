@@ -10,8 +10,8 @@ import types
 
 import pytest
 
-from selfplay import rundir, tracking
-from selfplay.runconfig import ConfigError, FinetuneConfig, differences, load_config
+from selfplay.runs import rundir, tracking
+from selfplay.runs.runconfig import ConfigError, FinetuneConfig, differences, load_config
 from tests.test_rounds import model_dir, smoke_args  # noqa: F401  (model_dir is a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -91,7 +91,7 @@ def test_trainer_logs_point_tensorboard_at_the_run_directory_for_the_trainer_onl
 
 
 class FakeTracker(types.ModuleType):
-    """Records the calls of wandb / mlflow / trackio that `selfplay.tracking` makes."""
+    """Records the calls of wandb / mlflow / trackio that `selfplay.runs.tracking` makes."""
 
     def __init__(self, name):
         super().__init__(name)
@@ -130,7 +130,7 @@ def test_a_tensorboard_round_logs_its_scalars_and_loss_draws_progress_and_prints
                                                                                        capsys):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from selfplay import improve_cli
+    from selfplay.commands import improve as improve_cli
 
     out = tmp_path / "run"
     args = smoke_args(model_dir, out, "--rounds", "1", "--set", "eval.limit=2", "--set", "sft.report_to=tensorboard",

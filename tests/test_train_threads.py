@@ -3,7 +3,7 @@ import os
 
 import torch
 
-from selfplay.ray_runner import Sampler
+from selfplay.execution.ray_runner import Sampler
 
 
 def test_finetune_runs_on_the_run_s_threads_at_most_the_node_s_cores_and_restores_its_own():

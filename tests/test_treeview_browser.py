@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from selfplay import treeio
+from selfplay.runs import treeio
 from selfplay.treeview.server import make_server
 from tests.fixture_run import A, B, C, HOSTILE, build_tree, make_run, node
 
@@ -122,7 +122,7 @@ def test_filters_across_rounds_and_a_growing_run(viewer, page):
 
 
 def test_exported_html_file_works_offline(tmp_path, page):
-    from selfplay import cli
+    from selfplay.commands import lab as cli
 
     run = make_run(tmp_path)
     out = tmp_path / "tree.html"

@@ -22,7 +22,7 @@ at 0 as in training, and the pooled token is the appended EOS.
 Also here, shared with `verifiers.value_model`: `SequenceScorer` (batched `score`, token
 `usage`, save / load in PEFT format with a `scorer.json`) and `PathScorer` (search's `Scorer`
 protocol). The command that trains one on trees files is `lab reward-model`
-(`selfplay.scorer_cli`, which reads the files). The
+(`selfplay.commands.reward_model`, which reads the files). The
 training knobs (`ScorerConfig`, `RewardModelConfig`) live in `verifiers.scorer_config`, which
 loads without torch, so a run config can build and check them.
 

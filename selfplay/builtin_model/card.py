@@ -3,10 +3,10 @@
 `evaluate_model` loads a model directory as a `Policy` with the tools the model declares (the
 built-in model calls the calculator), answers problems in the built-in format greedily and by
 sampling (temperature 1, no top-k or top-p) as whole answers, and grades every answer with
-`selfplay.grading.grade`. `lab eval` (search strategies under a budget) is the lab's evaluator of
+`selfplay.answering.grading.grade`. `lab eval` (search strategies under a budget) is the lab's evaluator of
 record; these are the card's plain greedy and pass@k figures.
 
-    python -m selfplay.builtin_model.card --model models/base      # re-measure; prints the eval.json object
+    python -m selfplay.commands.card --model models/base      # re-measure; prints the eval.json object
 
 `finish` writes `eval.json`, `pretrain.yaml` (the resolved config) and `README.md` (YAML metadata
 for the Hub first: license, library, pipeline, the dev numbers as a model-index) into the model
@@ -16,7 +16,6 @@ directory after `pretrain`, and sets what a plain `generate` needs: greedy answe
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -26,8 +25,8 @@ import torch
 import yaml
 
 from selfplay.builtin_model.corpus import model_declarations
-from selfplay.grading import grade
-from selfplay.prompting import builtin_prompt
+from selfplay.answering.grading import grade
+from selfplay.model.prompting import builtin_prompt
 from selfplay.tasks import Problem, load_problems, task_spec
 from selfplay.tasks.spec import dev_files
 from selfplay.tasks.splits import pool_seed
@@ -304,7 +303,7 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
     """Set the generation defaults, measure (if the config says so), write eval.json, pretrain.yaml, README.md."""
     out = Path(result.out)
     set_generation_defaults(out)
-    eval_command = f"python -m selfplay.builtin_model.card --model {out} --samples {config.eval_samples} " \
+    eval_command = f"python -m selfplay.commands.card --model {out} --samples {config.eval_samples} " \
                    f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
     results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed,
                           threads=config.threads) if config.evaluate else None
@@ -343,7 +342,7 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
                              stopped_by_budget=training["stopped_by_budget"], log_history=log,
                              corpus=summarize(build_corpus(config.corpus, seed=config.seed)))
     set_generation_defaults(out)
-    eval_command = f"python -m selfplay.builtin_model.card --model {model_dir} --samples {samples} " \
+    eval_command = f"python -m selfplay.commands.card --model {model_dir} --samples {samples} " \
                    f"--funcs-limit {funcs_limit} --seed {seed}"
     results = measure_dev(out, samples, funcs_limit, seed) if measure else old["tasks"]
     if not measure:
@@ -360,28 +359,3 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
     write_text(out / "README.md", render_card(result, config, old.get("pretrain_command", "python -m jobs.pretrain"),
                                                 results, eval_command, stability))
     return results
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selfplay.builtin_model.card",
-                                     description="measure a base model on dev")
-    parser.add_argument("--model", default=str(REPO / "models" / "base"), help="model directory")
-    parser.add_argument("--samples", type=int, default=32, help="samples per problem for pass@k")
-    parser.add_argument("--funcs-limit", type=int, default=50, help="funcs dev problems sampled")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument("--write", action="store_true", help="also rewrite the directory's eval.json and README.md")
-    parser.add_argument("--stability", nargs="+", metavar="FILE",
-                        help="expert_control.py --out summaries (a draw of expert rows each) to report as the "
-                             "stability check")
-    parser.add_argument("--keep-numbers", action="store_true", help="with --write: keep eval.json's dev numbers")
-    args = parser.parse_args(argv)
-    if args.write:
-        print(json.dumps(refresh(args.model, args.samples, args.funcs_limit, args.seed, args.stability,
-                                 measure=not args.keep_numbers)))
-    else:
-        print(json.dumps(measure_dev(args.model, args.samples, args.funcs_limit, args.seed)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

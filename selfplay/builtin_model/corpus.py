@@ -34,8 +34,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selfplay.curriculum import split_counts
-from selfplay.prompting import builtin_prompt
+from selfplay.loop.curriculum import split_counts
+from selfplay.model.prompting import builtin_prompt
 from selfplay.tasks import Problem, content_key, load_problems, task_spec, task_specs
 from selfplay.tasks.spec import CorpusRecipe
 from selfplay.tasks.splits import pool_seed

@@ -27,11 +27,7 @@ search, rounds or Ray.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
-import dataclasses
-import shlex
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,15 +36,13 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import (DataCollatorForSeq2Seq, GenerationConfig, LlamaForCausalLM,
-                          ProgressCallback, Trainer, TrainerCallback, TrainingArguments, set_seed)
+from transformers import (DataCollatorForSeq2Seq, GenerationConfig, LlamaForCausalLM, ProgressCallback, Trainer,
+                          TrainerCallback, TrainingArguments, set_seed)
 
-from selfplay.builtin_model import card
-from selfplay.builtin_model.corpus import REPO, Trace, build_corpus, model_declarations, summarize
-from selfplay.builtin_model.pretrain_config import DEFAULT_CONFIG, PretrainConfig, load_config
+from selfplay.builtin_model.corpus import Trace, build_corpus, model_declarations, summarize
+from selfplay.builtin_model.pretrain_config import PretrainConfig
 from selfplay.builtin_model.tokenizer import build_tokenizer
-from selfplay.runconfig import TRACKERS
-from selfplay.tracking import tensorboard_logging_to
+from selfplay.runs.tracking import tensorboard_logging_to
 from selfplay.tools.spans import encode_masked
 from verifiers.atomic_files import FILE_MODE, staging_dir
 
@@ -216,58 +210,3 @@ def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> Pretr
                           corpus=summarize(traces))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=str(REPO / DEFAULT_CONFIG), help="YAML preset (PretrainConfig fields)")
-    parser.add_argument("--out", help="model directory to write (default: the config's, models/base)")
-    parser.add_argument("--seed", type=int, help="seed for corpus, weights, data order and dev samples")
-    parser.add_argument("--minutes", type=float, help="wall-clock cap on training")
-    parser.add_argument("--max-steps", type=int, help="optimizer steps (the schedule's length)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--batch-size", type=int, help="traces per optimizer step")
-    parser.add_argument("--learning-rate", type=float, help="peak learning rate")
-    parser.add_argument("--mistake-share", type=float, help="share of traces with a deliberate mistake")
-    parser.add_argument("--traces", type=int, help="corpus size in traces")
-    parser.add_argument("--eval-samples", type=int, help="samples per dev problem for pass@k")
-    parser.add_argument("--no-eval", action="store_true", help="skip the dev evaluation")
-    parser.add_argument("--report-to", choices=list(TRACKERS),
-                        help="tracker for the training loss (tensorboard: event files in OUT-tensorboard)")
-
-
-def config_from_args(args: argparse.Namespace) -> PretrainConfig:
-    """The YAML preset with the flags given on the command line laid over it."""
-    config = load_config(args.config)
-    corpus = {"mistake_share": args.mistake_share, "traces": args.traces}
-    corpus = dataclasses.replace(config.corpus, **{k: v for k, v in corpus.items() if v is not None})
-    flags = {"out": args.out, "seed": args.seed, "minutes": args.minutes, "max_steps": args.max_steps,
-             "threads": args.threads, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-             "eval_samples": args.eval_samples, "evaluate": False if args.no_eval else None,
-             "report_to": getattr(args, "report_to", None)}
-    return dataclasses.replace(config, corpus=corpus, **{k: v for k, v in flags.items() if v is not None})
-
-
-def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    result = pretrain(config)
-    argv = getattr(args, "argv", None)
-    command = shlex.join(["python", "-m", "jobs.pretrain", *argv] if argv is not None else ["lab", *sys.argv[1:]])
-    card.finish(result, config, command)
-    print(f"saved {result.out} ({result.parameters:,} parameters, {result.steps} steps, "
-          f"{result.tokens:,} tokens, {result.wall_s:.0f} s)")
-    return 0
-
-
-def register_cli(subparsers) -> argparse.ArgumentParser:
-    """Add the `pretrain` subcommand to a `lab` subparsers object."""
-    parser = subparsers.add_parser("pretrain", help="pretrain the built-in base model from scratch (CPU)")
-    add_arguments(parser)
-    parser.set_defaults(run=run)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jobs.pretrain [flags]`."""
-    parser = argparse.ArgumentParser(prog="python -m jobs.pretrain", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
-    return run(args)

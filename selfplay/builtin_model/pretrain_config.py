@@ -15,7 +15,7 @@ import yaml
 from transformers import LlamaConfig
 
 from selfplay.builtin_model.corpus import CorpusConfig
-from selfplay.runconfig import TRACKERS
+from selfplay.runs.runconfig import TRACKERS
 
 DEFAULT_CONFIG = "configs/pretrain.yaml"
 

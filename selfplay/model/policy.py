@@ -36,7 +36,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from selfplay.model.decoding import DecodeSettings, Generation, GeneratedRow, Usage, generate
 from selfplay.model.kv import KVSegment, PrefixState, Scratch, check_supported, row_kv
 from selfplay.model.next_token import StopRule, make_generators
-from selfplay.prompting import PromptFormat, format_for
+from selfplay.model.prompting import PromptFormat, format_for
 from selfplay.tools import ToolCall, Toolbox
 
 __all__ = ["Policy", "PrefixState", "Step", "Completion", "Usage"]

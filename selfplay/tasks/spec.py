@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from selfplay.tasks.problem import Problem
     from verifiers.verdict import Verdict
 
-PROMPT_KINDS = ("builtin", "chat")  # the prompt formats of `selfplay.prompting.PromptFormat.kind`
+PROMPT_KINDS = ("builtin", "chat")  # the prompt formats of `selfplay.model.prompting.PromptFormat.kind`
 FALLBACK_TASK = "qa"  # whose instruction a prompt without a task gets
 
 

@@ -6,7 +6,7 @@
   page in `static/viewer.html`, JSON endpoints that re-read the run directory on each request).
 - `files`: one tree as a self-contained HTML file (the viewer page with the tree inside) or as
   Graphviz DOT.
-- `cli`: the `lab tree` subcommands.
+The `lab tree` subcommands are `selfplay/commands/tree.py`.
 
 Step texts are model output: every view treats them as hostile (escaped, control characters
 shown, never parsed as markup). Nothing here imports torch.

@@ -6,11 +6,11 @@
     tree_payload(run, 2, "countdown-4c48")    # {"tree": the stored dict, "nodes": annotations, "prompt", ...}
 
 Every function reads the run again (`RunView` re-reads a file only when it changed), so the
-server can call them on each request. Knows `selfplay.runread`; nothing about HTTP or HTML.
+server can call them on each request. Knows `selfplay.runs.runread`; nothing about HTTP or HTML.
 """
 from __future__ import annotations
 
-from selfplay.runread import RunError, RunView, node_annotations
+from selfplay.runs.runread import RunError, RunView, node_annotations
 
 FILTERS = ("all", "solved", "unsolved", "new")
 
@@ -64,7 +64,7 @@ def evaluated_rounds(run: RunView) -> list[int]:
 
 
 def plot_rows(run: RunView, index: int) -> list[dict]:
-    """`selfplay.compare.plot` rows for the evaluated rounds up to `index`: per round a line from fast to deliberate."""
+    """`selfplay.answering.compare.plot` rows for the evaluated rounds up to `index`: per round a line from fast to deliberate."""
     rows = []
     for earlier in evaluated_rounds(run):
         if earlier > index:

@@ -9,7 +9,7 @@ Endpoints (GET only):
     /api/run                             rounds: problems, solved, newly solved, dev accuracy
     /api/problems?round=K&filter=F       a round's problems (F: all, solved, unsolved, new; &task=T)
     /api/tree?round=K&problem=ID         one tree with its annotations (ID: full id or unique prefix)
-    /api/plot.png?round=K                dev accuracy against compute, rounds 0..K (`selfplay.compare.plot`)
+    /api/plot.png?round=K                dev accuracy against compute, rounds 0..K (`selfplay.answering.compare.plot`)
 
 Every request reads the run directory again (a file is re-parsed only when it changed), so a
 running job can be watched; a torn last gzip member of a sampling round's trees file is left
@@ -42,8 +42,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from search import TreeFormatError
-from selfplay.rundir import DamagedFile
-from selfplay.runread import RunError, RunView, open_run
+from selfplay.runs.rundir import DamagedFile
+from selfplay.runs.runread import RunError, RunView, open_run
 from selfplay.treeview.files import viewer_page
 from selfplay.treeview.payload import evaluated_rounds, plot_rows, problems_payload, run_payload, tree_payload
 
@@ -58,7 +58,7 @@ class BadQuery(ValueError):
 
 def render_plot(run: RunView, index: int) -> bytes | None:
     """PNG bytes of the accuracy-versus-compute plot up to round `index` (None when no round was evaluated)."""
-    from selfplay.compare import plot
+    from selfplay.answering.compare import plot
 
     rows = plot_rows(run, index)
     if not rows:

@@ -6,10 +6,10 @@ The strategy names and their kinds come from `search.STRATEGIES`, the one list o
 
 - greedy kind (`greedy`): one greedy answer per problem ("System 1"); `--budget` does not apply.
 - sampling kind (`sample`): `budget` answers at temperature 1.0; a problem counts as solved if ANY
-  of them verifies (pass@N against the ground truth, with `selfplay.grading.grade`): a diagnostic
+  of them verifies (pass@N against the ground truth, with `selfplay.answering.grading.grade`): a diagnostic
   of what search could find, not a way of answering.
 - search kind (`majority`, `best_of_n`, `beam`, `mcts`; "System 2"): a search under `budget`
-  answers' worth of compute, using only answer-time signals; `selfplay.deliberate` runs it, one
+  answers' worth of compute, using only answer-time signals; `selfplay.answering.deliberate` runs it, one
   problem at a time, and its one chosen answer is graded against the ground truth.
 
 Greedy and sampling answers are drawn in batches with `policy.complete`, not step by step
@@ -21,17 +21,15 @@ mid-answer; tool output counts as prefill) and wall time, so accuracy can be plo
 strategies. Sample seeds derive from (seed, problem id) (`search.derive_seed`), so a problem's
 answers do not depend on batch size or on which other problems are in the file.
 
-`evaluate(...)` is the library entry point (rounds and compare reuse it); `register_cli` adds
-the `eval` subcommand to the `lab` parser.
+`evaluate(...)` is the library entry point (rounds and compare reuse it); `lab eval` is
+`selfplay/commands/evaluate.py`.
 
 Knows policies (through `complete`), tasks, grading and the strategy registry; a search it hands
-to `selfplay.deliberate`, knowing nothing of how one runs; nothing about training.
+to `selfplay.answering.deliberate`, knowing nothing of how one runs; nothing about training.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -40,11 +38,9 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from search import GREEDY, SEARCH, STRATEGIES, derive_seed, lookup_strategy, strategy_names
-from selfplay.grading import grade
-from selfplay.tasks import Problem, TaskFileError, load_problems
-from selfplay.tools import parse_tool_names
-from selfplay.tools.catalog import make_toolbox
+from search import GREEDY, SEARCH, STRATEGIES, derive_seed, lookup_strategy
+from selfplay.answering.grading import grade
+from selfplay.tasks import Problem
 
 
 @dataclass
@@ -121,7 +117,7 @@ def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1
 
 
 def _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree) -> EvalResult:
-    from selfplay.deliberate import deliberate  # loaded only when a search is asked for
+    from selfplay.answering.deliberate import deliberate  # loaded only when a search is asked for
 
     start, usage_before = time.perf_counter(), _snapshot(policy.usage)
     scorer_before = scorer.usage.total_tokens if scorer is not None else 0
@@ -173,94 +169,3 @@ def merge_results(parts: Sequence[EvalResult], strategy: str, budget: int, wall_
                       wall_s)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def tool_names(text: str) -> list[str]:
-    """`--tools`: comma-separated tool names (calculator, python), or `none`."""
-    try:
-        return parse_tool_names(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --adapter, --tasks and --tools, as every model-running subcommand takes them."""
-    parser.add_argument("--model", required=True, help="local Hugging Face model directory")
-    parser.add_argument("--adapter", help="PEFT LoRA adapter directory to put on the model")
-    parser.add_argument("--tasks", required=True, help="task file (jsonl, jsonl.gz or parquet)")
-    parser.add_argument("--tools", type=tool_names,
-                        help="tools the model may call mid-answer: calculator, python (comma-separated) or none; "
-                             "default: the model's own setting (none unless it declares some)")
-
-
-def tool_options(args: argparse.Namespace) -> dict:
-    """`Policy.from_pretrained` keywords for `--tools`: none when the flag is not given."""
-    return {} if args.tools is None else {"tools": make_toolbox(args.tools)}
-
-
-def register_cli(subparsers) -> argparse.ArgumentParser:
-    """Add `eval` to the `lab` command's subparsers; it runs through `args.run(args)`."""
-    parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy, pass@N or a search strategy)")
-    add_model_arguments(parser)
-    parser.add_argument("--strategy", choices=list(STRATEGIES), default=strategy_names(GREEDY)[0])
-    parser.add_argument("--budget", type=_positive, default=1,
-                        help="compute per problem in complete sampled answers (sample: the N of pass@N)")
-    parser.add_argument("--limit", type=_positive, help="evaluate only the first N problems")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-new-tokens", type=_positive, default=256, help="cap on answer length in tokens")
-    parser.add_argument("--batch-size", type=_positive, default=8, help="problems per batched generation")
-    parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
-    parser.add_argument("--threads", type=_positive, help="CPU threads for torch (small models: 1 is fastest)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
-    parser.set_defaults(run=run_cli)
-    return parser
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    from selfplay.model.policy import Policy  # torch/transformers load only when a model is used
-    import torch
-    from transformers.utils import logging
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.json:
-        logging.disable_progress_bar()
-    problems = load_problems(args.tasks)[:args.limit]
-    try:
-        policy = Policy.from_pretrained(args.model, args.adapter, device=args.device, **tool_options(args))
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError) as error:  # transformers' "cannot load this" errors, in one line
-        raise FileNotFoundError(f"{args.model}: cannot load the model: {str(error).splitlines()[0]}") from None
-    result = evaluate(policy, problems, args.strategy, args.budget, args.seed, max_new_tokens=args.max_new_tokens,
-                      batch_size=args.batch_size, progress=not args.json)
-    summary = {**result.to_dict(), "model": args.model, "adapter": args.adapter, "tasks": args.tasks}
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(f"{args.strategy} (budget {args.budget}): accuracy {result.accuracy:.3f} ({result.solved}/{result.n}), "
-              f"{result.tokens} tokens, {result.tool_calls} tool calls, {result.wall_s:.1f} s")
-        for task, accuracy in result.by_task.items():
-            print(f"  {task:10s} {accuracy:.3f}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m selfplay.evaluate eval ...`: the subcommand alone, with `lab`'s error handling."""
-    parser = argparse.ArgumentParser(prog="lab")
-    register_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args) or 0
-    except (TaskFileError, FileNotFoundError, IsADirectoryError) as error:
-        print(f"lab: error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

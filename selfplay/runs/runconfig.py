@@ -38,7 +38,7 @@ import yaml
 from search import SAMPLING, SEARCH, STRATEGIES, check_overrides, strategy_names
 from verifiers.scorer_config import RewardModelConfig
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 RUNS_HOME = Path("~/selfplay-runs")
 # Fields that may change between invocations of one run: how it executes, not what it computes.
@@ -137,7 +137,7 @@ class FinetuneConfig:
     batch_size: int = 8  # rows per optimizer step
     max_length: int = 512  # tokens kept per row (prompt + completion), from the start
     bf16: bool = False  # bf16 mixed precision (needs a GPU; the CPU trains in fp32)
-    report_to: str = "none"  # tracker for the trainers' logs and the round scalars (TRACKERS; selfplay.tracking)
+    report_to: str = "none"  # tracker for the trainers' logs and the round scalars (TRACKERS; selfplay.runs.tracking)
 
     def __post_init__(self) -> None:
         if self.report_to not in TRACKERS:

@@ -5,7 +5,7 @@
     sent = portable_model("/repo/models/base")      # ("models/base", "/repo/models/base") from /repo
     resolve_model(sent)                             # on the worker: its own copy, a shared path or a hub id
 
-Used by `selfplay.ray_runner` to send adapters through Ray's object store and to let each node
+Used by `selfplay.execution.ray_runner` to send adapters through Ray's object store and to let each node
 load the model from its own working directory. Knows files and paths only; nothing about Ray.
 """
 from __future__ import annotations

@@ -8,6 +8,7 @@ printed is measured, nothing is canned.
 """
 from __future__ import annotations
 
+import argparse
 import re
 import time
 from pathlib import Path
@@ -15,9 +16,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from selfplay.grading import grade, reference_completion
+from selfplay.answering.grading import grade, reference_completion
 from selfplay.tasks import Problem, load_problems, task_spec
 from selfplay.tasks.spec import dev_files
+from selfplay.commands.tasks import REPO_DATASETS
 from verifiers.code import run_cases
 
 HOSTILE = {
@@ -80,3 +82,11 @@ def _hostile(console: Console, datasets: str) -> int:
 
 def _mark(as_expected: bool, status: str) -> str:
     return f"[green]{status}[/green]" if as_expected else f"[red]{status} (unexpected)[/red]"
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("demo", help="tasks and verifiers at work on the built-in splits")
+    parser.add_argument("--datasets", default=str(REPO_DATASETS), help="folder of the task splits")
+    parser.add_argument("--per-task", type=int, default=4, help="problems shown per task")
+    parser.set_defaults(run=lambda args: run(Console(), args.datasets, args.per_task))
+    return parser

@@ -40,7 +40,7 @@ def read_trees(path: str | os.PathLike) -> tuple[list, dict[str, str]]:
 
 
 def builtin_render(row: dict) -> str:
-    """The built-in prompt format (prompt, then a newline), as `selfplay.prompting` renders it."""
+    """The built-in prompt format (prompt, then a newline), as `selfplay.model.prompting` renders it."""
     return str(row["prompt"]).rstrip("\n") + "\n"
 
 

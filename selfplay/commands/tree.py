@@ -16,7 +16,7 @@ import json
 
 from rich.console import Console
 
-from selfplay.runread import RunError, RunView, open_run
+from selfplay.runs.runread import RunError, RunView, open_run
 from selfplay.treeview.payload import FILTERS, filter_summaries, run_payload, tree_payload
 
 
@@ -118,7 +118,7 @@ def _one_tree_parser(actions, name: str, help_text: str) -> argparse.ArgumentPar
     return parser
 
 
-def register_cli(subparsers) -> argparse.ArgumentParser:
+def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("tree", help="inspect a run's search trees: list, show, serve, export")
     actions = parser.add_subparsers(dest="action", required=True)
 

@@ -5,9 +5,9 @@
 Round 0 evaluates the base model (`round-0/eval.json`). Round K:
 1. sample: the round's training problems go to the executor with round K-1's adapter; each
    problem's tree is appended to `trees.jsonl.gz` the moment it comes back;
-2. select: `selfplay.selection` picks the training traces (+ replay of earlier rounds), writes
+2. select: `selfplay.loop.selection` picks the training traces (+ replay of earlier rounds), writes
    `rm.jsonl`, rewrites the trees with their `selected` flags, then writes `sft.jsonl`;
-3. finetune: `selfplay.finetune` trains `adapter/` (optionally also `reward_model/`);
+3. finetune: `selfplay.loop.finetune` trains `adapter/` (optionally also `reward_model/`);
 4. evaluate: fast (greedy) and deliberate (the configured search) on the dev split, then
    `metrics.json`, then `DONE`.
 
@@ -35,17 +35,17 @@ from typing import Callable
 from tqdm import tqdm
 
 from search import Tree
-from selfplay import rundir, tracking, treeio
-from selfplay.curriculum import round_draw, solved_shares
-from selfplay.finetune import read_training
-from selfplay.grading import grade
-from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
-from selfplay.selection import (Candidate, Relabeled, attempt_ends, attempt_stops, candidate_at, refit_rows,
+from selfplay.runs import rundir, tracking, treeio
+from selfplay.loop.curriculum import round_draw, solved_shares
+from selfplay.loop.finetune import read_training
+from selfplay.answering.grading import grade
+from selfplay.runs.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
+from selfplay.loop.selection import (Candidate, Relabeled, attempt_ends, attempt_stops, candidate_at, refit_rows,
                                 select_round, selection_stats)
 from selfplay.tasks import Problem, load_problems, task_spec
 from selfplay.tasks.problem import normalised_key
 from selfplay.tasks.splits import held_out_index
-from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
+from selfplay.loop.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Context:
 
     config: RunConfig
     run: rundir.RunDir
-    executor: object  # selfplay.work.Executor: samples, finetunes and evaluates (here or in Ray actors)
+    executor: object  # selfplay.loop.work.Executor: samples, finetunes and evaluates (here or in Ray actors)
     progress: bool = True
     log: Callable[[str], None] = print
 
@@ -66,7 +66,7 @@ class Context:
 # --- problems ----------------------------------------------------------------------------------
 
 def round_problems(config: RunConfig, round_index: int, history: Sequence[Mapping[str, float]] = ()) -> list[Problem]:
-    """The round's training problems (`selfplay.curriculum`: the levels at the frontier, fresh problems)."""
+    """The round's training problems (`selfplay.loop.curriculum`: the levels at the frontier, fresh problems)."""
     return [problem for problems in round_draw(config, round_index, history).values() for problem in problems]
 
 
@@ -90,7 +90,7 @@ def prompt_renderer(model_dir: str):
     """(render(problem) -> the policy's prompt text, the EOS text), from the tokenizer alone."""
     from transformers import AutoTokenizer
 
-    from selfplay.prompting import format_for
+    from selfplay.model.prompting import format_for
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     prompt_format = format_for(tokenizer)

@@ -12,7 +12,6 @@ Knows evaluation, the tree files and plotting; nothing about training or Ray.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -22,9 +21,8 @@ from rich.console import Console
 from rich.table import Table
 
 from search import GREEDY, SAMPLING, SEARCH, STRATEGIES, strategy_names
-from selfplay.evaluate import add_model_arguments, evaluate, tool_options
-from selfplay.tasks import load_problems
-from selfplay.treeio import write_trees
+from selfplay.answering.evaluate import evaluate
+from selfplay.runs.treeio import write_trees
 
 SEARCHES = strategy_names(SEARCH)  # the deliberate strategies; greedy and pass@N are the references
 DEFAULT_STRATEGIES = SEARCHES
@@ -110,75 +108,11 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
     return path
 
 
-def register_cli(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("compare", help="fast vs deliberate answering at several budgets, with a plot")
-    add_model_arguments(parser)
-    parser.add_argument("--strategies", type=strategy_list, default=list(DEFAULT_STRATEGIES),
-                        help=f"comma-separated deliberate strategies ({', '.join(SEARCHES)}); greedy is always run")
-    parser.add_argument("--budgets", type=budget_list, default=list(DEFAULT_BUDGETS),
-                        help="comma-separated budgets (answers' worth of compute), each at least 1")
-    parser.add_argument("--scorer", help="a trained reward or value model directory for the searches")
-    parser.add_argument("--limit", type=int, help="only the first N problems")
-    parser.add_argument("--no-sample", action="store_true", help="skip the pass@N reference runs")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (small models: 1 is fastest)")
-    parser.add_argument("--out", default=str(Path.home() / "selfplay-runs" / "compare"),
-                        help="folder for compare.json, compare.png and the trees")
-    parser.set_defaults(run=run_cli)
-    return parser
-
-
-def strategy_list(text: str) -> list[str]:
-    """`--strategies`: known deliberate strategies, comma-separated (greedy, the baseline, is dropped)."""
-    names = [name.strip() for name in text.split(",") if name.strip() and name.strip() not in strategy_names(GREEDY)]
-    unknown = [name for name in names if name not in SEARCHES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown or no strategies in {text!r}; choose from {', '.join(SEARCHES)}")
-    return names
-
-
-def budget_list(text: str) -> list[int]:
-    """`--budgets`: positive integers, comma-separated."""
-    try:
-        budgets = [int(value) for value in text.split(",") if value.strip()]
-    except ValueError:
-        budgets = []
-    if not budgets or min(budgets) < 1:
-        raise argparse.ArgumentTypeError(f"budgets must be comma-separated integers >= 1, got {text!r}")
-    return budgets
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    import torch
-
-    from selfplay.model.policy import Policy
-
-    torch.set_num_threads(args.threads)
-    strategies, budgets = args.strategies, args.budgets
-    problems = load_problems(args.tasks)[:args.limit]
-    policy = Policy.from_pretrained(args.model, args.adapter, **tool_options(args))
-    scorer = load_scorer(args.scorer) if args.scorer else None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    console = Console()
-    start = time.perf_counter()
-    rows = compare(policy, problems, strategies, budgets, seed=args.seed, out_dir=out, scorer=scorer,
-                   include_sample=not args.no_sample, console=console)
-    console.print(table(rows))
-    summary = {"model": args.model, "adapter": args.adapter, "tasks": args.tasks, "n": len(problems),
-               "seed": args.seed, "scorer": args.scorer, "tools": args.tools,
-               "wall_s": round(time.perf_counter() - start, 1), "rows": rows}
-    (out / "compare.json").write_text(json.dumps(summary, indent=1))
-    image = plot(rows, out / "compare.png", f"{Path(args.tasks).name}: {len(problems)} problems")
-    console.print(f"wrote {out / 'compare.json'} and {image}")
-    return 0
-
-
 def load_scorer(directory: str):
     """A reward or value model directory, as the `Scorer` search calls. A relative base model (a
     round's scorer records the preset's `models/base`) is read against the repository root, as
     presets' paths are."""
-    from selfplay.runconfig import resolve_path
+    from selfplay.runs.runconfig import resolve_path
     info = json.loads((Path(directory) / "scorer.json").read_text())
     base = resolve_path(info["base_model"]) if not Path(info["base_model"]).is_absolute() else None
     if base is not None and not base.exists():

@@ -17,7 +17,7 @@ Finetuning (`train_adapter`) and evaluation (`evaluate_problems`) run where the 
 models are: here, or inside the Ray actors, which send the adapter's files back for the driver
 to write.
 
-Executors: `LocalExecutor` here (`--workers 0`), `selfplay.ray_runner.RayExecutor` (N actors).
+Executors: `LocalExecutor` here (`--workers 0`), `selfplay.execution.ray_runner.RayExecutor` (N actors).
 Both keep one loaded base model per worker for the whole run and swap LoRA adapters on it
 (`Policy.load_adapter` / `unload_adapter`) when a job names another adapter.
 
@@ -55,7 +55,7 @@ class SampleJob:
 
 @dataclass(frozen=True)
 class EvalRequest:
-    """How to answer and grade dev problems: one `selfplay.evaluate.evaluate` call's settings."""
+    """How to answer and grade dev problems: one `selfplay.answering.evaluate.evaluate` call's settings."""
 
     model_dir: str  # the base model (a worker uses its own copy of it)
     adapter_dir: str | None  # the adapter to put on it (the driver's path; workers get its bytes)
@@ -72,17 +72,17 @@ class EvalRequest:
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """One round's training: the policy's LoRA (`selfplay.finetune.finetune`, trainer "sft") or the
+    """One round's training: the policy's LoRA (`selfplay.loop.finetune.finetune`, trainer "sft") or the
     reward model (`verifiers.reward_model.train_reward_model`, trainer "reward_model"), with where
     its tracker logs go."""
 
     rows: list  # sft rows, or the reward model's PreferencePairs
     model_dir: str
     out_dir: str  # where the adapter is saved (a worker trains into its own scratch copy)
-    config: object  # selfplay.finetune.FinetuneConfig, or verifiers.scorer_config.RewardModelConfig
+    config: object  # selfplay.loop.finetune.FinetuneConfig, or verifiers.scorer_config.RewardModelConfig
     previous_adapter: str | None
     seed: int
-    log_root: str  # the run directory; tracker logs go under it (selfplay.tracking.trainer_logs)
+    log_root: str  # the run directory; tracker logs go under it (selfplay.runs.tracking.trainer_logs)
     round_index: int
     base_name: str | None = None  # the base model the result records (default: model_dir)
     trainer: str = "sft"  # "sft" or "reward_model"
@@ -111,7 +111,7 @@ class Executor(Protocol):
         ...
 
     def evaluate(self, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
-        """`selfplay.evaluate.EvalResult` of the request's strategy on `problems`, in their order."""
+        """`selfplay.answering.evaluate.EvalResult` of the request's strategy on `problems`, in their order."""
         ...
 
     def close(self) -> None:
@@ -121,7 +121,7 @@ class Executor(Protocol):
 
 def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
     """Grow one problem's tree with the job's strategy and budget; terminal verdicts set by the grader."""
-    from selfplay.deliberate import deliberate, scaled_knobs, search_config  # search loads only where work runs
+    from selfplay.answering.deliberate import deliberate, scaled_knobs, search_config  # search loads only where work runs
     from selfplay.tools.catalog import apply_tools
 
     apply_tools(policy, job.tools)
@@ -177,8 +177,8 @@ class LocalExecutor:
 
 
 def evaluate_problems(policy, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
-    """The request's strategy on `problems`, graded: a `selfplay.evaluate.EvalResult`."""
-    from selfplay.evaluate import evaluate
+    """The request's strategy on `problems`, graded: a `selfplay.answering.evaluate.EvalResult`."""
+    from selfplay.answering.evaluate import evaluate
     from selfplay.tools.catalog import apply_tools
 
     apply_tools(policy, request.tools)
@@ -190,7 +190,7 @@ def train_adapter(request: TrainRequest, *, model_dir: str | None = None, out_di
                   previous_adapter: str | None = None, log_root: str | None = None) -> None:
     """Train what the request asks into `out_dir`, tracker logs under `log_root`. A worker passes its
     own copies' paths; the result still records the request's (the run's) names."""
-    from selfplay import tracking
+    from selfplay.runs import tracking
 
     model_dir, out_dir = model_dir or request.model_dir, out_dir or request.out_dir
     with tracking.trainer_logs(request.config.report_to, log_root or request.log_root, request.round_index,
@@ -199,7 +199,7 @@ def train_adapter(request: TrainRequest, *, model_dir: str | None = None, out_di
             from verifiers.reward_model import train_reward_model
             train_reward_model(request.rows, model_dir, out_dir, request.config, base_name=request.base_name)
             return
-        from selfplay.finetune import finetune
+        from selfplay.loop.finetune import finetune
         finetune(request.rows, model_dir, out_dir, request.config,
                  previous_adapter=previous_adapter or request.previous_adapter, seed=request.seed,
                  base_name=request.base_name, out_name=request.out_dir, previous_name=request.previous_adapter)

@@ -28,7 +28,7 @@ The rules, in order:
 5. Passing attempts (`passing_attempts`, for answers that search in their own text): a failed
    answer that abandoned an attempt (the next step on its path is the `retry` line) may have
    abandoned a right one. `attempt_ends` names those nodes; the caller grades the answer ending
-   there with the task's grader (`selfplay.rounds`), and each one that passes is a candidate like
+   there with the task's grader (`selfplay.loop.rounds`), and each one that passes is a candidate like
    any verified answer (rule 2 ranks them together): the answer stopped where it should have.
    Its row says `attempt_end: true`. Nothing unverified is added; only the path targets use them.
 6. Hindsight (`hindsight_rows` > 0, tasks whose spec can relabel: countdown): every attempt an
@@ -36,7 +36,7 @@ The rules, in order:
    result (hindsight experience replay, Andrychowicz et al. 2017). `attempt_stops` names the
    nodes where a graded answer finishes an attempt; the caller relabels each answer ending there
    (`TaskSpec.relabel`), grades it on the relabeled problem with the grader of record and drops
-   problems of the round or of any dev or test split (`selfplay.rounds`). Each relabeled problem
+   problems of the round or of any dev or test split (`selfplay.loop.rounds`). Each relabeled problem
    keeps its answer of fewest tokens; at most `hindsight_rows` of them are drawn, seeded by
    (seed, round). Their rows name the relabeled problem and say `hindsight_of`: the problem whose
    tree holds the answer. Only path targets use them.
@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from search import Tree
-from selfplay.runconfig import SelectionConfig
+from selfplay.runs.runconfig import SelectionConfig
 from selfplay.tools.spans import tool_output_spans
 from verifiers.scorer_data import preference_pairs
 

@@ -9,7 +9,7 @@ answers are programs (`writes_code`), where running code that fails is part of w
 path whose last call failed is ruled out. What an answer costs, its search depth and step size
 come from the spec's prices for the policy's prompt format (built-in or chat), and a model may
 declare its own prices and search settings for a task (`selfplay_pricing`, `selfplay_search`).
-Accuracy is always graded afterwards against the ground truth (`selfplay.grading.grade`), and
+Accuracy is always graded afterwards against the ground truth (`selfplay.answering.grading.grade`), and
 the grader's verdicts are written into the tree's terminal nodes for inspection and training.
 
     outcome = deliberate(policy, problem, "mcts", budget=16, seed=0)
@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Hashable
 
 from search import GREEDY, Budget, derive_seed, SearchConfig, SearchResult, check_overrides, lookup_strategy
-from selfplay.grading import grade
-from selfplay.prompting import BUILTIN_STEP_DELIMITER
+from selfplay.answering.grading import grade
+from selfplay.model.prompting import BUILTIN_STEP_DELIMITER
 from selfplay.tasks import Problem, task_spec
 from selfplay.tasks.spec import Pricing
 from verifiers import math

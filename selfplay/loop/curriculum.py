@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from selfplay.runconfig import CurriculumConfig, RunConfig
+from selfplay.runs.runconfig import CurriculumConfig, RunConfig
 from selfplay.tasks import Problem, load_problems
 
 

@@ -12,7 +12,7 @@ so far is printed: fast (greedy) and deliberate dev accuracy, with what the roun
 trained on.
 
 Knows argparse, rich, the run directory's lock and which executor a config asks for; the round
-logic is `selfplay.rounds`.
+logic is `selfplay.loop.rounds`.
 """
 from __future__ import annotations
 
@@ -25,22 +25,22 @@ from rich.console import Console
 from rich.table import Table
 
 from search import TreeFormatError
-from selfplay import rundir, treeio
-from selfplay.runconfig import AUTO, ConfigError, RunConfig, load_config
+from selfplay.runs import rundir, treeio
+from selfplay.runs.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
 
 
 def make_executor(config: RunConfig):
-    """`LocalExecutor` for `workers == 0`, else `selfplay.ray_runner.RayExecutor` with `workers` actors
+    """`LocalExecutor` for `workers == 0`, else `selfplay.execution.ray_runner.RayExecutor` with `workers` actors
     ("auto": one per core of the cluster, one per GPU where it has GPUs; a local cluster when none runs)."""
-    from selfplay.work import LocalExecutor
+    from selfplay.loop.work import LocalExecutor
 
     if config.workers == 0:
         return LocalExecutor(threads=config.threads)
     try:
-        from selfplay.ray_runner import RayExecutor
+        from selfplay.execution.ray_runner import RayExecutor
     except ImportError as error:
-        raise ConfigError(f"--workers {config.workers} needs the Ray executor (selfplay.ray_runner.RayExecutor), "
+        raise ConfigError(f"--workers {config.workers} needs the Ray executor (selfplay.execution.ray_runner.RayExecutor), "
                           f"which cannot be imported here ({error}); use --workers 0 to run in this process") from None
     return RayExecutor(None if config.workers == AUTO else config.workers, threads_per_worker=config.threads)
 
@@ -154,7 +154,7 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, ta
     The run directory is locked for the whole run (RunLocked when another process holds it); a
     problem whose tree runs that shared the directory before it was locked wrote twice keeps its first.
     """
-    from selfplay.rounds import improve
+    from selfplay.loop.rounds import improve
 
     results: list[dict] = []
 
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     console = Console(stderr=args.json)  # with --json, stdout holds the JSON object alone
     if args.print_config:
-        from selfplay.runconfig import to_yaml
+        from selfplay.runs.runconfig import to_yaml
         print(to_yaml(config), end="")
         return 0
     quiet_libraries()
@@ -211,7 +211,7 @@ def quiet_libraries() -> None:
     quiet_datasets()
 
 
-def register_cli(subparsers) -> argparse.ArgumentParser:
+def register(subparsers) -> argparse.ArgumentParser:
     """Add `improve` to the `lab` parser; it runs through `args.run(args)`."""
     parser = subparsers.add_parser("improve", help="run improvement rounds: sample trees, select, finetune, evaluate")
     add_arguments(parser)

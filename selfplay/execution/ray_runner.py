@@ -12,7 +12,7 @@ holds, so rounds never reload the base. The driver does no model work: sampling,
 evaluation all run in the actors, which hold the CPUs and GPUs.
 
 Nothing is shared by path. Adapters travel through Ray's object store as their files' bytes
-(`selfplay.shipping.pack_dir`), put once per run and unpacked by each actor into its own scratch directory; the
+(`selfplay.execution.shipping.pack_dir`), put once per run and unpacked by each actor into its own scratch directory; the
 trained adapter (and its tracker logs) come back the same way and only the driver writes them
 under the run directory. The base model is sent as both the driver's path and that path relative
 to the driver's working directory: an actor uses its own working directory's copy (what
@@ -58,9 +58,9 @@ from typing import Callable, Sequence
 import ray
 from ray import exceptions as ray_errors
 
-from selfplay.shipping import Files, pack_dir, portable_model, resolve_model, unpack_dir
+from selfplay.execution.shipping import Files, pack_dir, portable_model, resolve_model, unpack_dir
 from selfplay.tasks import Problem
-from selfplay.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
+from selfplay.loop.work import EvalRequest, ProblemTrees, SampleJob, TrainRequest
 
 __all__ = ["RayExecutor", "SamplerActor", "SamplingError", "ClusterError", "connect", "load_policy"]
 
@@ -140,7 +140,7 @@ class Sampler:
         self.model_dir = model[1] if policy_factory is not None else resolve_model(model)
         self.policy = (policy_factory or load_policy)(self.model_dir, threads, device)
         if sample_fn is None:
-            from selfplay.work import sample_problem as sample_fn
+            from selfplay.loop.work import sample_problem as sample_fn
         self.sample_fn = sample_fn
         self.adapter_dir: str | None = None  # the driver's name of the adapter held (the job's adapter_dir)
         self.scratch = tempfile.mkdtemp(prefix="selfplay-actor-")
@@ -173,8 +173,8 @@ class Sampler:
         return dataclasses.replace(self.sample_fn(self.policy, problem, job), worker=self.name)
 
     def evaluate(self, problems: list[Problem], request: EvalRequest, adapter: list | None = None):
-        """`selfplay.evaluate.evaluate` of `problems` with the request's adapter on this actor's policy."""
-        from selfplay.work import evaluate_problems
+        """`selfplay.answering.evaluate.evaluate` of `problems` with the request's adapter on this actor's policy."""
+        from selfplay.loop.work import evaluate_problems
         self._use_adapter(request.adapter_dir, adapter)
         return evaluate_problems(self.policy, problems, request)
 
@@ -192,7 +192,7 @@ class Sampler:
             torch.set_num_threads(own)
 
     def _finetune(self, request: TrainRequest, previous: list | None) -> tuple[Files, Files]:
-        from selfplay.work import train_adapter
+        from selfplay.loop.work import train_adapter
         with tempfile.TemporaryDirectory(prefix="train-", dir=self.scratch) as scratch:
             previous_dir = None
             if previous:
@@ -372,12 +372,12 @@ class RayExecutor:
              deliver).loop()
 
     def evaluate(self, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
-        """`selfplay.work.evaluate_problems` spread over the actors: batch-sized slices for greedy and
+        """`selfplay.loop.work.evaluate_problems` spread over the actors: batch-sized slices for greedy and
         sampling strategies (the same batches as in one process), one problem at a time for a search."""
         from tqdm import tqdm
 
         from search import SEARCH, lookup_strategy
-        from selfplay.evaluate import merge_results
+        from selfplay.answering.evaluate import merge_results
 
         problems = list(problems)
         self._ensure_actors(request.model_dir)
@@ -399,7 +399,7 @@ class RayExecutor:
 
     def finetune(self, request: TrainRequest) -> None:
         """Train on one actor (it holds the CPUs or GPU); the driver writes the adapter and the logs."""
-        from selfplay.rundir import staging_dir
+        from selfplay.runs.rundir import staging_dir
 
         self._ensure_actors(request.model_dir)
         previous = None

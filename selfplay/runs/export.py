@@ -34,12 +34,11 @@ by normalised content (`selfplay.tasks.problem.normalised_key`: a copy under ano
 trailing space, "1,000" for 1000 or its countdown numbers in another order is the same problem).
 Held-out problems must not leak into another model's training data.
 
-Knows the run directory (through `selfplay.runread`), the row formats and jsonl / parquet;
+Knows the run directory (through `selfplay.runs.runread`), the row formats and jsonl / parquet;
 nothing about models beyond reading a tokenizer's chat template when a prompt must be rendered.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -47,11 +46,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from selfplay import rundir
-from selfplay.prompting import builtin_prompt
-from selfplay.runconfig import resolve_path
+from selfplay.runs import rundir
+from selfplay.model.prompting import builtin_prompt
+from selfplay.runs.runconfig import resolve_path
 from search import Tree
-from selfplay.runread import RunError, RunView, open_run
+from selfplay.runs.runread import RunError, RunView, open_run
 from selfplay.tasks import Problem, TaskFileError, splits
 from selfplay.tasks.problem import normalised_key
 from verifiers.scorer_data import branch_pairs, value_labels
@@ -168,7 +167,7 @@ def run_prompt_renderer(run: RunView) -> Callable[[Problem], str]:
         return lambda problem: builtin_prompt(problem.prompt)
     from transformers import AutoTokenizer  # only a chat model's prompts need the tokenizer
 
-    from selfplay.prompting import format_for
+    from selfplay.model.prompting import format_for
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     prompt_format = format_for(tokenizer)
@@ -263,40 +262,3 @@ def export_run(run_path: str | os.PathLike, kind: str, out: str | os.PathLike, *
     path = write_rows(rows, out)
     counts = {index: sum(row["round"] == index for row in rows) for index in indices}
     return ExportResult(path, kind, len(rows), counts)
-
-
-# --- command line --------------------------------------------------------------------------------
-
-def _verdicts(values: list[str]) -> list[str]:
-    expanded = []
-    for value in values:
-        for name in value.split(","):
-            expanded.extend(FAILED if name == "failed" else STATUSES if name == "any" else [name])
-    unknown = sorted(set(expanded) - set(STATUSES))
-    if unknown:
-        raise ExportError(f"unknown verdict status {unknown[0]!r}; choose from {', '.join(STATUSES)}, failed, any")
-    return list(dict.fromkeys(expanded))
-
-
-def register_cli(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("export", help="a run's synthetic data as jsonl / parquet: sft, preference, steps")
-    parser.add_argument("run_dir", metavar="RUN", help="the run directory")
-    parser.add_argument("--kind", required=True, choices=KINDS,
-                        help="sft: prompt/completion; preference: prompt/chosen/rejected; steps: prefix values")
-    parser.add_argument("--out", required=True, help="FILE.jsonl or FILE.parquet")
-    parser.add_argument("--round", dest="rounds", type=int, action="append", default=[],
-                        help="only this round (repeatable; default: every round with trees)")
-    parser.add_argument("--task", dest="tasks", action="append", default=[], help="only this task (repeatable)")
-    parser.add_argument("--verdict", dest="verdicts", action="append", default=[],
-                        help=f"use answers with this verifier status ({', '.join(STATUSES)}, failed, any; "
-                             "repeatable or comma-separated; default: passed for sft, any for the others)")
-    parser.set_defaults(run=run_cli)
-    return parser
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    result = export_run(args.run_dir, args.kind, args.out, rounds=args.rounds, tasks=args.tasks,
-                        verdicts=_verdicts(args.verdicts))
-    rounds = ", ".join(f"round {index}: {count}" for index, count in result.by_round.items())
-    print(f"wrote {result.rows} {result.kind} rows to {result.path} ({rounds})")
-    return 0
