@@ -13,7 +13,7 @@ from selfplay.builtin_model import card, corpus
 from selfplay.builtin_model.corpus import CorpusConfig, build_corpus, load_train_problems
 from selfplay.builtin_model.pretrain import pretrain
 from selfplay.commands.pretrain import main
-from selfplay.builtin_model.pretrain_config import ModelShape, PretrainConfig, config_from_dict, load_config
+from selfplay.builtin_model.pretrain_config import ModelShape, PretrainConfig, config_from_dict, load_recipe
 from selfplay.tasks import load_problems
 from verifiers.countdown import parse_step, step_error
 
@@ -166,7 +166,7 @@ def test_traces_longer_than_the_model_are_left_out_not_cut():
 
 
 def test_config_validation_and_the_default_preset():
-    with pytest.raises(ValueError, match="unknown keys"):
+    with pytest.raises(ValueError, match="unknown config key"):
         config_from_dict({"corpus": {"mistake_rate": 0.2}})
     with pytest.raises(ValueError, match="mistake_share"):
         CorpusConfig(mistake_share=1.5)
@@ -174,7 +174,7 @@ def test_config_validation_and_the_default_preset():
         CorpusConfig(countdown_search=-1)
     with pytest.raises(ValueError, match="divide"):
         ModelShape(hidden_size=130, heads=4)
-    preset = load_config(REPO / "configs" / "pretrain.yaml")
+    preset = load_recipe(REPO / "configs" / "pretrain.yaml")
     assert preset.corpus.task_mix["countdown"] == max(preset.corpus.task_mix.values())
     assert preset.threads == 1 and 0 < preset.corpus.mistake_share < 1
 
@@ -191,7 +191,7 @@ def test_tiny_pretraining_lowers_the_loss_and_saves_a_loadable_model(tmp_path):
     assert main(["--config", str(tmp_path / "tiny.yaml"), "--out", str(tmp_path / "model")]) == 0
     out = tmp_path / "model"
     assert "parameters" in (out / "README.md").read_text()
-    assert load_config(out / "pretrain.yaml") == config_from_dict({**TINY, "out": str(out)})
+    assert load_recipe(out / "pretrain.yaml") == config_from_dict({**TINY, "out": str(out)})
     tokenizer = AutoTokenizer.from_pretrained(out)
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.generation_config.eos_token_id == tokenizer.eos_token_id
@@ -229,7 +229,7 @@ def test_pretraining_reports_its_loss_to_tensorboard_beside_the_model(tmp_path):
     accumulator = EventAccumulator(str(events[0].parent))
     accumulator.Reload()
     assert "train/loss" in accumulator.Tags()["scalars"]
-    assert load_config(tmp_path / "model" / "pretrain.yaml").report_to == "tensorboard"
+    assert load_recipe(tmp_path / "model" / "pretrain.yaml").report_to == "tensorboard"
     with pytest.raises(ValueError, match="report_to must be one of"):
         config_from_dict({**TINY, "report_to": "stdout"})
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from selfplay.builtin_model.pretrain_config import load_config as load_recipe
+from selfplay.builtin_model.pretrain_config import load_recipe
 from selfplay.tasks.countdown.traces import searching_pricing, searching_search
 from selfplay.runs.runconfig import load_config
 

@@ -119,7 +119,7 @@ def training_arguments(config: ScorerConfig, output_dir: str, arguments_class=No
     if arguments_class is None:
         from transformers import TrainingArguments as arguments_class
     return arguments_class(output_dir=output_dir, learning_rate=config.learning_rate,
-                           num_train_epochs=config.num_train_epochs, max_steps=config.max_steps,
+                           num_train_epochs=config.epochs, max_steps=config.max_steps,
                            per_device_train_batch_size=config.batch_size, seed=config.seed, data_seed=config.seed,
                            use_cpu=not torch.cuda.is_available(), bf16=False, fp16=False, save_strategy="no",
                            report_to=config.report_to, logging_steps=1, disable_tqdm=True, dataloader_num_workers=0, **extra)

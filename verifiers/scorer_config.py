@@ -11,29 +11,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from verifiers.lora_config import LoraTrainingConfig
+
+RENAMED = {"num_train_epochs": "epochs"}  # older names of fields, still read in a run's `reward_model` overrides
+
 
 @dataclass(frozen=True)
-class ScorerConfig:
-    """How a scorer (reward or value model) is trained; shared by both kinds."""
+class ScorerConfig(LoraTrainingConfig):
+    """How a scorer (reward or value model) is trained; shared by both kinds. The LoRA knobs are
+    `LoraTrainingConfig`'s, with a scorer's defaults: rank 8 on every linear layer of the base
+    model, learning rate 1e-3 (LoRA and head), 16 rows (reward: pairs) a step, `max_length` tokens
+    kept per scored text (its end: the pooled token is last); a run passes its own `report_to`."""
 
-    lora_rank: int = 8  # LoRA rank on every linear layer of the base model
-    lora_alpha: int = 16  # LoRA scale numerator (scale = alpha / rank)
-    lora_dropout: float = 0.0  # dropout on the LoRA path
-    learning_rate: float = 1e-3  # AdamW learning rate (LoRA and head)
-    num_train_epochs: float = 2.0  # passes over the data, unless max_steps > 0
-    max_steps: int = -1  # > 0: stop after this many optimizer steps
-    batch_size: int = 16  # rows (reward: pairs) per optimizer step
-    max_length: int = 512  # tokens kept per scored text (its end: the pooled token is last)
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    learning_rate: float = 1e-3
+    batch_size: int = 16
     seed: int = 0  # head initialisation, data order
-    report_to: str = "none"  # the trainer's tracker (none, tensorboard, wandb, mlflow, trackio); a run passes its own
 
     def __post_init__(self) -> None:
         if self.lora_rank < 1 or self.batch_size < 1 or self.max_length < 2:
             raise ValueError("lora_rank and batch_size must be >= 1, max_length >= 2")
         if self.learning_rate <= 0 or not 0 <= self.lora_dropout < 1:
             raise ValueError("learning_rate must be > 0 and lora_dropout in [0, 1)")
-        if self.max_steps <= 0 and self.num_train_epochs <= 0:
-            raise ValueError("train for num_train_epochs > 0 or max_steps > 0")
+        if self.max_steps <= 0 and self.epochs <= 0:
+            raise ValueError("train for epochs > 0 or max_steps > 0")
 
 
 @dataclass(frozen=True)

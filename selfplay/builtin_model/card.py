@@ -330,10 +330,10 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
     from types import SimpleNamespace
 
     from selfplay.builtin_model.corpus import build_corpus, summarize
-    from selfplay.builtin_model.pretrain_config import load_config
+    from selfplay.builtin_model.pretrain_config import load_recipe
 
     out = Path(model_dir)
-    config = load_config(out / "pretrain.yaml")
+    config = load_recipe(out / "pretrain.yaml")
     old = json.loads((out / "eval.json").read_text(encoding="utf-8"))
     training = old["training"]
     log = [{"loss": training["first_loss"]}, {"loss": training["last_loss"], "tokens_per_s": training["tokens_per_s"]}]

@@ -1,6 +1,7 @@
 """The built-in model's pretraining recipe: `PretrainConfig` (steps, minutes, learning rate, ...) with
 its `corpus` (`CorpusConfig`) and `model` (`ModelShape`) sections, read from a YAML preset such as
-`configs/pretrain.yaml` (`load_config`) and written back resolved into the model directory.
+`configs/pretrain.yaml` (`load_recipe`, with the run config's builder, `selfplay.runs.config_files`)
+and written back resolved into the model directory.
 
 Knows the fields and their checks; nothing about training or measuring (`pretrain`, `card`).
 """
@@ -11,10 +12,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 from transformers import LlamaConfig
 
 from selfplay.builtin_model.corpus import CorpusConfig
+from selfplay.runs.config_files import build_config, read_yaml
 from selfplay.runs.runconfig import TRACKERS
 
 DEFAULT_CONFIG = "configs/pretrain.yaml"
@@ -82,22 +83,11 @@ class PretrainConfig:
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
-def _build(cls, values: dict, where: str):
-    """`cls(**values)`, with unknown keys reported by name instead of as a TypeError."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(names)}")
-    return cls(**values)
-
-
 def config_from_dict(values: dict) -> PretrainConfig:
-    values = dict(values or {})
-    corpus = _build(CorpusConfig, values.pop("corpus", None) or {}, "corpus")
-    model = _build(ModelShape, values.pop("model", None) or {}, "model")
-    return _build(PretrainConfig, {**values, "corpus": corpus, "model": model}, "pretrain config")
+    """A recipe from its YAML values (`corpus:` and `model:` nested), built and checked as a run config is."""
+    return build_config(PretrainConfig, dict(values or {}), "")
 
 
-def load_config(path: str | Path) -> PretrainConfig:
-    """A config from a YAML preset whose keys are PretrainConfig fields (`corpus:`, `model:` nested)."""
-    return config_from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+def load_recipe(path: str | Path) -> PretrainConfig:
+    """A recipe from a YAML preset whose keys are PretrainConfig fields (`corpus:`, `model:` nested)."""
+    return config_from_dict(read_yaml(path))

@@ -11,7 +11,7 @@ import sys
 from selfplay.builtin_model import card
 from selfplay.builtin_model.corpus import REPO
 from selfplay.builtin_model.pretrain import pretrain
-from selfplay.builtin_model.pretrain_config import DEFAULT_CONFIG, PretrainConfig, load_config
+from selfplay.builtin_model.pretrain_config import DEFAULT_CONFIG, PretrainConfig, load_recipe
 from selfplay.runs.runconfig import TRACKERS
 
 
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
     """The YAML preset with the flags given on the command line laid over it."""
-    config = load_config(args.config)
+    config = load_recipe(args.config)
     corpus = {"mistake_share": args.mistake_share, "traces": args.traces}
     corpus = dataclasses.replace(config.corpus, **{k: v for k, v in corpus.items() if v is not None})
     flags = {"out": args.out, "seed": args.seed, "minutes": args.minutes, "max_steps": args.max_steps,

@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None, render_prompt: Callable[[dict], str]
     parser.add_argument("--problems", help="problem rows (jsonl with id and prompt) for the trees' prompts")
     parser.add_argument("--held-out", type=float, default=0.2, help="share of problems kept for diagnostics")
     parser.add_argument("--max-steps", type=int, default=-1, help="optimizer steps (default: by epochs)")
-    parser.add_argument("--epochs", type=float, default=RewardModelConfig.num_train_epochs)
+    parser.add_argument("--epochs", type=float, default=RewardModelConfig.epochs)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.manual_seed(args.seed)
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None, render_prompt: Callable[[dict], str]
     trees = [tree for found, _ in read for tree in found]
     prompts = {problem_id: prompt for _, found in read for problem_id, prompt in found.items()}
     prompts.update(read_prompts(args.problems, render_prompt) if args.problems else {})
-    config = RewardModelConfig(max_steps=args.max_steps, num_train_epochs=args.epochs, seed=args.seed)
+    config = RewardModelConfig(max_steps=args.max_steps, epochs=args.epochs, seed=args.seed)
     train_trees, held_out = split_by_problem(trees, args.held_out, seed=args.seed)
     pairs = preference_pairs(train_trees, prompts, max_pairs_per_problem=config.max_pairs_per_problem,
                              robustness_copies=config.robustness_copies, seed=args.seed)

@@ -29,14 +29,16 @@ import importlib.util
 import json
 import math
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from search import SAMPLING, SEARCH, STRATEGIES, check_overrides, strategy_names
-from verifiers.scorer_config import RewardModelConfig
+from selfplay.runs.config_files import (ConfigError, apply_override, build_config, coerce_overrides, parse_override,
+                                        read_yaml)
+from verifiers.lora_config import LoraTrainingConfig
+from verifiers.scorer_config import RENAMED, RewardModelConfig
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -49,10 +51,6 @@ AUTO = "auto"  # `workers`: one Ray actor per core of the cluster, or per GPU wh
 # The default curriculum: the easy level the built-in model was taught, then the standard game's 3, 4, 5 numbers.
 DEFAULT_LEVELS = ("datasets/countdown/train.jsonl", "datasets/countdown/std3/train.jsonl",
                   "datasets/countdown/std4/train.jsonl", "datasets/countdown/std5/train.jsonl")
-
-
-class ConfigError(ValueError):
-    """A preset or override that cannot be turned into a config (unknown key, bad value)."""
 
 
 @dataclass(frozen=True)
@@ -122,22 +120,16 @@ class CurriculumConfig:
 
 
 @dataclass(frozen=True)
-class FinetuneConfig:
-    """LoRA SFT of the policy on the selected traces (TRL SFTTrainer + PEFT)."""
+class FinetuneConfig(LoraTrainingConfig):
+    """LoRA SFT of the policy on the selected traces (TRL SFTTrainer + PEFT). The LoRA knobs are
+    `LoraTrainingConfig`'s (rank 16, alpha 32, learning rate 5e-4, 2 epochs over the round's rows,
+    8 rows a step, 512 tokens kept per row from the start); `report_to` also takes the round
+    scalars (TRACKERS; selfplay.runs.tracking)."""
 
     continue_adapter: bool = True  # train on from the previous round's adapter; False: refit a fresh LoRA each
     # round on every round's verified rows so far (ReST-EM), instead of this round's rows and a replay share
     target_modules: str = "all-linear"  # LoRA targets: "all-linear" or module names, e.g. "q_proj,v_proj"
-    lora_rank: int = 16  # LoRA rank on every linear layer
-    lora_alpha: int = 32  # LoRA scale numerator (scale = alpha / rank)
-    lora_dropout: float = 0.0  # dropout on the LoRA path
-    learning_rate: float = 5e-4  # AdamW peak learning rate
-    epochs: float = 2.0  # passes over the round's rows, unless max_steps > 0
-    max_steps: int = -1  # > 0: stop after this many optimizer steps
-    batch_size: int = 8  # rows per optimizer step
-    max_length: int = 512  # tokens kept per row (prompt + completion), from the start
     bf16: bool = False  # bf16 mixed precision (needs a GPU; the CPU trains in fp32)
-    report_to: str = "none"  # tracker for the trainers' logs and the round scalars (TRACKERS; selfplay.runs.tracking)
 
     def __post_init__(self) -> None:
         if self.report_to not in TRACKERS:
@@ -258,62 +250,6 @@ SECTIONS = {"sampling": SamplingConfig, "selection": SelectionConfig, "sft": Fin
 OVERRIDE_MAPPINGS = {"reward_model": RewardModelConfig}  # top-level mappings of a dataclass's field overrides
 
 
-def _coerce(value, annotation, key: str):
-    """`value` as the field's declared type (YAML already typed it; ints pass as floats)."""
-    origin = typing.get_origin(annotation)
-    if annotation is float and isinstance(value, (int, float, str)) and not isinstance(value, bool):
-        try:  # ints pass as floats; PyYAML (YAML 1.1) reads `3e-4`, without a dot, as a string
-            number = float(value)
-        except (ValueError, OverflowError):
-            number = None
-        if number is not None and not math.isfinite(number):
-            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
-        if number is not None:
-            return number
-    if origin is tuple or annotation is tuple:
-        if isinstance(value, (list, tuple)):
-            return tuple(value)
-        raise ConfigError(f"{key}: expected a list, got {value!r}")
-    expected = {bool: bool, int: int, float: float, str: str, dict: dict}.get(origin or annotation)
-    if expected is None:
-        return value
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(f"{key}: expected {expected.__name__}, got {value!r}")
-    return value
-
-
-def _build(cls, values: dict, where: str):
-    """`cls(**values)`, checking keys and types; nested sections built from mappings."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(values) - set(hints))
-    if unknown:
-        prefix = f"{where}." if where else ""
-        names = ", ".join(f"'{prefix}{name}'" for name in unknown)
-        raise ConfigError(f"unknown config key {names}; {where or 'the config'} has {sorted(hints)}")
-    if cls is RunConfig:
-        _check_train_files_named_with_levels(values)
-    built = {}
-    for key, value in values.items():
-        dotted = f"{where}.{key}" if where else key
-        section = SECTIONS.get(key) if cls is RunConfig else None
-        built[key] = _build(section, value or {}, dotted) if section else _coerce(value, hints[key], dotted)
-        if cls is RunConfig and key in OVERRIDE_MAPPINGS:
-            built[key] = _coerce_overrides(built[key], OVERRIDE_MAPPINGS[key], dotted)
-    try:
-        return cls(**built)
-    except TypeError as error:
-        raise ConfigError(f"{where or 'config'}: {error}") from None
-
-
-def _coerce_overrides(values: dict, cls, where: str) -> dict:
-    """A mapping of `cls` field overrides, each value as its field's type; unknown names are left to `cls`."""
-    hints = typing.get_type_hints(cls)
-    return {key: _coerce(value, hints[key], f"{where}.{key}") if key in hints else value
-            for key, value in values.items()}
-
-
 def _check_train_files_named_with_levels(values: dict) -> None:
     """`train_files` without `curriculum.levels` would be silently unused (the default curriculum has levels)."""
     curriculum = values.get("curriculum")
@@ -337,61 +273,15 @@ def preset_path(preset: str) -> Path:
     return path
 
 
-def parse_override(text: str) -> tuple[list[str], object]:
-    """`"sft.learning_rate=1e-3"` -> (["sft", "learning_rate"], 0.001)."""
-    key, separator, value = text.partition("=")
-    if not separator or not key.strip():
-        raise ConfigError(f"override {text!r}: expected key=value")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: an integer too long to convert
-        shown = text if len(text) <= 80 else text[:77] + "..."
-        raise ConfigError(f"override {shown!r}: value is not YAML ({_one_line(error)[:200]})") from None
-    return key.strip().split("."), parsed
-
-
-def apply_override(values: dict, keys: list[str], value) -> dict:
-    """A copy of the nested `values` with `keys` (a dotted path) set to `value`."""
-    result = dict(values)
-    if len(keys) == 1:
-        result[keys[0]] = value
-    else:
-        inner = result.get(keys[0]) or {}
-        if not isinstance(inner, dict):
-            raise ConfigError(f"{keys[0]} is not a section; cannot set {'.'.join(keys)}")
-        result[keys[0]] = apply_override(inner, keys[1:], value)
-    return result
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-
-
-def read_preset(path: Path) -> object:
-    """A preset file's YAML; text that is not UTF-8 or not YAML is a `ConfigError` naming the line."""
-    try:
-        return yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({error.problem or error.context})") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as error:  # ValueError: an integer too long to convert
-        raise ConfigError(f"{path}: not valid YAML ({_one_line(error)})") from None
-
-
 def load_config(preset: str, overrides: list[str] = (), *, now: float | None = None) -> RunConfig:
     """The preset's values with `overrides` laid over them, validated, `out` filled in."""
     path = preset_path(preset)
-    values = read_preset(path) or {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of config keys")
+    values = read_yaml(path)
     values = {**values, "preset": values.get("preset") or Path(preset).stem}
     for text in overrides:
         keys, value = parse_override(text)
         values = apply_override(values, keys, value)
-    config = _build(RunConfig, values, "")
+    config = from_dict(values)
     if not config.out:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         out = RUNS_HOME.expanduser() / (config.name or f"{config.preset}-{stamp}")
@@ -400,8 +290,12 @@ def load_config(preset: str, overrides: list[str] = (), *, now: float | None = N
 
 
 def from_dict(values: dict) -> RunConfig:
-    """A config from its `to_dict` form (a run's config.yaml)."""
-    return _build(RunConfig, values, "")
+    """A config from its `to_dict` form (a run's config.yaml), or from a preset's values."""
+    if isinstance(values, dict) and set(values) <= {f.name for f in dataclasses.fields(RunConfig)}:
+        _check_train_files_named_with_levels(values)
+    return build_config(RunConfig, values, "", builders={
+        key: lambda value, where, cls=cls: coerce_overrides(value, cls, where, RENAMED)
+        for key, cls in OVERRIDE_MAPPINGS.items()})
 
 
 def to_yaml(config: RunConfig) -> str:
