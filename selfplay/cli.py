@@ -32,7 +32,9 @@ from tqdm import tqdm
 
 from search import TreeFormatError
 from selfplay import compare, demo, evaluate, export, improve_cli
+from selfplay.deliberate import check_model_settings
 from selfplay.grading import grade
+from selfplay.model.settings import ModelConfigError
 from selfplay.runconfig import ConfigError
 from selfplay.runread import RunError
 from selfplay.tasks import TaskFileError, build_splits, load_problems
@@ -158,7 +160,10 @@ def check_model_dir(model: str) -> None:
     config = Path(model) / "config.json"
     if not config.is_file():
         return
-    _read_json_file(config)
+    settings = _read_json_file(config)
+    if not isinstance(settings, dict):
+        raise UsageError(f"{config}: not a JSON object")
+    check_model_settings(settings, str(config))
     from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig
 
@@ -263,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
             check_model_flags(args)
         return args.run(args) or 0
     # OSError: a missing or unreadable file, a folder where a file belongs, an address that cannot be served
-    except (TaskFileError, TreeFormatError, RunError, ConfigError, UsageError, OSError) as error:
+    except (TaskFileError, TreeFormatError, RunError, ConfigError, UsageError, ModelConfigError, OSError) as error:
         print(f"lab: error: {error}", file=sys.stderr)
         return 2
 

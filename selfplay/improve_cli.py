@@ -26,6 +26,7 @@ from rich.table import Table
 
 from search import TreeFormatError
 from selfplay import rundir
+from selfplay.model.settings import ModelConfigError
 from selfplay.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
 
@@ -229,6 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ConfigError, TaskFileError, TreeFormatError, rundir.RunError, FileNotFoundError) as error:
+    except (ConfigError, TaskFileError, TreeFormatError, rundir.RunError, FileNotFoundError, ModelConfigError) as error:
         print(f"improve: error: {error}", file=sys.stderr)
         return 2

@@ -26,6 +26,7 @@ Knows the round's phases, the run directory and the executor protocol; nothing a
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from tqdm import tqdm
 from search import Tree
 from selfplay import rundir, tracking, treeio
 from selfplay.curriculum import round_draw, solved_shares
+from selfplay.deliberate import check_model_settings
+from selfplay.model.settings import ModelConfigError
 from selfplay.finetune import read_training
 from selfplay.grading import grade
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
@@ -341,6 +344,13 @@ def check_inputs(config: RunConfig) -> None:
     model = config.path(config.model)
     if not (model / "config.json").is_file():
         raise FileNotFoundError(f"{model}: no Hugging Face model directory (config.json) there; set model=...")
+    try:
+        model_config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelConfigError(f"{model / 'config.json'}: not a JSON object ({error})") from None
+    if not isinstance(model_config, dict):
+        raise ModelConfigError(f"{model / 'config.json'}: not a JSON object")
+    check_model_settings(model_config, str(model / "config.json"))
     for name in [*config.train_files, *config.dev_files]:
         if not config.path(name).is_file():
             raise FileNotFoundError(f"{config.path(name)}: no such task file")
