@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
-from search import TreeFormatError
+from search import BudgetTooSmall, TreeFormatError
 from selfplay import compare, demo, evaluate, export, improve_cli
 from selfplay.deliberate import check_model_settings
 from selfplay.grading import grade
@@ -268,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
             check_model_flags(args)
         return args.run(args) or 0
     # OSError: a missing or unreadable file, a folder where a file belongs, an address that cannot be served
-    except (TaskFileError, TreeFormatError, RunError, ConfigError, UsageError, ModelConfigError, OSError) as error:
+    except (TaskFileError, TreeFormatError, RunError, ConfigError, UsageError, ModelConfigError, BudgetTooSmall,
+            OSError) as error:
         print(f"lab: error: {error}", file=sys.stderr)
         return 2
 

@@ -23,7 +23,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Callable, Hashable, Mapping
 
-from search import GREEDY, Budget, derive_seed, SearchConfig, SearchResult, check_overrides, lookup_strategy
+from search import (GREEDY, Budget, BudgetTooSmall, derive_seed, SearchConfig, SearchResult, check_overrides,
+                    lookup_strategy)
 from selfplay.grading import grade
 from selfplay.model.settings import ModelConfigError, declared_per_task, declared_retries
 from selfplay.prompting import BUILTIN_STEP_DELIMITER
@@ -194,6 +195,10 @@ def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int =
     result = algorithm(
         policy, prompt_text, config, seed=derive_seed(seed, problem.id, strategy),
         budget=None if algorithm.kind == GREEDY else allowance, scorer=scorer, answer_check=check, answer_key=key)
+    if result.stopped_by_budget and result.policy_tokens == 0:
+        raise BudgetTooSmall(f"{strategy} x{budget}: {allowance.max_tokens} tokens pay for no model call on problem "
+                             f"{problem.id} (one answer is priced {allowance.tokens_per_answer} tokens, a search's first "
+                             f"call may cost several answers' worth); raise the budget")
     for node in result.tree.terminals():
         verdict = grader(problem, result.tree.answer_text(node))
         result.tree.set_verdict(node, verdict.passed, verdict.score, verdict.status)

@@ -287,3 +287,10 @@ def test_a_run_on_a_model_with_bad_declared_settings_stops_before_any_work(tmp_p
         check_inputs(run_config)
     (model_copy / "config.json").write_text(json.dumps(config))
     check_inputs(run_config)  # the model's own settings pass
+
+
+def test_eval_with_a_budget_that_pays_for_no_model_call_is_refused(capsys):
+    countdown = REPO / "datasets" / "countdown" / "dev.jsonl"
+    code, output = lab(capsys, "eval", "--tasks", countdown, "--limit", "1", "--model", BASE, "--strategy", "mcts",
+                       "--budget", "1")
+    assert_refused(code, output, "mcts x1", "pay for no model call", "raise the budget")
