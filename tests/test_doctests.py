@@ -6,7 +6,7 @@ import pytest
 
 MODULES = ["search.tree", "selfplay.selection", "selfplay.finetune", "selfplay.curriculum", "selfplay.tools.calculator",
            "selfplay.tools.toolbox", "selfplay.tools.spans", "selfplay.model.corpus", "selfplay.tasks.traces",
-           "verifiers.countdown"]
+           "verifiers.countdown", "selfplay.tasks.sources"]
 
 
 @pytest.mark.parametrize("name", MODULES)
