@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -209,6 +210,7 @@ def check_model_flags(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lab", description="selfplay: search, verify, finetune on what checks out.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     show = commands.add_parser("demo", help="tasks and verifiers at work on the built-in splits")
@@ -249,7 +251,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("selfplay")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`lab tasks show ... | head`): stop quietly, as other command-line tools do.
+        # Python would report the failed flush of stdout at exit, so stdout is pointed at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a closed pipe ended
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # PEFT, loading an adapter, asks transformers 5 for a name it deprecated: a warning meant for
     # PEFT's maintainers, not for someone running `lab eval --adapter`.
@@ -267,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "adapter"):  # eval and compare: the commands that take add_model_arguments' flags
             check_model_flags(args)
         return args.run(args) or 0
+    except BrokenPipeError:
+        raise
     # OSError: a missing or unreadable file, a folder where a file belongs, an address that cannot be served
     except (TaskFileError, TreeFormatError, RunError, ConfigError, UsageError, ModelConfigError, BudgetTooSmall,
             OSError) as error:

@@ -294,3 +294,21 @@ def test_eval_with_a_budget_that_pays_for_no_model_call_is_refused(capsys):
     code, output = lab(capsys, "eval", "--tasks", countdown, "--limit", "1", "--model", BASE, "--strategy", "mcts",
                        "--budget", "1")
     assert_refused(code, output, "mcts x1", "pay for no model call", "raise the budget")
+
+
+def test_version_is_printed(capsys):
+    from importlib.metadata import version
+    code, output = lab(capsys, "--version")
+    assert code == 0 and output.strip() == f"lab {version('selfplay')}"
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`lab tasks show BIG | head -1`: the reader leaves early; no 'Broken pipe' error, the shell's status 141."""
+    process = subprocess.Popen([sys.executable, "-m", "selfplay.cli", "tasks", "show",
+                                str(REPO / "datasets" / "countdown" / "train.jsonl"), "--limit", "100000", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    first = process.stdout.readline()
+    process.stdout.close()
+    _, errors = process.communicate(timeout=120)
+    assert first.startswith(b"{") or b"problems" in first
+    assert process.returncode == 141 and b"Broken pipe" not in errors and b"Traceback" not in errors, errors
