@@ -222,7 +222,7 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
             rows = refit_rows(earlier_rows(context.run, round_dir.index), rows, round_dir.index)
         context.executor.finetune(TrainRequest(
             rows, context.model_dir, str(round_dir.adapter), config.sft, None if previous is None else str(previous),
-            config.seed + round_dir.index, str(context.run.path), round_dir.index, base_name=config.model))
+            config.seed + round_dir.index, str(context.run.path), round_dir.index, base_name=base_name(config)))
     training = read_training(round_dir.adapter)
     training.pop("log_history", None)
     if config.train_reward_model:
@@ -230,6 +230,14 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
         training["reward_model"] = rundir.read_json(info).get("training") if info.is_file() \
             else reward_model_phase(context, round_dir)
     return training
+
+
+def base_name(config: RunConfig) -> str:
+    """The base model an adapter records (`base_model_name_or_path`): the driver's absolute path, so
+    `AutoPeftModelForCausalLM` finds it from any folder (a relative `models/base` did only in the
+    checkout), never a worker's scratch copy; a Hub id stays as it is."""
+    path = config.path(config.model)
+    return str(path.resolve()) if path.exists() else config.model
 
 
 def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
@@ -242,7 +250,7 @@ def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
     config = context.config.reward_model_config(seed=context.config.seed + round_dir.index)
     context.executor.finetune(TrainRequest(pairs, context.model_dir, str(round_dir.reward_model), config, None,
                                            config.seed, str(context.run.path), round_dir.index,
-                                           base_name=context.config.model, trainer="reward_model"))
+                                           base_name=base_name(context.config), trainer="reward_model"))
     return rundir.read_json(round_dir.reward_model / "scorer.json")["training"]
 
 
