@@ -74,6 +74,12 @@ def expand_cost_bound(prefix_tokens: Sequence[int], unfed_tokens: Sequence[int],
     return decode + prefill
 
 
+class BudgetTooSmall(ValueError):
+    """Raised by callers that answer for a user (`lab eval`, `lab compare`, a round): a search whose
+    budget paid for not one model call reports 0 tokens and no answer, and its 0.000 accuracy would
+    read as a measurement. A search itself returns that empty result (a tight budget is legal)."""
+
+
 class TokenMeter:
     """Tokens spent since the search began (policy + scorer), against a budget."""
 

@@ -244,3 +244,71 @@ def test_tree_serve_on_a_busy_port_names_host_and_port(run_dir, capsys):
 def test_tree_serve_bad_address_exits_2(run_dir, capsys, flags, names):
     code, output = lab(capsys, "tree", "serve", run_dir, *flags)
     assert_refused(code, output, *names)
+
+
+# A model's declared settings (config.json's selfplay_* keys): each bad value is refused before any weights load,
+# naming the file, the key and the value, where it used to mean something else (NaN passed `< 1` and MCTS spent
+# 27x its budget; "false" meant true) or end in a traceback.
+@pytest.mark.parametrize("settings, words", [
+    ({"selfplay_pricing": {"countdown": {"answer_tokens": float("nan"), "max_depth": 8, "step_tokens": 32}}},
+     ("selfplay_pricing", "answer_tokens", "nan")),
+    ({"selfplay_pricing": {"countdown": {"answer_tokens": 10**9, "max_depth": 8, "step_tokens": 32}}},
+     ("selfplay_pricing", "answer_tokens")),
+    ({"selfplay_pricing": {"countdown": {"answer_tokens": 64.5, "max_depth": 8, "step_tokens": 32}}},
+     ("selfplay_pricing", "64.5")),
+    ({"selfplay_pricing": {"countdown": {"answer_tokens": True, "max_depth": 8, "step_tokens": 32}}},
+     ("selfplay_pricing", "True")),
+    ({"selfplay_pricing": {"countdown": {"answer_tokens": 64, "depth": 8}}}, ("selfplay_pricing", "depth")),
+    ({"selfplay_pricing": {"countdown": 64}}, ("selfplay_pricing", "countdown")),
+    ({"selfplay_pricing": [1, 2]}, ("selfplay_pricing",)),
+    ({"selfplay_retries": "false"}, ("selfplay_retries", "'false'")),
+    ({"selfplay_retries": 12345}, ("selfplay_retries", "12345")),
+    ({"selfplay_retries": [1]}, ("selfplay_retries",)),
+    ({"selfplay_retries": float("nan")}, ("selfplay_retries", "nan")),
+    ({"selfplay_search": {"countdown": {"num_simulations": -3}}}, ("selfplay_search", "num_simulations")),
+    ({"selfplay_search": {"countdown": {"c_puct": float("inf")}}}, ("selfplay_search", "c_puct")),
+    ({"selfplay_search": {"countdown": {"warp_speed": 9}}}, ("selfplay_search", "warp_speed")),
+    ({"selfplay_search": "mcts"}, ("selfplay_search",)),
+])
+def test_eval_model_with_bad_declared_settings_names_the_key(capsys, model_copy, settings, words):
+    config = json.loads((model_copy / "config.json").read_text())
+    (model_copy / "config.json").write_text(json.dumps({**config, **settings}))
+    code, output = lab(capsys, *eval_argv("--model", model_copy))
+    assert_refused(code, output, str(model_copy / "config.json"), *words)
+
+
+def test_a_run_on_a_model_with_bad_declared_settings_stops_before_any_work(tmp_path, model_copy):
+    from selfplay.model.settings import ModelConfigError
+    from selfplay.loop.rounds import check_inputs
+    config = json.loads((model_copy / "config.json").read_text())
+    (model_copy / "config.json").write_text(json.dumps({**config, "selfplay_retries": "yes"}))
+    run_config = load_config("smoke", [f"model={model_copy}"])
+    with pytest.raises(ModelConfigError, match="selfplay_retries must be true or false, got 'yes'"):
+        check_inputs(run_config)
+    (model_copy / "config.json").write_text(json.dumps(config))
+    check_inputs(run_config)  # the model's own settings pass
+
+
+def test_eval_with_a_budget_that_pays_for_no_model_call_is_refused(capsys):
+    countdown = REPO / "datasets" / "countdown" / "dev.jsonl"
+    code, output = lab(capsys, "eval", "--tasks", countdown, "--limit", "1", "--model", BASE, "--strategy", "mcts",
+                       "--budget", "1")
+    assert_refused(code, output, "mcts x1", "pay for no model call", "raise the budget")
+
+
+def test_version_is_printed(capsys):
+    from importlib.metadata import version
+    code, output = lab(capsys, "--version")
+    assert code == 0 and output.strip() == f"lab {version('selfplay')}"
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`lab tasks show BIG | head -1`: the reader leaves early; no 'Broken pipe' error, the shell's status 141."""
+    process = subprocess.Popen([sys.executable, "-m", "selfplay.commands.lab", "tasks", "show",
+                                str(REPO / "datasets" / "countdown" / "train.jsonl"), "--limit", "100000", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    first = process.stdout.readline()
+    process.stdout.close()
+    _, errors = process.communicate(timeout=120)
+    assert first.startswith(b"{") or b"problems" in first
+    assert process.returncode == 141 and b"Broken pipe" not in errors and b"Traceback" not in errors, errors

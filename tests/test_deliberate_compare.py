@@ -91,6 +91,11 @@ def test_arith_has_no_answer_time_check_and_votes_on_final_answers():
 @pytest.mark.parametrize("budget", [1, 4, 16])
 def test_searches_stay_within_the_budget(strategy, budget):
     policy = countdown_policy()
+    if (strategy, budget) == ("mcts", 1):  # one answer's worth pays for no expansion of 8 steps: refused
+        from search import BudgetTooSmall
+        with pytest.raises(BudgetTooSmall):
+            deliberate(policy, COUNTDOWN, strategy, budget, seed=1)
+        return
     outcome = deliberate(policy, COUNTDOWN, strategy, budget, seed=1)
     allowance = budget * tokens_per_answer(policy, policy.render_prompt(COUNTDOWN), "countdown")
     assert 0 <= outcome.result.tokens <= allowance
@@ -199,3 +204,16 @@ def test_a_policy_that_searches_in_its_text_keeps_finished_attempts_open():
     assert searching.prefix(finished) is None and searching.prefix(finished + "retry\n") is None
     assert searching(finished + "retry\n22*4=88") == 1.0
     assert answer_check_for(ARITH, retries=True) is None  # a task without the notion is unchanged
+
+
+def test_a_budget_that_pays_for_no_model_call_is_refused_not_reported_as_zero():
+    """A model whose steps are priced far above its answers (as a chat model's are at MCTS x2): the first
+    expansion's worst case does not fit, and deliberate says so instead of answering 0.000 at 0 tokens."""
+    from search import BudgetTooSmall
+    policy = countdown_policy()
+    policy.pricing = {"countdown": {"answer_tokens": 8, "max_depth": 4, "step_tokens": 200}}
+    for strategy in ("mcts", "beam"):
+        with pytest.raises(BudgetTooSmall, match=rf"{strategy} x2: .* pay for no model call on problem {COUNTDOWN.id}"):
+            deliberate(policy, COUNTDOWN, strategy, 2, seed=0)
+    policy.pricing = {"countdown": {"answer_tokens": 64, "max_depth": 4, "step_tokens": 16}}
+    assert deliberate(policy, COUNTDOWN, "mcts", 2, seed=0).result.policy_tokens > 0  # priced sanely, it searches

@@ -204,8 +204,36 @@ def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
     tokenizer.save_pretrained(tmp_path / "model")
     export_run(run_path, "sft", tmp_path / "sft.jsonl", rounds=[1])
     problem = next(p for p in PROBLEMS if p.id == A)
-    assert read_rows(tmp_path / "sft.jsonl")[0]["prompt"] == \
-        f"[user] {problem.prompt}\n\n{task_spec('countdown').instruction}\n[assistant] "
+    user = [{"role": "user", "content": f"{problem.prompt}\n\n{task_spec('countdown').instruction}"}]
+    # Conversational rows: a trainer applies its own template (a rendered prompt would carry it twice).
+    assert read_rows(tmp_path / "sft.jsonl")[0] == {
+        "prompt": user, "completion": [{"role": "assistant", "content": "91+92=183\n183+93=276"}], "problem_id": A,
+        "round": 1, "task": "countdown", "passed": True, "status": "passed", "selected": True}
+    export_run(run_path, "preference", tmp_path / "pairs.jsonl", rounds=[1])
+    assert [(row["prompt"], row["chosen"], row["rejected"], row["depth"]) for row in read_rows(tmp_path / "pairs.jsonl")] \
+        == [(user, [{"role": "assistant", "content": "91+92=183\n183+93=276"}],
+             [{"role": "assistant", "content": "93-91=2\n2*92=184"}], 0),
+            (user, [{"role": "assistant", "content": "91+92=183\n183+93=276"}],  # the shared step begins both
+             [{"role": "assistant", "content": "91+92=183\n183-93=90"}], 1)]
+    export_run(run_path, "steps", tmp_path / "steps.parquet", rounds=[1])
+    from datasets import load_dataset
+    steps = load_dataset("parquet", data_files=str(tmp_path / "steps.parquet"), split="train",
+                         cache_dir=str(tmp_path / "cache"))
+    assert steps[0]["prompt"] == user and steps[0]["completion"][0]["role"] == "assistant"
+
+
+def test_a_chat_model_export_applies_the_template_once_in_trl(run_path, tmp_path):
+    """TRL renders a conversational row with the model's template: the BOS it writes appears once."""
+    from selfplay.model.tokenizer import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = ("{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+                               "{% if add_generation_prompt %}[assistant] {% endif %}")
+    tokenizer.save_pretrained(tmp_path / "model")
+    export_run(run_path, "sft", tmp_path / "sft.jsonl", rounds=[1])
+    row = read_rows(tmp_path / "sft.jsonl")[0]
+    text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+    assert text.count(tokenizer.bos_token) == 1
 
 
 # --- the files feed datasets and TRL -----------------------------------------------------------

@@ -69,9 +69,10 @@ def check_run(out: Path, config) -> dict:
     metrics = json.loads((round_dir / "metrics.json").read_text())
     assert metrics["eval"]["fast"]["n"] == 4 and metrics["train"]["rows"] >= 0
     adapter = json.loads((round_dir / "adapter" / "adapter_config.json").read_text())
-    assert adapter["base_model_name_or_path"] == "models/base"  # the preset's name, not a worker's copy
+    # the driver's absolute path of the preset's model (loadable from any folder), not a worker's copy
+    assert adapter["base_model_name_or_path"] == str((REPO / "models" / "base").resolve())
     from selfplay.model.policy import Policy
-    policy = Policy.from_pretrained(REPO / adapter["base_model_name_or_path"], round_dir / "adapter")
+    policy = Policy.from_pretrained(adapter["base_model_name_or_path"], round_dir / "adapter")
     assert policy.adapter_dir is not None
     card = (round_dir / "adapter" / "README.md").read_text()
     assert "selfplay-actor-" not in card and "selfplay-actor-" not in json.dumps(metrics)

@@ -251,3 +251,18 @@ def test_complete_greedy_equals_step_by_step_greedy(model, tokenizer):
     assert list(completion.token_ids) == tokens[:30]
     assert completion.n_tokens == len(completion.token_ids)
     assert text.startswith(completion.text)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("reuse_cache", [True, False])
+def test_a_huge_token_cap_decodes_to_the_context_and_allocates_no_more(tokenizer, reuse_cache):
+    """A cap of 10**9 new tokens used to allocate its buffers as asked (terabytes); the context stops every
+    row first, so the answers equal those under a cap of exactly the room the context leaves."""
+    model = biased_llama(tokenizer, {"5": 0.0, "+": 0.0})  # never EOS: every row runs to the context's end
+    policy = Policy(model, tokenizer, max_total_tokens=48, reuse_cache=reuse_cache)
+    huge = policy.complete(PROMPTS[:2], num_samples=2, temperature=1.0, max_new_tokens=10**9, seed=3)
+    room = policy.complete(PROMPTS[:2], num_samples=2, temperature=1.0, max_new_tokens=48, seed=3)
+    assert [[c.text for c in row] for row in huge] == [[c.text for c in row] for row in room]
+    assert {c.finish_reason for row in huge for c in row} == {"max_total_tokens"}
+    steps = policy.expand([policy.root(PROMPTS[0])], 2, temperature=1.0, max_step_tokens=10**9, seed=1)
+    assert all(step.finish_reason == "max_total_tokens" for step in steps[0])

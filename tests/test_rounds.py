@@ -178,7 +178,7 @@ def tree_ids(path) -> list[str]:
 
 
 @pytest.mark.slow
-def test_smoke_preset_writes_the_run_directory(model_dir, tmp_path, capsys):
+def test_smoke_preset_writes_the_run_directory(model_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert improve_cli.main(smoke_args(model_dir, out)) == 0
     assert "fast" in capsys.readouterr().out  # the rounds table
@@ -209,6 +209,14 @@ def test_smoke_preset_writes_the_run_directory(model_dir, tmp_path, capsys):
             assert ids[-1] == tokenizer.eos_token_id and ids.count(tokenizer.eos_token_id) == 1
         model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(model_dir), str(round_dir / "adapter"))
         assert model.peft_config["default"].r == config.sft.lora_rank
+        # The adapter names its base by an absolute path: plain PEFT finds it from any folder.
+        recorded = rundir.read_json(round_dir / "adapter" / "adapter_config.json")["base_model_name_or_path"]
+        assert recorded == str(Path(model_dir).resolve())
+        assert "every linear layer" in (round_dir / "adapter" / "README.md").read_text()
+    from peft import AutoPeftModelForCausalLM
+    monkeypatch.chdir(tmp_path)
+    loaded = AutoPeftModelForCausalLM.from_pretrained(str(out / "round-2" / "adapter"))
+    assert loaded.peft_config["default"].r == config.sft.lora_rank
     second = rundir.read_json(out / "round-2" / "metrics.json")
     assert second["train"]["continued_from"] == str(out / "round-1" / "adapter")
     assert second["selection"]["replayed"] > 0

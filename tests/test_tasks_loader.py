@@ -185,7 +185,7 @@ def test_gzip_errors_name_the_line_too(tmp_path):
 
 
 def test_unsupported_file_type_is_an_error(tmp_path):
-    path = tmp_path / "rows.csv"
+    path = tmp_path / "rows.xlsx"  # .csv and .json are read since datasets.load_dataset reads them
     path.write_text("prompt,answer\n")
     with pytest.raises(TaskFileError, match="unsupported file type"):
         load_problems(path)

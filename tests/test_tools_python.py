@@ -189,3 +189,33 @@ def test_run_program_refuses_bad_sources():
     assert run_program("x\x00").error == "program contains a NUL byte"
     assert run_program("#" * 70_000).error == "program too long"
     assert run_program("def f(:\n").error.startswith("SyntaxError")
+
+
+@runnable
+@pytest.mark.parametrize("program", [
+    'print("a" * 5_000_000)',  # over the sandbox's 4 MB file limit in one write
+    'for i in range(3000):\n    print("b" * 2000)',  # over it in many writes
+])
+def test_output_past_the_file_limit_keeps_its_prefix(program):
+    run = run_program(program, limits=LIMITS)
+    assert run.ok, run.error
+    assert len(run.stdout) == LIMITS.output_bytes and set(run.stdout) <= {"a", "b", "\n"}
+    call = PythonTool(limits=LIMITS)._call(program)
+    assert call.status == "ok" and f"[output cut at {python_tool.MAX_OUTPUT_CHARS} characters]" in call.output
+
+
+@runnable
+def test_program_goes_on_after_its_output_is_cut():
+    run = run_program('print("x" * 5_000_000)\nimport sys\nsys.stderr.write("done")\nraise SystemExit(3)', limits=LIMITS)
+    assert run.status == "error" and run.stdout.startswith("x" * 100)  # the program ran on to its own exit
+
+
+@jailed
+def test_the_jail_shows_no_host_path_of_the_sandbox():
+    from verifiers.sandbox import CHILD_DIR
+    run = run_program('print(open("/proc/self/mountinfo").read())\nimport os\nprint(os.listdir("/opt/selfplay-sandbox"))',
+                      limits=LIMITS)
+    assert run.ok and "/opt/selfplay-sandbox" not in run.stdout.split("[")[0]  # no mount for it: a copy
+    assert os.path.dirname(CHILD_DIR) not in run.stdout and "harness.py" in run.stdout
+    tamper = run_program('open("/opt/selfplay-sandbox/harness.py", "a").write("x")', limits=LIMITS)
+    assert tamper.status == "error" and "Permission denied" in tamper.error

@@ -1,38 +1,56 @@
-"""Final-answer checking for math completions: extract the answer, compare it exactly.
+"""Final-answer checking for math completions: extract the answer, compare it by value.
 
 The loop finetunes on whatever `check` passes, so this module is strict: it passes a
 completion only when the completion states one final answer, through an explicit marker,
-and that answer equals the gold answer exactly. It knows answer markers, a few LaTeX and
-markdown wrappers, and (through `verifiers.numbers`) exact numbers. It knows nothing about
-models, search, tasks or Ray. `check_countdown` lives in `verifiers.countdown` and is
-re-exported here.
+and that answer says what the gold answer says. It knows answer markers, a few LaTeX and
+markdown wrappers, exact numbers (`verifiers.numbers`), the labels around a value
+(`verifiers.answer_forms`) and, for what those cannot decide, bounded symbolic equality
+(`verifiers.symbolic`, Hugging Face's math-verify without its float tolerance). It knows
+nothing about models, search, tasks or Ray. `check_countdown` lives in `verifiers.countdown`
+and is re-exported here.
 
 Markers (all of equal rank; every one found counts):
   `#### 72`                          GSM8K: the rest of the line after four or more `#`
   `\\boxed{...}`, `\\fbox{...}`        balanced braces, `\\{` `\\}` escaped; nested boxes unwrap
   `Answer: 72`, `**Final Answer:** 72`  at the start of a line, case-insensitive
   `the answer is 72`, `final answer is 72`  anywhere, case-insensitive, up to ". " or line end
-Precedence: there is none to exploit. Every marked answer must agree (after normalisation:
-`#### 1,000` agrees with `\\boxed{1000}`); two that differ make the completion unusable, so
-a model cannot hedge. A bare number with no marker is never an answer: the format is part
-of what the loop teaches. A text with no marker has no answer. A markdown heading such as
-`#### Step 1` reads as a marker too, and then usually conflicts: stricter, never looser.
-`extract_answer` returns the last marked answer, normalised with its case kept.
+Precedence: there is none to exploit. Every marked answer must agree (after normalisation,
+by `answer_key`: `#### 1,000` agrees with `\\boxed{1000}`, `#### 72 clips` with `\\boxed{72}`);
+two that differ make the completion unusable, so a model cannot hedge. Agreement is judged
+without algebra, so `#### \\sqrt{8}` beside `\\boxed{2\\sqrt{2}}` is a conflict: stricter, never
+looser. A bare number with no marker is never an answer: the format is part of what the loop
+teaches. A text with no marker has no answer. A markdown heading such as `#### Step 1` reads
+as a marker too, and then usually conflicts. `extract_answer` returns the last marked answer,
+normalised with its case kept.
 
 Normalisation strips whitespace, trailing `.`, markdown `*`/`` ` ``, `$...$`, `\\(...\\)`,
 `\\[...\\]`, whole-string `\\boxed{}` `\\text{}` `\\textbf{}` `\\mathrm{}` `\\mathbf{}`, a leading
-currency `$` or `\\$`, a trailing `%` or `\\%` (percent is a unit label: `50%` equals `50`
-and does not equal `0.5`), and a leading `answer:` / `the answer is`; `{,}` and `\\,` read
-as `,`. Then both sides are exact numbers (compared as Fractions) or both are strings
-(compared with whitespace collapsed, case-insensitively). A number never equals a string.
+currency `$` or `\\$`, `\\left` `\\right` `\\displaystyle` `\\!`, and a leading `answer:` / `the
+answer is`; `{,}` and `\\,` read as `,`. A percent sign is kept: `50%` is the number 1/2.
+
+Equivalence (`is_equivalent`), in order, on what each answer says (`answer_forms.reading`:
+`x = 4` is 4, `90^\\circ` is 90, `72 clips` is 72 when the unit cannot change the value):
+  1. both sides exact numbers: their values decide, and nothing else does. No float
+     tolerance: `0.333333` is not `1/3`. Percent is a value: `0.5%` is 1/200, not 0.5, so
+     gold `0.5` rejects `0.5%`; gold `50%` accepts `0.5` and `\\frac{1}{2}` (the same value),
+     and gold `50` rejects `50%` (a value a hundred times smaller; reading `%` as a label,
+     as math-verify does for whole numbers, would also pass `0.5%` for `0.5`).
+  2. the same canonical string (case, spacing beside punctuation aside): `(1, 2)` is `(1,2)`.
+  3. a side made of number characters that is no number (`1,00`, `1,2`, `7 2`) equals nothing
+     else, and an answer that is still an equation (`5 = 4`, `2 + 2 = 4`) equals no gold
+     that is not one (math-verify would compare its last side only).
+  4. symbolic equality, bounded (`verifiers.symbolic`): `\\sqrt{8}` is `2\\sqrt{2}`, `\\pi/2` is
+     `\\frac{\\pi}{2}`, `\\{2,1\\}` is `\\{1,2\\}`, `10^3` is 1000. Text sympy has no business
+     with (non-ASCII digits, words, `\\int`, towers of powers, big factorials, long or deep
+     text) never reaches it and equals nothing; a comparison past its deadline is False.
 Numbers follow `verifiers.numbers`: exact, `1e3` allowed with |exponent| <= 100, ASCII
 digits only (`٣` is a string and never equals `3`), badly grouped commas not numbers.
-Other units (`72 apples`, `90^\\circ`) are not stripped: such answers compare as strings.
 
 Bounds: a completion over MAX_COMPLETION_CHARS, an answer over MAX_ANSWER_CHARS, a `\\boxed{`
 not closed within MAX_ANSWER_CHARS, more than MAX_CANDIDATES marked answers, or more than
 MAX_MARKER_MATCHES marker-like matches (blank or not) makes the text unusable at once.
 Every regex here is linear-time; the Python loops run at most MAX_MARKER_MATCHES times.
+Extraction never calls sympy; `is_equivalent` and `check` call it at most once, bounded.
 """
 from __future__ import annotations
 
@@ -42,6 +60,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator
 
+from verifiers import symbolic
+from verifiers.answer_forms import canonical, looks_numeric, percent_as_division, reading
 from verifiers.countdown import check_countdown
 from verifiers.numbers import parse_number
 from verifiers.verdict import Verdict
@@ -73,6 +93,7 @@ _LEADING_WORDS = re.compile(
 _WRAPPERS = ("\\boxed{", "\\fbox{", "\\text{", "\\textbf{", "\\mathrm{", "\\mathbf{")
 _PAIRS = (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]"))
 _SPACES = re.compile(r"\s+")
+_SIZING = re.compile(r"\\(?:left|right|displaystyle)(?![A-Za-z])")
 
 
 @dataclass(frozen=True)
@@ -236,9 +257,6 @@ def _peel_once(text: str) -> str:
     for currency in ("\\$", "$"):
         if text.startswith(currency) and "$" not in text[len(currency):]:
             return text[len(currency):]
-    for percent in ("\\%", "%"):
-        if text.endswith(percent):
-            return text[:-len(percent)]
     return text
 
 
@@ -250,7 +268,8 @@ def normalise_answer(text: str) -> str:
     """
     if not isinstance(text, str):
         raise TypeError(f"normalise_answer expects str, got {type(text).__name__}")
-    text = text.replace("{,}", ",").replace("\\,", ",")
+    text = text.replace("{,}", ",").replace("\\,", ",").replace("\\!", "")
+    text = _SIZING.sub("", text)
     for _ in range(MAX_UNWRAP):
         peeled = _peel_once(text)
         if peeled == text:
@@ -260,30 +279,45 @@ def normalise_answer(text: str) -> str:
 
 
 def answer_key(answer: str) -> Fraction | str:
-    """What two answers must share to be equal: an exact number, else a lower-cased string.
+    """What two answers must share to be equal without algebra: an exact number, else the
+    canonical string of what the answer says (`answer_forms.reading`). Majority vote groups by it.
 
-    >>> answer_key("$1,000.00"), answer_key(" Yes ")
-    (Fraction(1000, 1), 'yes')
+    >>> answer_key("$1,000.00"), answer_key(" Yes "), answer_key("72 clips")
+    (Fraction(1000, 1), 'yes', Fraction(72, 1))
     """
-    normal = normalise_answer(answer)
-    number = parse_number(normal)
-    return number if number is not None else normal.lower()
+    said = reading(normalise_answer(answer))
+    number = parse_number(said)
+    return number if number is not None else canonical(said)
 
 
 def is_equivalent(pred: str, gold: str) -> bool:
-    """True when `pred` and `gold` are the same exact number or the same normalised string.
+    """True when `pred` and `gold` say the same thing: the same exact number (which decides
+    whenever both sides are one), the same canonical string, or, for what neither decides,
+    symbolic equality without float tolerance (`verifiers.symbolic`, bounded).
 
-    >>> is_equivalent("-0.75", "\\\\frac{-3}{4}"), is_equivalent("0.333", "1/3")
+    >>> is_equivalent("-0.75", "\\\\frac{-3}{4}"), is_equivalent("0.333333", "1/3")
     (True, False)
+    >>> is_equivalent("0.5\\\\%", "0.5"), is_equivalent("50\\\\%", "\\\\frac{1}{2}")
+    (False, True)
     """
     if not isinstance(pred, str) or not isinstance(gold, str):
         raise TypeError("is_equivalent expects two str")
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
         return False
-    pred_key, gold_key = answer_key(pred), answer_key(gold)
-    if pred_key == "" or gold_key == "" or type(pred_key) is not type(gold_key):
+    pred_said, gold_said = reading(normalise_answer(pred)), reading(normalise_answer(gold))
+    if not pred_said or not gold_said:
         return False
-    return pred_key == gold_key
+    pred_number, gold_number = parse_number(pred_said), parse_number(gold_said)
+    if pred_number is not None and gold_number is not None:
+        return pred_number == gold_number
+    if canonical(pred_said) == canonical(gold_said):
+        return True
+    if looks_numeric(pred_said) and pred_number is None or \
+            looks_numeric(gold_said) and gold_number is None:
+        return False  # `1,00`, `1,2`: a badly written number is no number, not a set
+    if "=" in pred_said and "=" not in gold_said:
+        return False  # math-verify reads `5 = 4` as its last side, 4: a false chain is no answer
+    return symbolic.equal(percent_as_division(pred_said), percent_as_division(gold_said))
 
 
 def _gold_answer(gold: str) -> str | None:

@@ -13,7 +13,13 @@ Accepted, the whole string, surrounding whitespace ignored:
   scientific notation     1e3  2.5E-2            (|exponent| <= MAX_EXPONENT)
   slash fractions         3/4  -3/4  1.5 / 3     (unsigned denominator)
   LaTeX fractions         \\frac{3}{4}  \\dfrac{-3}{4}  -\\tfrac{3}{4}  \\frac34
+  mixed numbers           3\\frac{1}{2}  -2\\tfrac{3}{4}  (a whole number, then a proper fraction)
+  percent                 50%  0.5\\%  \\frac{1}{2}\\%  (any of the above, then % or \\%)
   the minus sign U+2212   −5 is -5
+
+A percent is a value, not a unit label: `50%` is 1/2 and `0.5%` is 1/200, so `0.5%` never
+equals `0.5`. `3\\frac{1}{2}` reads as 7/2 only when the fraction is proper; `3\\frac{4}{2}`
+is not a number (it could mean a product).
 
 Not numbers: badly grouped commas (`1,00`, `1,2`, `1,0000`), non-ASCII digits (`٣`, `５`:
 rejected, not normalised, so a model cannot pass with look-alike digits), a zero
@@ -38,6 +44,9 @@ _FRAC = re.compile(
     rf" *\{{ *(?P<dsign>[+-]?)(?P<den>{_UNSIGNED}) *\}}"
 )
 _FRAC_SHORT = re.compile(r"(?P<sign>[+-]?)\\[dt]?frac(?P<num>[0-9])(?P<den>[0-9])")
+_MIXED = re.compile(
+    r"(?P<sign>[+-]?)(?P<whole>[0-9]+) *\\[dt]?frac *\{ *(?P<num>[0-9]+) *\} *\{ *(?P<den>[0-9]+) *\}"
+)
 
 
 def unsigned_value(body: str) -> Fraction:
@@ -63,6 +72,8 @@ def parse_number(text: str) -> Fraction | None:
 
     >>> parse_number("-1,000.50"), parse_number("\\\\dfrac{3}{4}"), parse_number("1,2")
     (Fraction(-2001, 2), Fraction(3, 4), None)
+    >>> parse_number("0.5%"), parse_number("3\\\\frac{1}{2}")
+    (Fraction(1, 200), Fraction(7, 2))
     """
     if not isinstance(text, str):
         raise TypeError(f"parse_number expects str, got {type(text).__name__}")
@@ -72,6 +83,15 @@ def parse_number(text: str) -> Fraction | None:
     # Bound every int() below before it runs (this also keeps clear of int's 4300-digit guard).
     if sum(ch.isdigit() for ch in text) > MAX_DIGITS:
         return None
+    for percent in ("\\%", "%"):
+        if text.endswith(percent):
+            value = _plain_number(text[:-len(percent)].rstrip())
+            return None if value is None else value / 100
+    return _plain_number(text)
+
+
+def _plain_number(text: str) -> Fraction | None:
+    """The value of `text` in the grammar without percent."""
     if match := _DECIMAL.fullmatch(text):
         value = unsigned_value(match["body"])
         if match["exp"] is not None:
@@ -91,4 +111,9 @@ def parse_number(text: str) -> Fraction | None:
     if match := _FRAC_SHORT.fullmatch(text):
         ratio = _ratio(Fraction(int(match["num"])), Fraction(int(match["den"])))
         return None if ratio is None else _signed(match["sign"], ratio)
+    if match := _MIXED.fullmatch(text):
+        numerator, denominator = int(match["num"]), int(match["den"])
+        if not 0 < numerator < denominator:
+            return None
+        return _signed(match["sign"], int(match["whole"]) + Fraction(numerator, denominator))
     return None

@@ -32,8 +32,25 @@ _LOAD_FAILURE = "program failed to load: "
 
 # The sandbox's harness runs a program when it loads it, with stdout a file that is only
 # written when Python's buffer is flushed: the driver flushes it however the program ends.
+# Past `kept` characters the driver drops what is printed, so a program that prints more than the
+# file limit allows still returns the prefix (it used to fail on EFBIG and lose all of it).
 _DRIVER = """\
+import io as _io
 import sys as _sys
+class _KeptPrefix(_io.TextIOBase):
+    def __init__(self, stream, kept):
+        self._stream, self._left = stream, kept
+    def writable(self):
+        return True
+    def write(self, text):
+        if self._left > 0:
+            part = text[:self._left]
+            self._left -= len(part)
+            self._stream.write(part)
+        return len(text)
+    def flush(self):
+        self._stream.flush()
+_sys.stdout = _KeptPrefix(_sys.stdout, {kept})
 try:
     exec(compile({source!r}, "<program>", "exec"), {{"__name__": "__main__", "__builtins__": __builtins__}})
 except SystemExit as _exit:
@@ -66,7 +83,7 @@ def run_program(source: str, timeout_s: float = DEFAULT_TIMEOUT_S, limits: Sandb
     if problem:
         return ProgramRun("error", "", problem, time.perf_counter() - start)
     limits = limits or SandboxLimits(timeout_s=timeout_s)
-    candidate = CandidateProcess(_DRIVER.format(source=source), limits)
+    candidate = CandidateProcess(_DRIVER.format(source=source, kept=limits.output_bytes), limits)
     status, error = "ok", ""
     try:
         with candidate:

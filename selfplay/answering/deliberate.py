@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Callable, Hashable
+from typing import Callable, Hashable, Mapping
 
-from search import GREEDY, Budget, derive_seed, SearchConfig, SearchResult, check_overrides, lookup_strategy
+from search import (GREEDY, Budget, BudgetTooSmall, derive_seed, SearchConfig, SearchResult, check_overrides,
+                    lookup_strategy)
 from selfplay.answering.grading import grade
 from selfplay.model.prompting import BUILTIN_STEP_DELIMITER
+from selfplay.model.settings import ModelConfigError, declared_per_task, declared_retries
 from selfplay.tasks import Problem, task_spec
 from selfplay.tasks.spec import Pricing
 from verifiers import math
@@ -108,6 +110,22 @@ def _final_answer_key(text: str) -> Hashable | None:
     return None if answer is None else math.answer_key(answer)
 
 
+def check_model_settings(config: Mapping, where: str = "the model's config.json") -> None:
+    """Check every task's declared prices and search settings, and the retries flag, before any work.
+
+    `config` is the model's config as a dict; a bad value raises ModelConfigError naming `where`, the
+    key, the task and the value, where it used to mean something else silently (a NaN price passed
+    `< 1`, and MCTS spent 27x its budget) or fail mid-run.
+    """
+    declared_retries(config, where)
+    for key, check in (("selfplay_pricing", lambda fields: Pricing(**fields)), ("selfplay_search", check_overrides)):
+        for task, fields in declared_per_task(config, key, where).items():
+            try:
+                check(dict(fields))
+            except (TypeError, ValueError) as error:
+                raise ModelConfigError(f"{where}: {key} for {task!r}: {error}") from None
+
+
 def pricing_for(policy, task: str) -> Pricing:
     """The task's prices in the policy's prompt format: built-in where steps are lines, else chat;
     a built-in model's own prices for the task where it declares them (`Policy.pricing`)."""
@@ -116,9 +134,9 @@ def pricing_for(policy, task: str) -> Pricing:
     if kind == "builtin" and declared is not None:
         try:
             return Pricing(**declared)
-        except TypeError as error:
-            raise ValueError(f"the model's selfplay_pricing for {task!r} must hold Pricing fields "
-                             f"(answer_tokens, max_depth, step_tokens), got {declared!r}") from error
+        except (TypeError, ValueError) as error:
+            raise ModelConfigError(f"the model's selfplay_pricing for {task!r} must hold Pricing fields "
+                             f"(answer_tokens, max_depth, step_tokens), got {declared!r}: {error}") from error
     return task_spec(task).pricing(kind)
 
 
@@ -129,11 +147,12 @@ def declared_search(policy, task: str) -> dict:
     if declared is None:
         return {}
     if not isinstance(declared, dict):
-        raise ValueError(f"the model's selfplay_search for {task!r} must hold SearchConfig fields, got {declared!r}")
+        raise ModelConfigError(f"the model's selfplay_search for {task!r} must hold SearchConfig fields, "
+                               f"got {declared!r}")
     try:
         check_overrides(declared)
     except ValueError as error:
-        raise ValueError(f"the model's selfplay_search for {task!r}: {error}") from None
+        raise ModelConfigError(f"the model's selfplay_search for {task!r}: {error}") from None
     return dict(declared)
 
 
@@ -176,6 +195,10 @@ def deliberate(policy, problem: Problem, strategy: str, budget: int, seed: int =
     result = algorithm(
         policy, prompt_text, config, seed=derive_seed(seed, problem.id, strategy),
         budget=None if algorithm.kind == GREEDY else allowance, scorer=scorer, answer_check=check, answer_key=key)
+    if result.stopped_by_budget and result.policy_tokens == 0:
+        raise BudgetTooSmall(f"{strategy} x{budget}: {allowance.max_tokens} tokens pay for no model call on problem "
+                             f"{problem.id} (one answer is priced {allowance.tokens_per_answer} tokens, a search's first "
+                             f"call may cost several answers' worth); raise the budget")
     for node in result.tree.terminals():
         verdict = grader(problem, result.tree.answer_text(node))
         result.tree.set_verdict(node, verdict.passed, verdict.score, verdict.status)

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from search import TreeFormatError
+from selfplay.model.settings import ModelConfigError
 from selfplay.runs import rundir, treeio
 from selfplay.runs.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
@@ -229,6 +230,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ConfigError, TaskFileError, TreeFormatError, rundir.RunError, FileNotFoundError) as error:
+    except (ConfigError, TaskFileError, TreeFormatError, rundir.RunError, FileNotFoundError, ModelConfigError) as error:
         print(f"improve: error: {error}", file=sys.stderr)
         return 2

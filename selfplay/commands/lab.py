@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
-from search import TreeFormatError
+from search import BudgetTooSmall, TreeFormatError
 from selfplay.commands import compare, demo, evaluate, export, improve, tasks, tree, verify
 from selfplay.commands.model_flags import UsageError, check_model_flags
+from selfplay.model.settings import ModelConfigError
 from selfplay.runs.runconfig import ConfigError
 from selfplay.runs.runread import RunError
 from selfplay.tasks import TaskFileError
@@ -43,6 +45,7 @@ HANDED_OVER = {"pretrain": ("selfplay.commands.pretrain", "pretrain the built-in
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lab", description="selfplay: search, verify, finetune on what checks out.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(subparsers)
@@ -51,7 +54,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("selfplay")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`lab tasks show ... | head`): stop quietly, as other command-line tools do.
+        # Python would report the failed flush of stdout at exit, so stdout is pointed at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a closed pipe ended
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # PEFT, loading an adapter, asks transformers 5 for a name it deprecated: a warning meant for
     # PEFT's maintainers, not for someone running `lab eval --adapter`.
@@ -63,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "adapter"):  # eval and compare: the commands that take add_model_arguments' flags
             check_model_flags(args)
         return args.run(args) or 0
+    except BrokenPipeError:
+        raise
     # OSError: a missing or unreadable file, a folder where a file belongs, an address that cannot be served
-    except (TaskFileError, TreeFormatError, RunError, ConfigError, UsageError, OSError) as error:
+    except (TaskFileError, TreeFormatError, RunError, ConfigError, UsageError, ModelConfigError, BudgetTooSmall,
+            OSError) as error:
         print(f"lab: error: {error}", file=sys.stderr)
         return 2
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from selfplay.answering.deliberate import check_model_settings
+
 
 class UsageError(ValueError):
     """A flag whose value cannot work here: a device this machine lacks, a model or adapter that cannot load."""
@@ -65,7 +67,10 @@ def check_model_dir(model: str) -> None:
     config = Path(model) / "config.json"
     if not config.is_file():
         return
-    _read_json_file(config)
+    settings = _read_json_file(config)
+    if not isinstance(settings, dict):
+        raise UsageError(f"{config}: not a JSON object")
+    check_model_settings(settings, str(config))
     from huggingface_hub.errors import StrictDataclassError
     from transformers import AutoConfig
 

@@ -215,8 +215,8 @@ def adapter_card(model_dir: str | os.PathLike, out_dir: str | os.PathLike, confi
 
 # selfplay LoRA adapter{f", {round_name}" if match else ""}
 
-A LoRA adapter (PEFT; rank {config.lora_rank}, alpha {config.lora_alpha}, dropout {config.lora_dropout:g}, on every
-linear layer) for the base model `{base}`, trained by {round_name} of a selfplay improvement run
+A LoRA adapter (PEFT; rank {config.lora_rank}, alpha {config.lora_alpha}, dropout {config.lora_dropout:g}, on
+{_targets_text(config.target_modules)}) for the base model `{base}`, trained by {round_name} of a selfplay improvement run
 (expert iteration: the policy searches, the verifiers check, it is finetuned on what checked out).
 
 - Data: {data}the round's verified answers, found by the policy's own search on training problems,
@@ -236,6 +236,16 @@ model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("{base}")
 
 or `lab eval --model {base} --adapter {adapter} --tasks FILE`.
 """
+
+
+def _targets_text(target_modules: str) -> str:
+    """What the card says the LoRA sits on: the card used to say every linear layer whatever was set.
+
+    >>> _targets_text("all-linear"), _targets_text("q_proj,v_proj")
+    ('every linear layer', 'the modules q_proj, v_proj')
+    """
+    targets = lora_targets(target_modules)
+    return "every linear layer" if targets == "all-linear" else f"the modules {', '.join(targets)}"
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ Knows the round's phases, the run directory and the executor protocol; nothing a
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from tqdm import tqdm
 from search import Tree
 from selfplay.runs import rundir, tracking, treeio
 from selfplay.loop.curriculum import round_draw, solved_shares
+from selfplay.answering.deliberate import check_model_settings
+from selfplay.model.settings import ModelConfigError
 from selfplay.loop.finetune import read_training
 from selfplay.answering.grading import grade
 from selfplay.runs.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
@@ -222,7 +225,7 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
             rows = refit_rows(earlier_rows(context.run, round_dir.index), rows, round_dir.index)
         context.executor.finetune(TrainRequest(
             rows, context.model_dir, str(round_dir.adapter), config.sft, None if previous is None else str(previous),
-            config.seed + round_dir.index, str(context.run.path), round_dir.index, base_name=config.model))
+            config.seed + round_dir.index, str(context.run.path), round_dir.index, base_name=base_name(config)))
     training = read_training(round_dir.adapter)
     training.pop("log_history", None)
     if config.train_reward_model:
@@ -230,6 +233,14 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
         training["reward_model"] = rundir.read_json(info).get("training") if info.is_file() \
             else reward_model_phase(context, round_dir)
     return training
+
+
+def base_name(config: RunConfig) -> str:
+    """The base model an adapter records (`base_model_name_or_path`): the driver's absolute path, so
+    `AutoPeftModelForCausalLM` finds it from any folder (a relative `models/base` did only in the
+    checkout), never a worker's scratch copy; a Hub id stays as it is."""
+    path = config.path(config.model)
+    return str(path.resolve()) if path.exists() else config.model
 
 
 def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
@@ -242,7 +253,7 @@ def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
     config = context.config.reward_model_config(seed=context.config.seed + round_dir.index)
     context.executor.finetune(TrainRequest(pairs, context.model_dir, str(round_dir.reward_model), config, None,
                                            config.seed, str(context.run.path), round_dir.index,
-                                           base_name=context.config.model, trainer="reward_model"))
+                                           base_name=base_name(context.config), trainer="reward_model"))
     return rundir.read_json(round_dir.reward_model / "scorer.json")["training"]
 
 
@@ -344,6 +355,13 @@ def check_inputs(config: RunConfig) -> None:
     model = config.path(config.model)
     if not (model / "config.json").is_file():
         raise FileNotFoundError(f"{model}: no Hugging Face model directory (config.json) there; set model=...")
+    try:
+        model_config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelConfigError(f"{model / 'config.json'}: not a JSON object ({error})") from None
+    if not isinstance(model_config, dict):
+        raise ModelConfigError(f"{model / 'config.json'}: not a JSON object")
+    check_model_settings(model_config, str(model / "config.json"))
     for name in [*config.train_files, *config.dev_files]:
         if not config.path(name).is_file():
             raise FileNotFoundError(f"{config.path(name)}: no such task file")

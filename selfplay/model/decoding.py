@@ -161,6 +161,11 @@ def generate(model, states: Sequence[PrefixState], settings: DecodeSettings, sto
              usage: Usage, scratch: Scratch | None = None, tools: ToolFeed | None = None) -> Generation:
     """Sample `settings.num_samples` continuations of every state; `groups[i]` picks state i's generator."""
     samples = settings.num_samples
+    # No row decodes past the model's context, so no buffer is made longer than that: a cap of 10**9
+    # new tokens used to be allocated as it was asked (terabytes) before the context stopped every row.
+    room = max(1, settings.max_total_tokens - min(len(state) for state in states))
+    if settings.max_tokens > room:
+        settings = replace(settings, max_tokens=room)
     rows = list(states) if reuse_cache else [state for state in states for _ in range(samples)]
     repeats = samples if reuse_cache else 1
     # With one sample per row, the prefill cache gets room to decode in and is used as it is.

@@ -33,6 +33,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from selfplay.model.settings import declared_per_task, declared_retries
 from selfplay.model.decoding import DecodeSettings, Generation, GeneratedRow, Usage, generate
 from selfplay.model.kv import KVSegment, PrefixState, Scratch, check_supported, row_kv
 from selfplay.model.next_token import StopRule, make_generators
@@ -92,11 +93,12 @@ class Policy:
         self.declared_tools = self.tools  # what the policy was built with; `apply_tools(policy, "auto")` restores it
         # a task's answer prices the model declares (`selfplay_pricing`, `Pricing` fields), where its answers
         # are longer than the task's built-in prices allow (a model whose countdown answers search in their text)
-        self.pricing = dict(getattr(model.config, "selfplay_pricing", None) or {})
-        self.retries = bool(getattr(model.config, "selfplay_retries", False))  # its answers search in their text
+        declared = model.config.to_dict()
+        self.pricing = declared_per_task(declared, "selfplay_pricing")
+        self.retries = declared_retries(declared)  # its answers search in their text
         # a task's search settings the model declares (`selfplay_search`, SearchConfig fields), where the
         # defaults search it badly (a model whose answers search in their text: rollouts value a step)
-        self.search_defaults = dict(getattr(model.config, "selfplay_search", None) or {})
+        self.search_defaults = declared_per_task(declared, "selfplay_search")
 
     @classmethod
     def from_pretrained(cls, model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None, *,

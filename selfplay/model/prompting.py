@@ -45,9 +45,13 @@ class PromptFormat:
     def render(self, prompt: str, task: str | None, tokenizer) -> str:
         if self.kind == "builtin":
             return builtin_prompt(prompt)
-        instruction = task_spec(task or FALLBACK_TASK).instruction
-        messages = [{"role": "user", "content": f"{prompt}\n\n{instruction}"}]
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(chat_messages(prompt, task), tokenize=False, add_generation_prompt=True)
+
+
+def chat_messages(prompt: str, task: str | None) -> list[dict]:
+    """The conversation a chat model is given: one user turn, the problem and its task's instruction."""
+    instruction = task_spec(task or FALLBACK_TASK).instruction
+    return [{"role": "user", "content": f"{prompt}\n\n{instruction}"}]
 
 
 def format_for(tokenizer) -> PromptFormat:

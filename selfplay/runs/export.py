@@ -17,9 +17,14 @@ them as they are:
   with `verifiers.scorer_data.value_labels`' Monte-Carlo value: `value` = `passed` / `total`,
   the share of graded answers below the prefix that verified; `label` is true when any did.
 
-Every row carries `problem_id`, `round` and `task`. The prompt is the text the policy continued
-(the run's own `sft.jsonl` / `rm.jsonl` rows, else the problem rendered in the run model's
-prompt format); a completion carries no EOS text (trainers append their tokenizer's own).
+Every row carries `problem_id`, `round` and `task`. For a run whose model has no chat template
+the prompt is the text the policy continued (the run's own `sft.jsonl` / `rm.jsonl` rows, else
+the problem in the built-in format); a completion carries no EOS text (trainers append their
+tokenizer's own). For a chat model the rows are conversational, as TRL's trainers take them and
+apply their own template (a rendered prompt would have it twice: two BOS on a Llama prompt):
+`prompt` is the user turn as a message list, and `completion`, `chosen` and `rejected` are
+assistant turns (a preference pair's shared steps begin both of its answers; tool spans count
+from the start of the assistant's text).
 `--verdict` names the verifier statuses whose answers are used; answers with other statuses
 count as ungraded (e.g. `--verdict passed --verdict wrong` leaves timeouts out of every kind).
 
@@ -47,7 +52,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from selfplay.runs import rundir
-from selfplay.model.prompting import builtin_prompt
+from selfplay.model.prompting import builtin_prompt, chat_messages
 from selfplay.runs.runconfig import resolve_path
 from search import Tree
 from selfplay.runs.runread import RunError, RunView, open_run
@@ -158,11 +163,38 @@ def _has_chat_template(model_dir: Path) -> bool:
     return bool(config.get("chat_template"))
 
 
-def run_prompt_renderer(run: RunView) -> Callable[[Problem], str]:
-    """How the run's policy saw a problem: the built-in format, or the model's chat template."""
+def _run_model_dir(run: RunView) -> Path:
     model_dir = resolve_path(run.config().get("model") or "models/base")
     if not model_dir.is_dir():
         raise ExportError(f"{model_dir}: the run's model is not there, so its prompts cannot be rendered")
+    return model_dir
+
+
+def run_has_chat_template(run: RunView) -> bool:
+    return _has_chat_template(_run_model_dir(run))
+
+
+def make_conversational(rows: list[dict], prompts: Mapping[str, str], problems: Mapping[str, Problem],
+                        spans: Mapping[tuple[str, str], list]) -> None:
+    """Rows of a chat model's run, in place: the user turn as messages, answers as assistant turns."""
+    for row in rows:
+        problem = problems.get(row["problem_id"])
+        if problem is None:
+            raise ExportError(f"problem {row['problem_id']} is in none of the run's task files, so its user turn "
+                              "cannot be written")
+        steps = row["prompt"][len(prompts[row["problem_id"]]):]  # a preference pair's shared steps, else ""
+        row["prompt"] = chat_messages(problem.prompt, problem.task)
+        for side in ("completion", "chosen", "rejected"):
+            if side in row:
+                content = steps + row[side]
+                row[side] = [{"role": "assistant", "content": content}]
+                if spans and side != "completion":
+                    row[f"{side}_tool_spans"] = spans.get((row["problem_id"], content), [])
+
+
+def run_prompt_renderer(run: RunView) -> Callable[[Problem], str]:
+    """How the run's policy saw a problem: the built-in format, or the model's chat template."""
+    model_dir = _run_model_dir(run)
     if not _has_chat_template(model_dir):
         return lambda problem: builtin_prompt(problem.prompt)
     from transformers import AutoTokenizer  # only a chat model's prompts need the tokenizer
@@ -254,6 +286,8 @@ def export_run(run_path: str | os.PathLike, kind: str, out: str | os.PathLike, *
     spans = tool_span_index(tree for trees in by_round.values() for tree in trees)
     if spans:
         add_tool_spans(rows, spans, prompts)
+    if rows and run_has_chat_template(run):
+        make_conversational(rows, prompts, run.problems(), spans)
     if not rows:
         raise ExportError(f"no {kind} rows in round {', '.join(map(str, indices))} of {run.path} "
                           f"(tasks: {', '.join(sorted(wanted_tasks)) or 'all'}; verdicts: {', '.join(statuses)})")

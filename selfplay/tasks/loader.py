@@ -1,4 +1,5 @@
-"""Read and write task files: `.jsonl`, `.jsonl.gz`, and (read only) `.parquet`.
+"""Read and write task files: `.jsonl`, `.jsonl.gz`, and (read only) `.parquet`, `.json`, `.csv`,
+folders (`save_to_disk` output or data files) and Hub dataset ids (`selfplay.tasks.sources`).
 
 Reading is strict. A bad row raises `TaskFileError` naming the file, the line and the
 field (`datasets/x.jsonl:17: field 'target': expected a positive integer, got 'abc'`);
@@ -24,11 +25,12 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from selfplay.tasks import sources
 from selfplay.tasks.problem import Problem
 from selfplay.tasks.rows import RowError, parse_row
 from verifiers.atomic_files import write_bytes
 
-SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
+SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet", ".json", ".csv")  # files; folders and Hub ids: see `sources`
 
 
 class TaskFileError(ValueError):
@@ -104,13 +106,65 @@ def _parquet_rows(path: str | os.PathLike) -> Iterator[tuple[int, object]]:
     yield from enumerate(rows, start=1)
 
 
-def load_problems(path: str | os.PathLike) -> list[Problem]:
-    """Every problem in a task file, in file order; `TaskFileError` on any bad row."""
+def _file_rows(path: str | os.PathLike) -> Iterator[tuple[int, object]]:
     suffix = _suffix(path)
-    rows = _parquet_rows(path) if suffix == ".parquet" else read_jsonl(path)
+    if suffix == ".parquet":
+        return _parquet_rows(path)
+    if suffix == ".json":
+        return sources.json_rows(path, sources.read_bounded(path))
+    if suffix == ".csv":
+        return sources.csv_rows(path, sources.read_bounded(path))
+    return read_jsonl(path)
+
+
+def _rows(source: str, base: str, split: str | None) -> Iterator[tuple[int, object]]:
+    """(line or row number, row) of one file, a saved dataset folder or a Hub dataset id."""
+    folder = Path(base)
+    if folder.is_dir():
+        return sources.saved_dataset_rows(folder, split)
+    if not os.path.exists(source) and "/" in source and not source.lower().endswith(SUFFIXES) \
+            and (match := sources.hub_id(source)) is not None:
+        return sources.hub_rows(match)
+    return _file_rows(source)
+
+
+def load_problems(path: str | os.PathLike) -> list[Problem]:
+    """Every problem in a task file, in order; `TaskFileError` on any bad row, naming the file and line.
+
+    Also read: a folder written by `save_to_disk`, a folder of data files (all of them, or those of
+    `folder@SPLIT`: each file's rows in turn, an error naming the file), and a Hub dataset id
+    (`owner/name[:config][@split]`, where the Hub can be reached); see `selfplay.tasks.sources`.
+    """
+    base, split = sources.split_request(str(path))
+    if Path(base).is_dir() and not sources.is_saved_dataset(Path(base)):
+        try:
+            files = sources.data_files(Path(base), split)
+        except sources.SourceError as error:
+            raise TaskFileError(path, None, None, str(error)) from None
+        problems = [problem for file in files for problem in load_problems(file)]
+        _check_unique(problems, files)
+        return problems
+    return _problems(path, _rows(str(path), base, split))
+
+
+def _check_unique(problems: list[Problem], files: list[Path]) -> None:
+    seen: set[str] = set()
+    for problem in problems:
+        if problem.id in seen:
+            raise TaskFileError(files[0].parent, None, "id", f"duplicate id {problem.id!r} in two of its files")
+        seen.add(problem.id)
+
+
+def _problems(path: str | os.PathLike, rows: Iterator[tuple[int, object]]) -> list[Problem]:
     problems: list[Problem] = []
     first_line_of: dict[str, int] = {}
-    for line_number, row in rows:
+    while True:
+        try:
+            line_number, row = next(rows)
+        except StopIteration:
+            break
+        except sources.SourceError as error:
+            raise TaskFileError(path, error.where, None, str(error)) from None
         try:
             problem = parse_row(row)
         except RowError as error:

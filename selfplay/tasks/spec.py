@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from selfplay.tasks.problem import Problem
     from verifiers.verdict import Verdict
 
+MAX_PRICE = 1_000_000  # tokens (or steps) no answer of any model here needs; larger is a mistake
 PROMPT_KINDS = ("builtin", "chat")  # the prompt formats of `selfplay.model.prompting.PromptFormat.kind`
 FALLBACK_TASK = "qa"  # whose instruction a prompt without a task gets
 
@@ -42,8 +43,11 @@ class Pricing:
     step_tokens: int  # tokens one step may take
 
     def __post_init__(self) -> None:
-        if min(self.answer_tokens, self.max_depth, self.step_tokens) < 1:
-            raise ValueError(f"pricing values must be at least 1, got {self}")
+        for name in ("answer_tokens", "max_depth", "step_tokens"):
+            value = getattr(self, name)
+            # NaN passed `< 1` and made MCTS spend 27x its budget; a bool or a float is no count either.
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PRICE:
+                raise ValueError(f"pricing {name} must be a whole number in [1, {MAX_PRICE:,}], got {value!r}")
 
 
 # A chat model writes prose around its blank-line separated steps, whatever the task: an answer may take what

@@ -70,6 +70,22 @@ def bind(source, root, read_only=True):
         mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
+def copy_child_files(source, target):
+    """Copy the harness modules into the jail, read-only to the candidate's uid.
+
+    Copied, not bind-mounted: a bind shows its host path in the jail's /proc/self/mountinfo.
+    """
+    os.makedirs(target, mode=0o755)
+    for name in sorted(os.listdir(source)):
+        if name.endswith(".py"):
+            with open(os.path.join(source, name), "rb") as original:
+                data = original.read()
+            with open(os.path.join(target, name), "wb") as copy:
+                copy.write(data)
+            os.chmod(os.path.join(target, name), 0o444)
+    os.chmod(target, 0o555)
+
+
 def build_root(config):
     """Mount the jail's root file system at config['root'] and chroot into it."""
     root = config["root"]
@@ -78,9 +94,7 @@ def build_root(config):
           f"size={config['tmpfs_mb']}m,nr_inodes={config['tmpfs_inodes']},mode=755")
     for path in SYSTEM_PATHS + tuple(config["python_paths"]):
         bind(path, root)
-    os.makedirs(root + CHILD_DIR_IN_JAIL, mode=0o755)
-    mount(config["child_dir"], root + CHILD_DIR_IN_JAIL, None, MS_BIND)
-    mount(None, root + CHILD_DIR_IN_JAIL, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+    copy_child_files(config["child_dir"], root + CHILD_DIR_IN_JAIL)
     os.makedirs(root + "/dev", mode=0o755)
     for device in DEVICES:
         bind("/dev/" + device, root, read_only=False)
