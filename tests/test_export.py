@@ -224,7 +224,7 @@ def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
 
 def test_a_chat_model_export_applies_the_template_once_in_trl(run_path, tmp_path):
     """TRL renders a conversational row with the model's template: the BOS it writes appears once."""
-    from selfplay.model.tokenizer import build_tokenizer
+    from selfplay.builtin_model.tokenizer import build_tokenizer
 
     tokenizer = build_tokenizer()
     tokenizer.chat_template = ("{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"

@@ -2,8 +2,9 @@
 
 The verifier call is the task spec's `grade` (`selfplay.tasks.spec`): for the built-in families,
 countdown by its rules, arith and plain question/answer rows by their final answer, funcs by
-running the program in the sandbox (each family's `spec.py`, e.g. `selfplay.tasks.countdown.spec`). This is the grader of record:
-search may use weaker, answer-time signals, but accuracy is always this.
+running the program in the sandbox (each family's `spec.py`, e.g. `selfplay.tasks.countdown.spec`).
+This is the grader of record: search may use weaker, answer-time signals, but accuracy is always
+this.
 
 Knows tasks and verifiers; nothing about models, search or Ray.
 """

@@ -1,6 +1,8 @@
-"""`lab pretrain` and `python -m jobs.pretrain`: pretrain the built-in base model from scratch, then
-write its card. The library calls are `selfplay.builtin_model.pretrain.pretrain` and
-`selfplay.builtin_model.card.finish`."""
+"""Pretrain the built-in base model from scratch on the imitation corpus, with HF `Trainer`.
+
+`lab pretrain` and `python -m jobs.pretrain`: train, then write the model card. The library calls
+are `selfplay.builtin_model.pretrain.pretrain` and `selfplay.builtin_model.card.finish`.
+"""
 from __future__ import annotations
 
 import argparse
