@@ -90,9 +90,10 @@ def test_a_smoke_round_runs_on_both_nodes(two_nodes, tmp_path):
     metrics = check_run(tmp_path / "run", config)
     scorer_dir = tmp_path / "run" / "round-1" / "reward_model"  # trained on an actor too, written by the driver
     scorer = json.loads((scorer_dir / "scorer.json").read_text())
-    assert scorer["base_model"] == "models/base" and metrics["train"]["reward_model"]["steps"] == 2
+    assert scorer["base_model"] == str((REPO / "models" / "base").resolve())
+    assert metrics["train"]["reward_model"]["steps"] == 2
     from verifiers.reward_model import RewardModel
-    assert RewardModel.load(scorer_dir, base_model=REPO / scorer["base_model"]).score(["Q\n"], ["a"])
+    assert RewardModel.load(scorer_dir, base_model=scorer["base_model"]).score(["Q\n"], ["a"])
 
 
 def test_a_round_completes_when_a_node_is_lost_mid_round(two_nodes, tmp_path):

@@ -264,4 +264,4 @@ def test_the_reward_model_phase_trains_with_the_presets_reward_model_section(tmp
     context = Context(config, rundir.RunDir(tmp_path), executor=LocalExecutor())  # trains where the executor runs
     assert reward_model_phase(context, round_dir) == {"pairs": 1}
     assert (seen["config"].lora_rank, seen["config"].max_steps, seen["config"].seed) == (4, 7, 5 + 2)
-    assert seen["base"] == config.model  # the preset's name for the base, not a worker's copy
+    assert seen["base"] == str(config.path(config.model).resolve())  # the driver's path of the base, not a worker's copy
