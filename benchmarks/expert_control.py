@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
     from selfplay.loop.rounds import dev_problems, prompt_renderer
-    from selfplay.runs.runconfig import load_config
+    from selfplay.runfiles.runconfig import load_config
 
     quiet_libraries()
     config = load_config(args.preset, args.overrides)
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                "command": "python benchmarks/expert_control.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     console.print_json(json.dumps(summary))
     if args.out:
-        from selfplay.runs.rundir import write_json
+        from selfplay.runfiles.rundir import write_json
         write_json(Path(args.out), summary)
     return 0
 

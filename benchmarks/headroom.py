@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                     "greedy_reasons": {text: count / n for text, count in reasons.most_common()}})
     console.print_json(json.dumps({key: value for key, value in summary.items() if key != "greedy_reasons"}))
     if args.out:
-        from selfplay.runs.rundir import write_json
+        from selfplay.runfiles.rundir import write_json
         write_json(Path(args.out), {"summary": summary, "problems": rows})
     return 0
 

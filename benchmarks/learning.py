@@ -39,16 +39,16 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from selfplay.runs import rundir  # noqa: E402
+from selfplay.runfiles import rundir  # noqa: E402
 from selfplay.commands.improve import run_rounds, workers_count  # noqa: E402
-from selfplay.runs.runconfig import load_config  # noqa: E402
+from selfplay.runfiles.runconfig import load_config  # noqa: E402
 
 GOAL_ROUNDS = 3
 GOAL_MINUTES = 30
 
 
 def test_problems(path: str, limit: int):
-    from selfplay.runs.runconfig import resolve_path
+    from selfplay.runfiles.runconfig import resolve_path
     from selfplay.tasks import load_problems
     problems = load_problems(resolve_path(path))
     return problems[:limit] if limit else problems
@@ -57,7 +57,7 @@ def test_problems(path: str, limit: int):
 def model_search_settings(config) -> dict:
     """The search settings the preset's model declares (its config.json's `selfplay_search`): part of
     what a deliberate measurement means, so part of its cache key."""
-    from selfplay.runs.runconfig import resolve_path
+    from selfplay.runfiles.runconfig import resolve_path
     model = getattr(config, "model", None)  # a config made by hand may name none
     path = None if model is None else Path(resolve_path(model)) / "config.json"
     if path is None or not path.is_file():  # not a model directory here: loading it fails, not this

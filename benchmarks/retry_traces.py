@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
     from selfplay.loop.rounds import prompt_renderer
-    from selfplay.runs.runconfig import load_config
+    from selfplay.runfiles.runconfig import load_config
     from selfplay.tasks import load_problems
-    from selfplay.runs.treeio import read_trees
+    from selfplay.runfiles.treeio import read_trees
 
     quiet_libraries()
     config = load_config(args.preset, [*args.overrides, "sft.max_length=512"])

@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from selfplay.loop.finetune import finetune
     from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
-    from selfplay.runs.rundir import read_jsonl
-    from selfplay.runs.runconfig import load_config
+    from selfplay.runfiles.rundir import read_jsonl
+    from selfplay.runfiles.runconfig import load_config
     from selfplay.tasks import load_problems
 
     quiet_libraries()

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from search import Tree
-from selfplay.runs import rundir, treeio
+from selfplay.runfiles import rundir, treeio
 from selfplay.tasks import Problem, save_problems
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">\x1b[2J</script>'

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from selfplay.runs import rundir
+from selfplay.runfiles import rundir
 from verifiers.atomic_files import atomic_file, staging_dir, write_bytes, write_text
 
 

@@ -157,7 +157,7 @@ def test_learning_judges_easy_dev_on_the_whole_file_when_measured():
 
 def test_learning_judges_deliberate_accuracy_on_the_whole_test_when_measured(tmp_path):
     bench = load("learning")
-    from selfplay.runs import rundir
+    from selfplay.runfiles import rundir
     test = "datasets/countdown/hard/test.jsonl"
     ids = [problem.id for problem in bench.test_problems(test, 0)]
     config = SimpleNamespace(eval=SimpleNamespace(strategy="mcts", budget=8), seed=0)

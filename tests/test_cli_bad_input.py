@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from selfplay.commands.lab import main
-from selfplay.runs.runconfig import load_config, to_yaml
+from selfplay.runfiles.runconfig import load_config, to_yaml
 from tests.fixture_run import make_run
 
 REPO = Path(__file__).resolve().parents[1]

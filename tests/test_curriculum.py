@@ -7,7 +7,7 @@ import pytest
 from search import Tree
 from selfplay.loop import curriculum
 from selfplay.loop.curriculum import active_levels, round_draw, round_plan, solved_shares
-from selfplay.runs.runconfig import ConfigError, CurriculumConfig, from_dict
+from selfplay.runfiles.runconfig import ConfigError, CurriculumConfig, from_dict
 
 LEVELS = ["datasets/countdown/std3/train.jsonl", "datasets/countdown/std4/train.jsonl",
           "datasets/countdown/std5/train.jsonl"]

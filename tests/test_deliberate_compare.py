@@ -10,7 +10,7 @@ from selfplay.answering.compare import compare, plot
 from selfplay.answering.deliberate import answer_check_for, answer_key_for, deliberate, tokens_per_answer
 from selfplay.answering.evaluate import evaluate
 from selfplay.tasks import Problem
-from selfplay.runs.treeio import read_trees, write_trees
+from selfplay.runfiles.treeio import read_trees, write_trees
 from tests.test_search_fakes import FakePolicy, Option
 from verifiers.sandbox import isolation_mode
 

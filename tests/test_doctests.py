@@ -6,7 +6,7 @@ import pytest
 
 MODULES = ["search.tree", "selfplay.loop.selection", "selfplay.loop.finetune", "selfplay.loop.curriculum",
            "selfplay.tools.calculator", "selfplay.tools.toolbox", "selfplay.tools.catalog", "selfplay.tools.spans",
-           "selfplay.runs.config_files", "selfplay.builtin_model.corpus", "selfplay.tasks.traces",
+           "selfplay.runfiles.config_files", "selfplay.builtin_model.corpus", "selfplay.tasks.traces",
            "selfplay.tasks.countdown.traces", "verifiers.countdown", "selfplay.tasks.sources"]
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from search import Tree
 from selfplay.commands import lab as cli
-from selfplay.runs.export import ExportError, export_run
+from selfplay.runfiles.export import ExportError, export_run
 from selfplay.model.prompting import builtin_prompt
-from selfplay.runs.runread import RunError
+from selfplay.runfiles.runread import RunError
 from selfplay.tasks import load_problems
 from tests.fixture_run import A, B, C, HOSTILE, PROBLEMS, build_tree, make_run, node
 from verifiers.scorer_data import branch_pairs

@@ -2,7 +2,7 @@
 import json
 
 from search import Tree
-from selfplay.runs.export import export_run
+from selfplay.runfiles.export import export_run
 from selfplay.model.prompting import builtin_prompt
 from selfplay.tasks import Problem
 from tests.fixture_run import make_run

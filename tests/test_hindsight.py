@@ -3,7 +3,7 @@ import pytest
 
 from search import Tree
 from selfplay.loop.rounds import relabeled_answers
-from selfplay.runs.runconfig import ConfigError, SelectionConfig
+from selfplay.runfiles.runconfig import ConfigError, SelectionConfig
 from selfplay.loop.selection import attempt_stops, select_round, selection_stats
 from selfplay.tasks import task_spec
 from selfplay.tasks.countdown.spec import countdown_relabel
@@ -193,7 +193,7 @@ def test_round_table_counts_the_relabeled_rows_among_the_sft_rows():
     from rich.console import Console
 
     from selfplay.commands.improve import rounds_table
-    from selfplay.runs.runconfig import RunConfig
+    from selfplay.runfiles.runconfig import RunConfig
 
     selection = {"problems": 384, "problems_solved": 134, "sft_rows": 1100, "hindsight_rows": 640}
     console = Console(width=200, record=True)

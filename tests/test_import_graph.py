@@ -21,7 +21,7 @@ LAYERS = (
     ("verifiers",),  # checks, the sandbox, the scorers
     ("selfplay.tasks", "selfplay.tools"),  # what a problem is, its family, the tools a model may call
     ("selfplay.model",),  # the policy runtime and the prompt formats
-    ("selfplay.runs",),  # run settings and run files
+    ("selfplay.runfiles",),  # run settings and run files
     ("selfplay.answering",),  # grading, fast and deliberate answering, evaluation
     ("selfplay.loop",),  # the round: curriculum, sampling work, selection, finetuning
     ("selfplay.builtin_model",),  # the built-in model's factory
@@ -31,7 +31,7 @@ LAYERS = (
     ("jobs",),  # entry points
 )
 RUNTIME = "selfplay.model"  # the policy runtime imports none of these:
-NOT_IN_RUNTIME = ("selfplay.loop.curriculum", "selfplay.answering.grading", "selfplay.runs.runconfig", "selfplay.runs.tracking",
+NOT_IN_RUNTIME = ("selfplay.loop.curriculum", "selfplay.answering.grading", "selfplay.runfiles.runconfig", "selfplay.runfiles.tracking",
                   "selfplay.builtin_model", "selfplay.tasks.traces")
 
 

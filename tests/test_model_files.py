@@ -12,7 +12,7 @@ from selfplay.loop.finetune import TrainResult, adapter_card, finetune
 from selfplay.builtin_model import card
 from selfplay.model.policy import Policy
 from selfplay.builtin_model.tokenizer import build_tokenizer
-from selfplay.runs.runconfig import FinetuneConfig
+from selfplay.runfiles.runconfig import FinetuneConfig
 from tests.tiny_models import tiny_llama
 
 BASE = Path(__file__).resolve().parents[1] / "models" / "base"

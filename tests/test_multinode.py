@@ -14,10 +14,10 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
-from selfplay.runs import treeio
+from selfplay.runfiles import treeio
 from selfplay.execution.ray_runner import RayExecutor
 from selfplay.loop.rounds import improve
-from selfplay.runs.runconfig import load_config
+from selfplay.runfiles.runconfig import load_config
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent

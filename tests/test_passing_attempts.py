@@ -1,7 +1,7 @@
 """Passing attempts: a failed answer that searched past a right attempt gives that attempt, graded, as an answer."""
 from search import Tree
 from selfplay.loop.rounds import passing_attempts
-from selfplay.runs.runconfig import SelectionConfig
+from selfplay.runfiles.runconfig import SelectionConfig
 from selfplay.loop.selection import attempt_ends, candidate_at, select_round, selection_stats
 from selfplay.tasks.countdown import make_problem
 from selfplay.tasks.countdown.traces import with_state
@@ -96,7 +96,7 @@ def test_round_table_shows_problems_only_attempt_ends_solved():
     from rich.console import Console
 
     from selfplay.commands.improve import rounds_table
-    from selfplay.runs.runconfig import RunConfig
+    from selfplay.runfiles.runconfig import RunConfig
 
     selection = {"problems": 384, "problems_solved": 134, "solved_at_attempt_ends": 31, "sft_rows": 242}
     console = Console(width=200, record=True)

@@ -230,7 +230,7 @@ def test_a_scorer_recording_a_repository_relative_base_is_read_against_the_repos
     import shutil
     import types
     from selfplay.answering import compare
-    from selfplay.runs.runconfig import resolve_path
+    from selfplay.runfiles.runconfig import resolve_path
     _, out = trained
     copy = tmp_path / "reward_model"
     shutil.copytree(out, copy)

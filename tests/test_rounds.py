@@ -22,11 +22,11 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, LlamaForCausalLM
 
 from selfplay.commands import improve as improve_cli
-from selfplay.runs import rundir, treeio
+from selfplay.runfiles import rundir, treeio
 from selfplay.loop.finetune import finetune, read_training
 from selfplay.model.prompting import builtin_prompt
 from selfplay.loop.rounds import improve, round_problems
-from selfplay.runs.runconfig import FinetuneConfig, load_config
+from selfplay.runfiles.runconfig import FinetuneConfig, load_config
 from selfplay.loop.work import LocalExecutor, SampleJob, sample_problem
 from search import Tree
 
@@ -348,8 +348,8 @@ def test_a_rerun_repairs_trees_written_twice_and_never_recounts_a_damaged_round(
 @pytest.mark.parametrize("continue_adapter", [True, False])
 def test_refit_trains_a_fresh_lora_on_every_rounds_rows(tmp_path, monkeypatch, continue_adapter):
     from selfplay.loop import rounds
-    from selfplay.runs.rundir import RunDir
-    from selfplay.runs.runconfig import from_dict
+    from selfplay.runfiles.rundir import RunDir
+    from selfplay.runfiles.runconfig import from_dict
 
     run = RunDir(tmp_path)
     rows = {1: [{"prompt": "p\n", "completion": "a", "problem_id": "x", "round": 1, "task": "countdown"}],

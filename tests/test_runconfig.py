@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from selfplay.commands import improve as improve_cli
-from selfplay.runs import runconfig
+from selfplay.runfiles import runconfig
 from selfplay.loop.rounds import prepare_run_dir
-from selfplay.runs.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
+from selfplay.runfiles.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
 from selfplay.loop.work import LocalExecutor
 
 PRESETS = ("smoke", "default", "base", "gpu")
@@ -245,7 +245,7 @@ def test_bad_workers_flag_is_a_usage_error(text, capsys):
 
 def test_the_reward_model_phase_trains_with_the_presets_reward_model_section(tmp_path, monkeypatch):
     import verifiers.reward_model
-    from selfplay.runs import rundir
+    from selfplay.runfiles import rundir
     from selfplay.loop.rounds import Context, reward_model_phase
 
     config = load_config("smoke", ["train_reward_model=true", "seed=5"])

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from selfplay.commands import lab as cli, improve as improve_cli
-from selfplay.runs import rundir, treeio
-from selfplay.runs.rundir import DamagedFile, RunLocked
-from selfplay.runs.treeio import read_trees, write_trees
+from selfplay.runfiles import rundir, treeio
+from selfplay.runfiles.rundir import DamagedFile, RunLocked
+from selfplay.runfiles.treeio import read_trees, write_trees
 from selfplay.treeview.server import make_server
 from tests.fixture_run import build_tree, make_run, node
 
@@ -188,7 +188,7 @@ def fetch(run: Path, path: str) -> tuple[int, bytes]:
 
 HOLD = """
 import sys, time
-from selfplay.runs import rundir
+from selfplay.runfiles import rundir
 with rundir.lock_run(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(600)

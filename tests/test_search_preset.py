@@ -6,7 +6,7 @@ import pytest
 
 from selfplay.builtin_model.pretrain_config import load_recipe
 from selfplay.tasks.countdown.traces import searching_pricing, searching_search
-from selfplay.runs.runconfig import load_config
+from selfplay.runfiles.runconfig import load_config
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = REPO / "models" / "search"
@@ -73,7 +73,7 @@ def test_the_base_preset_runs_the_same_loop_on_the_calculator_model():
 @pytest.mark.slow
 def test_a_round_of_the_search_preset_trains_on_verified_searches(tmp_path):
     from selfplay.commands import improve as improve_cli
-    from selfplay.runs import rundir, treeio
+    from selfplay.runfiles import rundir, treeio
     from selfplay.answering.grading import grade
     from selfplay.tasks import load_problems
     from selfplay.tasks.countdown.spec import countdown_relabel

@@ -2,7 +2,7 @@
 import pytest
 
 from search import Tree
-from selfplay.runs.runconfig import SelectionConfig
+from selfplay.runfiles.runconfig import SelectionConfig
 from selfplay.loop.selection import (best_paths, replay_count, replay_rows, select_round, selection_stats,
                                 verified_candidates, with_eos)
 
@@ -204,13 +204,13 @@ def test_partial_rows_end_without_eos_and_copies_repeat():
 @pytest.mark.parametrize("values, message", [({"targets": "children"}, "selection.targets"),
                                              ({"visit_copies": 0}, "visit_copies")])
 def test_visit_target_settings_are_checked(values, message):
-    from selfplay.runs.runconfig import ConfigError
+    from selfplay.runfiles.runconfig import ConfigError
     with pytest.raises(ConfigError, match=message):
         SelectionConfig(**values)
 
 
 def test_visit_targets_need_mcts_sampling():
-    from selfplay.runs.runconfig import ConfigError, load_config
+    from selfplay.runfiles.runconfig import ConfigError, load_config
     with pytest.raises(ConfigError, match="needs MCTS"):
         load_config("smoke", ["selection.targets=visits", "sampling.strategy=best_of_n"])
     assert load_config("smoke", ["selection.targets=visits", "sampling.strategy=mcts"]).selection.targets == "visits"

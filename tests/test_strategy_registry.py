@@ -12,7 +12,7 @@ from selfplay.answering import compare as compare_module
 from selfplay.commands import compare as compare_command, evaluate as eval_command
 from selfplay.answering.deliberate import deliberate
 from selfplay.answering.evaluate import evaluate
-from selfplay.runs.runconfig import ConfigError, EvalConfig, SamplingConfig, load_config
+from selfplay.runfiles.runconfig import ConfigError, EvalConfig, SamplingConfig, load_config
 from selfplay.loop.work import SampleJob
 from tests.test_deliberate_compare import COUNTDOWN, countdown_policy
 

@@ -10,8 +10,8 @@ import types
 
 import pytest
 
-from selfplay.runs import rundir, tracking
-from selfplay.runs.runconfig import ConfigError, FinetuneConfig, differences, load_config
+from selfplay.runfiles import rundir, tracking
+from selfplay.runfiles.runconfig import ConfigError, FinetuneConfig, differences, load_config
 from tests.test_rounds import model_dir, smoke_args  # noqa: F401  (model_dir is a fixture)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -91,7 +91,7 @@ def test_trainer_logs_point_tensorboard_at_the_run_directory_for_the_trainer_onl
 
 
 class FakeTracker(types.ModuleType):
-    """Records the calls of wandb / mlflow / trackio that `selfplay.runs.tracking` makes."""
+    """Records the calls of wandb / mlflow / trackio that `selfplay.runfiles.tracking` makes."""
 
     def __init__(self, name):
         super().__init__(name)

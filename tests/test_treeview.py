@@ -16,8 +16,8 @@ from rich.console import Console
 
 from search import Tree, TreeFormatError
 from selfplay.commands import lab as cli
-from selfplay.runs import runread, treeio
-from selfplay.runs.runread import RunError, node_annotations, open_run
+from selfplay.runfiles import runread, treeio
+from selfplay.runfiles.runread import RunError, node_annotations, open_run
 from selfplay.treeview import files, payload, server as server_module, text
 from selfplay.treeview.server import make_server
 from tests.fixture_run import A, B, C, HOSTILE, HOSTILE_ANSWER, build_tree, make_run, node, round_one

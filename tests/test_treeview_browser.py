@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from selfplay.runs import treeio
+from selfplay.runfiles import treeio
 from selfplay.treeview.server import make_server
 from tests.fixture_run import A, B, C, HOSTILE, build_tree, make_run, node
 

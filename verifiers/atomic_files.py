@@ -11,10 +11,10 @@ share one), fsynced, given mode 0644 (`mkstemp` alone makes 0600) and renamed ov
 directory is filled in a temporary sibling (`.NAME-XXXXXXXX`), given mode 0755 (`mkdtemp` alone
 makes 0700) and renamed over its path, an old directory there being removed first. When the
 block raises, the temporary goes. Temporaries start with a dot, so a run directory can sweep
-what a killed process left (`selfplay.runs.rundir.RoundDir.sweep_temporaries`).
+what a killed process left (`selfplay.runfiles.rundir.RoundDir.sweep_temporaries`).
 
-The one writer of whole files and folders for every layer: the run directory (`selfplay.runs.rundir`,
-`selfplay.runs.treeio`), task files, model directories and model cards in `selfplay`, and the saved
+The one writer of whole files and folders for every layer: the run directory (`selfplay.runfiles.rundir`,
+`selfplay.runfiles.treeio`), task files, model directories and model cards in `selfplay`, and the saved
 scorers of `verifiers.reward_model`. It lives in `verifiers` because that is the lowest package
 both may import: `search` holds no file code, and `verifiers` must not import `selfplay`.
 

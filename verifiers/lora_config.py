@@ -1,5 +1,5 @@
 """The LoRA training settings every trainer of the lab shares: the policy's SFT
-(`selfplay.runs.runconfig.FinetuneConfig`, a run's `sft:` section) and the reward and value models
+(`selfplay.runfiles.runconfig.FinetuneConfig`, a run's `sft:` section) and the reward and value models
 (`verifiers.scorer_config.ScorerConfig`). One type, so one knob has one name in every config:
 `epochs`, `learning_rate`, `lora_rank`, ... A trainer's config subclasses it, sets its own
 defaults and checks its values in its `__post_init__`.

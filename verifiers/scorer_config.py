@@ -2,7 +2,7 @@
 
     config = RewardModelConfig(lora_rank=4, max_steps=100, seed=3)   # ValueError on a bad value
 
-Kept apart from `verifiers.reward_model` so that a run config (`selfplay.runs.runconfig`) can build and
+Kept apart from `verifiers.reward_model` so that a run config (`selfplay.runfiles.runconfig`) can build and
 check these at load without importing torch or transformers.
 
 Knows the knobs' meaning; nothing about models, data, search or Ray.

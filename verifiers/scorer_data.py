@@ -4,7 +4,7 @@
     labels = value_labels(trees, prompts)                                        # value model
     branches = branch_pairs(trees, prompts)                                      # step-level pairs (export)
 
-A tree is a `search.Tree` (as `selfplay.runs.treeio` reads them): its `problem_id`, its per-node
+A tree is a `search.Tree` (as `selfplay.runfiles.treeio` reads them): its `problem_id`, its per-node
 arrays and its walkers (`answer_text`, `children`, `graded`, `subtree_counts`). A tree holds no
 prompt: `prompts` maps `problem_id` to the rendered prompt text the policy continued.
 

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from search import GREEDY, SAMPLING, SEARCH, STRATEGIES, strategy_names
 from selfplay.answering.evaluate import evaluate
-from selfplay.runs.treeio import write_trees
+from selfplay.runfiles.treeio import write_trees
 
 SEARCHES = strategy_names(SEARCH)  # the deliberate strategies; greedy and pass@N are the references
 DEFAULT_STRATEGIES = SEARCHES
@@ -112,7 +112,7 @@ def load_scorer(directory: str):
     """A reward or value model directory, as the `Scorer` search calls. A relative base model (a
     round's scorer records the preset's `models/base`) is read against the repository root, as
     presets' paths are."""
-    from selfplay.runs.runconfig import resolve_path
+    from selfplay.runfiles.runconfig import resolve_path
     info = json.loads((Path(directory) / "scorer.json").read_text())
     base = resolve_path(info["base_model"]) if not Path(info["base_model"]).is_absolute() else None
     if base is not None and not base.exists():

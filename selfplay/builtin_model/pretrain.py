@@ -42,7 +42,7 @@ from transformers import (DataCollatorForSeq2Seq, GenerationConfig, LlamaForCaus
 from selfplay.builtin_model.corpus import Trace, build_corpus, model_declarations, summarize
 from selfplay.builtin_model.pretrain_config import PretrainConfig
 from selfplay.builtin_model.tokenizer import build_tokenizer
-from selfplay.runs.tracking import tensorboard_logging_to
+from selfplay.runfiles.tracking import tensorboard_logging_to
 from selfplay.tools.spans import encode_masked
 from verifiers.atomic_files import FILE_MODE, staging_dir
 

@@ -1,6 +1,6 @@
 """The built-in model's pretraining recipe: `PretrainConfig` (steps, minutes, learning rate, ...) with
 its `corpus` (`CorpusConfig`) and `model` (`ModelShape`) sections, read from a YAML preset such as
-`configs/pretrain.yaml` (`load_recipe`, with the run config's builder, `selfplay.runs.config_files`)
+`configs/pretrain.yaml` (`load_recipe`, with the run config's builder, `selfplay.runfiles.config_files`)
 and written back resolved into the model directory.
 
 Knows the fields and their checks; nothing about training or measuring (`pretrain`, `card`).
@@ -15,8 +15,8 @@ from pathlib import Path
 from transformers import LlamaConfig
 
 from selfplay.builtin_model.corpus import CorpusConfig
-from selfplay.runs.config_files import build_config, read_yaml
-from selfplay.runs.runconfig import TRACKERS
+from selfplay.runfiles.config_files import build_config, read_yaml
+from selfplay.runfiles.runconfig import TRACKERS
 
 DEFAULT_CONFIG = "configs/pretrain.yaml"
 

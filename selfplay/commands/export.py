@@ -1,10 +1,10 @@
 """`lab export RUN --kind sft|preference|steps --out FILE`: a run's synthetic data as jsonl / parquet.
-The library call is `selfplay.runs.export.export_run`."""
+The library call is `selfplay.runfiles.export.export_run`."""
 from __future__ import annotations
 
 import argparse
 
-from selfplay.runs.export import FAILED, KINDS, STATUSES, ExportError, export_run
+from selfplay.runfiles.export import FAILED, KINDS, STATUSES, ExportError, export_run
 
 
 def verdict_statuses(values: list[str]) -> list[str]:

@@ -26,8 +26,8 @@ from rich.table import Table
 
 from search import TreeFormatError
 from selfplay.model.settings import ModelConfigError
-from selfplay.runs import rundir, treeio
-from selfplay.runs.runconfig import AUTO, ConfigError, RunConfig, load_config
+from selfplay.runfiles import rundir, treeio
+from selfplay.runfiles.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
 
 
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     console = Console(stderr=args.json)  # with --json, stdout holds the JSON object alone
     if args.print_config:
-        from selfplay.runs.runconfig import to_yaml
+        from selfplay.runfiles.runconfig import to_yaml
         print(to_yaml(config), end="")
         return 0
     quiet_libraries()

@@ -30,8 +30,8 @@ from search import BudgetTooSmall, TreeFormatError
 from selfplay.commands import compare, demo, evaluate, export, improve, tasks, tree, verify
 from selfplay.commands.model_flags import UsageError, check_model_flags
 from selfplay.model.settings import ModelConfigError
-from selfplay.runs.runconfig import ConfigError
-from selfplay.runs.runread import RunError
+from selfplay.runfiles.runconfig import ConfigError
+from selfplay.runfiles.runread import RunError
 from selfplay.tasks import TaskFileError
 
 # Every subcommand, in `lab --help` order: a module with `register(subparsers)`.

@@ -14,7 +14,7 @@ from selfplay.builtin_model import card
 from selfplay.builtin_model.corpus import REPO
 from selfplay.builtin_model.pretrain import pretrain
 from selfplay.builtin_model.pretrain_config import DEFAULT_CONFIG, PretrainConfig, load_recipe
-from selfplay.runs.runconfig import TRACKERS
+from selfplay.runfiles.runconfig import TRACKERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

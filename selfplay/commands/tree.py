@@ -16,7 +16,7 @@ import json
 
 from rich.console import Console
 
-from selfplay.runs.runread import RunError, RunView, open_run
+from selfplay.runfiles.runread import RunError, RunView, open_run
 from selfplay.treeview.payload import FILTERS, filter_summaries, run_payload, tree_payload
 
 

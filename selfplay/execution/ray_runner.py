@@ -399,7 +399,7 @@ class RayExecutor:
 
     def finetune(self, request: TrainRequest) -> None:
         """Train on one actor (it holds the CPUs or GPU); the driver writes the adapter and the logs."""
-        from selfplay.runs.rundir import staging_dir
+        from selfplay.runfiles.rundir import staging_dir
 
         self._ensure_actors(request.model_dir)
         previous = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 
-from selfplay.runs.runconfig import CurriculumConfig, RunConfig
+from selfplay.runfiles.runconfig import CurriculumConfig, RunConfig
 from selfplay.tasks import Problem, load_problems
 
 

@@ -41,8 +41,8 @@ from pathlib import Path
 
 import torch
 
-from selfplay.runs.runconfig import FinetuneConfig
-from selfplay.runs.rundir import RoundDir, staging_dir, write_json
+from selfplay.runfiles.runconfig import FinetuneConfig
+from selfplay.runfiles.rundir import RoundDir, staging_dir, write_json
 
 TRAINING_INFO = "training.json"
 
@@ -100,7 +100,7 @@ def starting_model(model_dir: str | os.PathLike, config: FinetuneConfig, previou
 
 def sft_arguments(config: FinetuneConfig, output_dir: str, seed: int):
     """SFTConfig for a small CPU or single-GPU run: no checkpoints, TRL's GPU defaults undone; the loss
-    goes to `config.report_to` (where: `selfplay.runs.tracking.trainer_logs` around the trainer)."""
+    goes to `config.report_to` (where: `selfplay.runfiles.tracking.trainer_logs` around the trainer)."""
     from trl import SFTConfig
 
     if config.bf16 and not torch.cuda.is_available():
@@ -258,5 +258,5 @@ def _quiet_deprecations():
 
 def read_training(adapter_dir: str | os.PathLike) -> dict:
     """The `training.json` a finished `finetune` left in its adapter directory."""
-    from selfplay.runs.rundir import read_json
+    from selfplay.runfiles.rundir import read_json
     return read_json(os.path.join(adapter_dir, TRAINING_INFO))

@@ -36,13 +36,13 @@ from typing import Callable
 from tqdm import tqdm
 
 from search import Tree
-from selfplay.runs import rundir, tracking, treeio
+from selfplay.runfiles import rundir, tracking, treeio
 from selfplay.loop.curriculum import round_draw, solved_shares
 from selfplay.answering.deliberate import check_model_settings
 from selfplay.model.settings import ModelConfigError
 from selfplay.loop.finetune import read_training
 from selfplay.answering.grading import grade
-from selfplay.runs.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
+from selfplay.runfiles.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
 from selfplay.loop.selection import (Candidate, Relabeled, attempt_ends, attempt_stops, candidate_at, refit_rows,
                                 select_round, selection_stats)
 from selfplay.tasks import Problem, load_problems, task_spec

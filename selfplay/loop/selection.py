@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from search import Tree
-from selfplay.runs.runconfig import SelectionConfig
+from selfplay.runfiles.runconfig import SelectionConfig
 from selfplay.tools.spans import tool_output_spans
 from verifiers.scorer_data import preference_pairs
 

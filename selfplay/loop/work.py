@@ -82,7 +82,7 @@ class TrainRequest:
     config: object  # selfplay.loop.finetune.FinetuneConfig, or verifiers.scorer_config.RewardModelConfig
     previous_adapter: str | None
     seed: int
-    log_root: str  # the run directory; tracker logs go under it (selfplay.runs.tracking.trainer_logs)
+    log_root: str  # the run directory; tracker logs go under it (selfplay.runfiles.tracking.trainer_logs)
     round_index: int
     base_name: str | None = None  # the base model the result records (default: model_dir)
     trainer: str = "sft"  # "sft" or "reward_model"
@@ -190,7 +190,7 @@ def train_adapter(request: TrainRequest, *, model_dir: str | None = None, out_di
                   previous_adapter: str | None = None, log_root: str | None = None) -> None:
     """Train what the request asks into `out_dir`, tracker logs under `log_root`. A worker passes its
     own copies' paths; the result still records the request's (the run's) names."""
-    from selfplay.runs import tracking
+    from selfplay.runfiles import tracking
 
     model_dir, out_dir = model_dir or request.model_dir, out_dir or request.out_dir
     with tracking.trainer_logs(request.config.report_to, log_root or request.log_root, request.round_index,

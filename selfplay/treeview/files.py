@@ -22,7 +22,7 @@ import os
 import re
 from pathlib import Path
 
-from selfplay.runs.rundir import write_text
+from selfplay.runfiles.rundir import write_text
 from selfplay.treeview.text import printable, subtree_size
 
 PAGE = Path(__file__).resolve().parent / "static" / "viewer.html"

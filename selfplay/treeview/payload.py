@@ -6,11 +6,11 @@
     tree_payload(run, 2, "countdown-4c48")    # {"tree": the stored dict, "nodes": annotations, "prompt", ...}
 
 Every function reads the run again (`RunView` re-reads a file only when it changed), so the
-server can call them on each request. Knows `selfplay.runs.runread`; nothing about HTTP or HTML.
+server can call them on each request. Knows `selfplay.runfiles.runread`; nothing about HTTP or HTML.
 """
 from __future__ import annotations
 
-from selfplay.runs.runread import RunError, RunView, node_annotations
+from selfplay.runfiles.runread import RunError, RunView, node_annotations
 
 FILTERS = ("all", "solved", "unsolved", "new")
 

@@ -42,8 +42,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from search import TreeFormatError
-from selfplay.runs.rundir import DamagedFile
-from selfplay.runs.runread import RunError, RunView, open_run
+from selfplay.runfiles.rundir import DamagedFile
+from selfplay.runfiles.runread import RunError, RunView, open_run
 from selfplay.treeview.files import viewer_page
 from selfplay.treeview.payload import evaluated_rounds, plot_rows, problems_payload, run_payload, tree_payload
 

@@ -18,11 +18,11 @@ and `write_jsonl` add the run files' JSON layout. Temporaries start with a dot a
 when a round is resumed. `lock_run` keeps a second process off a run directory while one writes
 it; the lock goes with the process that held it.
 
-The trees file, the one file that grows, is appended to and read by `selfplay.runs.treeio`. A JSON
+The trees file, the one file that grows, is appended to and read by `selfplay.runfiles.treeio`. A JSON
 file cut short or holding something other than an object is a `DamagedFile`, naming the file
 and how to have it written again; so is a damaged trees file.
 
-Knows the layout, the lock and JSON; a trees file's content is `selfplay.runs.treeio`'s, which imports
+Knows the layout, the lock and JSON; a trees file's content is `selfplay.runfiles.treeio`'s, which imports
 this module and never the other way; nothing about models or search.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from search import SAMPLING, SEARCH, STRATEGIES, check_overrides, strategy_names
-from selfplay.runs.config_files import (ConfigError, apply_override, build_config, coerce_overrides, parse_override,
+from selfplay.runfiles.config_files import (ConfigError, apply_override, build_config, coerce_overrides, parse_override,
                                         read_yaml)
 from verifiers.lora_config import LoraTrainingConfig
 from verifiers.scorer_config import RENAMED, RewardModelConfig
@@ -124,7 +124,7 @@ class FinetuneConfig(LoraTrainingConfig):
     """LoRA SFT of the policy on the selected traces (TRL SFTTrainer + PEFT). The LoRA knobs are
     `LoraTrainingConfig`'s (rank 16, alpha 32, learning rate 5e-4, 2 epochs over the round's rows,
     8 rows a step, 512 tokens kept per row from the start); `report_to` also takes the round
-    scalars (TRACKERS; selfplay.runs.tracking)."""
+    scalars (TRACKERS; selfplay.runfiles.tracking)."""
 
     continue_adapter: bool = True  # train on from the previous round's adapter; False: refit a fresh LoRA each
     # round on every round's verified rows so far (ReST-EM), instead of this round's rows and a replay share

@@ -39,7 +39,7 @@ by normalised content (`selfplay.tasks.problem.normalised_key`: a copy under ano
 trailing space, "1,000" for 1000 or its countdown numbers in another order is the same problem).
 Held-out problems must not leak into another model's training data.
 
-Knows the run directory (through `selfplay.runs.runread`), the row formats and jsonl / parquet;
+Knows the run directory (through `selfplay.runfiles.runread`), the row formats and jsonl / parquet;
 nothing about models beyond reading a tokenizer's chat template when a prompt must be rendered.
 """
 from __future__ import annotations
@@ -51,11 +51,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from selfplay.runs import rundir
+from selfplay.runfiles import rundir
 from selfplay.model.prompting import builtin_prompt, chat_messages
-from selfplay.runs.runconfig import resolve_path
+from selfplay.runfiles.runconfig import resolve_path
 from search import Tree
-from selfplay.runs.runread import RunError, RunView, open_run
+from selfplay.runfiles.runread import RunError, RunView, open_run
 from selfplay.tasks import Problem, TaskFileError, splits
 from selfplay.tasks.problem import normalised_key
 from verifiers.scorer_data import branch_pairs, value_labels

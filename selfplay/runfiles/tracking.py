@@ -34,7 +34,7 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from selfplay.runs import rundir
+from selfplay.runfiles import rundir
 
 TENSORBOARD_DIR = "tensorboard"  # under the run directory: `tensorboard --logdir RUN/tensorboard`
 PROGRESS_FILE = "progress.png"

@@ -19,7 +19,7 @@ rule for training data). "Newly solved" in round K means solved in K after the p
 sampled in an earlier round and not solved in any of them: rounds draw fresh problems until
 the training files wrap, so only problems that came back can be newly solved.
 
-Knows the run layout (`selfplay.runs.rundir`), the run's config.yaml and the Tree's fields and
+Knows the run layout (`selfplay.runfiles.rundir`), the run's config.yaml and the Tree's fields and
 walkers; nothing about models or search algorithms.
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import yaml
 
-from selfplay.runs import rundir, treeio
-from selfplay.runs.rundir import DamagedFile, RunError
-from selfplay.runs.runconfig import resolve_path
+from selfplay.runfiles import rundir, treeio
+from selfplay.runfiles.rundir import DamagedFile, RunError
+from selfplay.runfiles.runconfig import resolve_path
 from search import Tree
 from selfplay.tasks import Problem, TaskFileError, load_problems
 

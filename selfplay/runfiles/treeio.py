@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Iterable
 
 from search import FORMAT, Tree, TreeFormatError
-from selfplay.runs.rundir import DamagedFile, RoundDir, RunDir
+from selfplay.runfiles.rundir import DamagedFile, RoundDir, RunDir
 from verifiers.atomic_files import FILE_MODE, atomic_file, write_bytes
 
 

@@ -1,5 +1,5 @@
 """Reading a configuration: one builder of frozen config dataclasses from YAML values, and one
-YAML reader, for the run configuration (`selfplay.runs.runconfig`) and the built-in model's recipe
+YAML reader, for the run configuration (`selfplay.runfiles.runconfig`) and the built-in model's recipe
 (`selfplay.builtin_model.pretrain_config`) alike.
 
 `build_config(cls, values)` checks every key against the dataclass's fields (an unknown one is a
