@@ -13,7 +13,7 @@ it has no use for (only `majority` reads `answer_key`, and requires it). `STRATE
 (greedy, sampling or search) says how it answers; callers derive their names from it.
 """
 from search.beam import beam
-from search.budget import Budget, BudgetTooSmall, TokenMeter, expand_cost_bound
+from search.budget import MAX_ANSWERS, Budget, BudgetTooSmall, TokenMeter, expand_cost_bound
 from search.config import SearchConfig, check_overrides
 from search.mcts import choose_answer, mcts
 from search.protocols import AnswerCheck, AnswerKey, PolicyState, PolicyStep, Scorer, StepPolicy, UsageCounter
@@ -24,7 +24,7 @@ from search.choice_math import best_index, majority_vote, mean_token_probability
 from search.strategies import GREEDY, KINDS, SAMPLING, SEARCH, STRATEGIES, Strategy, lookup_strategy, strategy_names
 from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
 
-__all__ = ["GREEDY", "KINDS", "SAMPLING", "SEARCH", "STRATEGIES", "AnswerCheck", "AnswerKey", "Budget",
+__all__ = ["GREEDY", "KINDS", "MAX_ANSWERS", "SAMPLING", "SEARCH", "STRATEGIES", "AnswerCheck", "AnswerKey", "Budget",
            "BudgetTooSmall", "FORMAT", "NO_PARENT", "PolicyState", "PolicyStep", "ROOT_INDEX", "Scorer", "SearchConfig", "SearchResult",
            "SearchRun", "StepPolicy", "Strategy", "TokenMeter", "Tree", "TreeFormatError", "UsageCounter", "beam",
            "best_index", "best_of_n", "check_overrides", "choose_answer", "derive_seed", "expand_cost_bound",

@@ -39,6 +39,8 @@ class Budget:
         """Compute worth `num_answers` complete sampled answers of `tokens_per_answer` tokens each."""
         if num_answers < 1 or tokens_per_answer < 1:
             raise ValueError("num_answers and tokens_per_answer must be at least 1")
+        if num_answers > MAX_ANSWERS:
+            raise ValueError(f"a budget is at most {MAX_ANSWERS:,} answers, got {num_answers:,}")
         return cls(num_answers * tokens_per_answer, tokens_per_answer)
 
     def answers_within(self, tokens: int | None) -> int | None:
@@ -72,6 +74,9 @@ def expand_cost_bound(prefix_tokens: Sequence[int], unfed_tokens: Sequence[int],
     decode = len(prefix_tokens) * num_samples * max_step_tokens
     prefill = sum(unfed_tokens) if reuse_cache else num_samples * sum(prefix_tokens)
     return decode + prefill
+
+
+MAX_ANSWERS = 4096  # the largest budget in complete answers a problem may ask for (pass@4096 and below)
 
 
 class BudgetTooSmall(ValueError):

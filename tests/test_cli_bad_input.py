@@ -312,3 +312,31 @@ def test_a_closed_pipe_ends_quietly():
     _, errors = process.communicate(timeout=120)
     assert first.startswith(b"{") or b"problems" in first
     assert process.returncode == 141 and b"Broken pipe" not in errors and b"Traceback" not in errors, errors
+
+
+# Numbers a flag cannot mean: refused by argparse with the flag named (they were accepted: a negative limit
+# cut problems from the end, a negative depth showed nothing, a budget of 10**9 allocated terabytes).
+@pytest.mark.parametrize("argv, words", [
+    (["tasks", "show", DEV, "--limit", "-5"], ("--limit", "-5")),
+    (["eval", "--tasks", DEV, "--model", BASE, "--limit", "-5"], ("--limit", "-5")),
+    (["eval", "--tasks", DEV, "--model", BASE, "--budget", "1000000000"], ("--budget", "4,096")),
+    (["eval", "--tasks", DEV, "--model", BASE, "--max-new-tokens", "0"], ("--max-new-tokens",)),
+    (["compare", "--tasks", DEV, "--model", BASE, "--limit", "-5"], ("--limit", "-5")),
+    (["compare", "--tasks", DEV, "--model", BASE, "--budgets", "4,100000"], ("--budgets", "100000")),
+    (["compare", "--tasks", DEV, "--model", BASE, "--budgets", "4,x"], ("--budgets", "'x'")),
+    (["tree", "show", "RUN", "--problem", "p", "--depth", "-1"], ("--depth", "-1")),
+    (["tree", "list", "RUN", "--round", "-2"], ("--round", "-2")),
+    (["export", "RUN", "--kind", "sft", "--out", "x.jsonl", "--round", "-1"], ("--round", "-1")),
+])
+def test_numbers_a_flag_cannot_mean_are_refused(capsys, argv, words):
+    code, output = lab(capsys, *argv)
+    assert_refused(code, output, *words)
+
+
+def test_the_library_refuses_a_budget_past_the_bound():
+    from search import MAX_ANSWERS, Budget
+    from selfplay.answering.evaluate import evaluate
+    with pytest.raises(ValueError, match="at most 4,096 answers"):
+        evaluate(None, [], "sample", MAX_ANSWERS + 1)
+    with pytest.raises(ValueError, match="at most 4,096 answers"):
+        Budget.from_answers(10**9, 64)

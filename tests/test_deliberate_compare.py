@@ -145,8 +145,8 @@ def test_funcs_answer_check_runs_only_the_visible_examples():
 @pytest.mark.parametrize("argv, message", [
     (["--strategies", "bogus"], "unknown or no strategies"),
     (["--strategies", "greedy"], "unknown or no strategies"),
-    (["--budgets", "4,x"], "budgets must be"),
-    (["--budgets", "0"], "budgets must be"),
+    (["--budgets", "4,x"], "expected a whole number, got 'x'"),
+    (["--budgets", "0"], "expected a positive integer, got 0"),
 ])
 def test_lab_compare_refuses_bad_strategies_and_budgets(argv, message, capsys):
     from selfplay.commands.lab import main

@@ -38,7 +38,7 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from search import GREEDY, SEARCH, STRATEGIES, derive_seed, lookup_strategy
+from search import MAX_ANSWERS, GREEDY, SEARCH, STRATEGIES, derive_seed, lookup_strategy
 from selfplay.answering.grading import grade
 from selfplay.tasks import Problem
 
@@ -95,6 +95,8 @@ def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1
     kind = lookup_strategy(strategy).kind  # an unknown name is a ValueError
     if budget < 1 or batch_size < 1:
         raise ValueError("budget and batch_size must be at least 1")
+    if budget > MAX_ANSWERS:  # sampling decodes budget x batch rows at once
+        raise ValueError(f"a budget is at most {MAX_ANSWERS:,} answers a problem, got {budget:,}")
     if kind == SEARCH:
         return _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree)
     samples = 1 if kind == GREEDY else budget

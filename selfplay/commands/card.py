@@ -7,14 +7,15 @@ import argparse
 import json
 
 from selfplay.builtin_model.card import REPO, measure_dev, refresh
+from selfplay.commands.argtypes import answers, non_negative
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m selfplay.commands.card",
                                      description="measure a base model on dev")
     parser.add_argument("--model", default=str(REPO / "models" / "base"), help="model directory")
-    parser.add_argument("--samples", type=int, default=32, help="samples per problem for pass@k")
-    parser.add_argument("--funcs-limit", type=int, default=50, help="funcs dev problems sampled")
+    parser.add_argument("--samples", type=answers, default=32, help="samples per problem for pass@k")
+    parser.add_argument("--funcs-limit", type=non_negative, default=50, help="funcs dev problems sampled")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--write", action="store_true", help="also rewrite the directory's eval.json and README.md")
     parser.add_argument("--stability", nargs="+", metavar="FILE",

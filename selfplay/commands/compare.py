@@ -11,6 +11,7 @@ from rich.console import Console
 
 from search import GREEDY, strategy_names
 from selfplay.answering.compare import DEFAULT_BUDGETS, DEFAULT_STRATEGIES, SEARCHES, compare, load_scorer, plot, table
+from selfplay.commands.argtypes import answers_list, positive
 from selfplay.commands.evaluate import add_model_arguments, tool_options
 from selfplay.tasks import load_problems
 
@@ -20,13 +21,13 @@ def register(subparsers) -> argparse.ArgumentParser:
     add_model_arguments(parser)
     parser.add_argument("--strategies", type=strategy_list, default=list(DEFAULT_STRATEGIES),
                         help=f"comma-separated deliberate strategies ({', '.join(SEARCHES)}); greedy is always run")
-    parser.add_argument("--budgets", type=budget_list, default=list(DEFAULT_BUDGETS),
+    parser.add_argument("--budgets", type=answers_list, default=list(DEFAULT_BUDGETS),
                         help="comma-separated budgets (answers' worth of compute), each at least 1")
     parser.add_argument("--scorer", help="a trained reward or value model directory for the searches")
-    parser.add_argument("--limit", type=int, help="only the first N problems")
+    parser.add_argument("--limit", type=positive, help="only the first N problems")
     parser.add_argument("--no-sample", action="store_true", help="skip the pass@N reference runs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (small models: 1 is fastest)")
+    parser.add_argument("--threads", type=positive, default=1, help="CPU threads for torch (small models: 1 is fastest)")
     parser.add_argument("--out", default=str(Path.home() / "selfplay-runs" / "compare"),
                         help="folder for compare.json, compare.png and the trees")
     parser.set_defaults(run=run)
@@ -40,17 +41,6 @@ def strategy_list(text: str) -> list[str]:
     if unknown or not names:
         raise argparse.ArgumentTypeError(f"unknown or no strategies in {text!r}; choose from {', '.join(SEARCHES)}")
     return names
-
-
-def budget_list(text: str) -> list[int]:
-    """`--budgets`: positive integers, comma-separated."""
-    try:
-        budgets = [int(value) for value in text.split(",") if value.strip()]
-    except ValueError:
-        budgets = []
-    if not budgets or min(budgets) < 1:
-        raise argparse.ArgumentTypeError(f"budgets must be comma-separated integers >= 1, got {text!r}")
-    return budgets
 
 
 def run(args: argparse.Namespace) -> int:

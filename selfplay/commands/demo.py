@@ -19,6 +19,7 @@ from rich.table import Table
 from selfplay.answering.grading import grade, reference_completion
 from selfplay.tasks import Problem, load_problems, task_spec
 from selfplay.tasks.spec import dev_files
+from selfplay.commands.argtypes import positive
 from selfplay.commands.tasks import REPO_DATASETS
 from verifiers.code import run_cases
 
@@ -87,6 +88,6 @@ def _mark(as_expected: bool, status: str) -> str:
 def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("demo", help="tasks and verifiers at work on the built-in splits")
     parser.add_argument("--datasets", default=str(REPO_DATASETS), help="folder of the task splits")
-    parser.add_argument("--per-task", type=int, default=4, help="problems shown per task")
+    parser.add_argument("--per-task", type=positive, default=4, help="problems shown per task")
     parser.set_defaults(run=lambda args: run(Console(), args.datasets, args.per_task))
     return parser

@@ -12,16 +12,10 @@ import json
 
 from search import GREEDY, STRATEGIES, strategy_names
 from selfplay.answering.evaluate import evaluate
+from selfplay.commands.argtypes import answers, positive
 from selfplay.tasks import load_problems
 from selfplay.tools import parse_tool_names
 from selfplay.tools.catalog import make_toolbox
-
-
-def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def tool_names(text: str) -> list[str]:
@@ -52,7 +46,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser("eval", help="accuracy of a model on a task file (greedy, pass@N or a search strategy)")
     add_model_arguments(parser)
     parser.add_argument("--strategy", choices=list(STRATEGIES), default=strategy_names(GREEDY)[0])
-    parser.add_argument("--budget", type=positive, default=1,
+    parser.add_argument("--budget", type=answers, default=1,
                         help="compute per problem in complete sampled answers (sample: the N of pass@N)")
     parser.add_argument("--limit", type=positive, help="evaluate only the first N problems")
     parser.add_argument("--seed", type=int, default=0)

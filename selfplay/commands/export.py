@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from selfplay.commands.argtypes import non_negative
 from selfplay.runfiles.export import FAILED, KINDS, STATUSES, ExportError, export_run
 
 
@@ -24,7 +25,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--kind", required=True, choices=KINDS,
                         help="sft: prompt/completion; preference: prompt/chosen/rejected; steps: prefix values")
     parser.add_argument("--out", required=True, help="FILE.jsonl or FILE.parquet")
-    parser.add_argument("--round", dest="rounds", type=int, action="append", default=[],
+    parser.add_argument("--round", dest="rounds", type=non_negative, action="append", default=[],
                         help="only this round (repeatable; default: every round with trees)")
     parser.add_argument("--task", dest="tasks", action="append", default=[], help="only this task (repeatable)")
     parser.add_argument("--verdict", dest="verdicts", action="append", default=[],

@@ -13,6 +13,7 @@ import sys
 from selfplay.builtin_model import card
 from selfplay.builtin_model.corpus import REPO
 from selfplay.builtin_model.pretrain import pretrain
+from selfplay.commands.argtypes import answers, positive
 from selfplay.builtin_model.pretrain_config import DEFAULT_CONFIG, PretrainConfig, load_recipe
 from selfplay.runfiles.runconfig import TRACKERS
 
@@ -22,13 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="model directory to write (default: the config's, models/base)")
     parser.add_argument("--seed", type=int, help="seed for corpus, weights, data order and dev samples")
     parser.add_argument("--minutes", type=float, help="wall-clock cap on training")
-    parser.add_argument("--max-steps", type=int, help="optimizer steps (the schedule's length)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--batch-size", type=int, help="traces per optimizer step")
+    parser.add_argument("--max-steps", type=positive, help="optimizer steps (the schedule's length)")
+    parser.add_argument("--threads", type=positive, help="torch CPU threads")
+    parser.add_argument("--batch-size", type=positive, help="traces per optimizer step")
     parser.add_argument("--learning-rate", type=float, help="peak learning rate")
     parser.add_argument("--mistake-share", type=float, help="share of traces with a deliberate mistake")
-    parser.add_argument("--traces", type=int, help="corpus size in traces")
-    parser.add_argument("--eval-samples", type=int, help="samples per dev problem for pass@k")
+    parser.add_argument("--traces", type=positive, help="corpus size in traces")
+    parser.add_argument("--eval-samples", type=answers, help="samples per dev problem for pass@k")
     parser.add_argument("--no-eval", action="store_true", help="skip the dev evaluation")
     parser.add_argument("--report-to", choices=list(TRACKERS),
                         help="tracker for the training loss (tensorboard: event files in OUT-tensorboard)")

@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from selfplay.commands.argtypes import non_negative
 from selfplay.tasks import build_splits, load_problems
 
 REPO_DATASETS = Path(__file__).resolve().parents[2] / "datasets"
@@ -38,7 +39,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     build_parser.set_defaults(run=build)
     listing = actions.add_parser("show", help="summarise a task file")
     listing.add_argument("file")
-    listing.add_argument("--limit", type=int, default=3)
+    listing.add_argument("--limit", type=non_negative, default=3)
     listing.add_argument("--json", action="store_true", help="print rows as JSON")
     listing.set_defaults(run=show)
     return tasks

@@ -16,6 +16,7 @@ import json
 
 from rich.console import Console
 
+from selfplay.commands.argtypes import non_negative, positive
 from selfplay.runfiles.runread import RunError, RunView, open_run
 from selfplay.treeview.payload import FILTERS, filter_summaries, run_payload, tree_payload
 
@@ -95,13 +96,6 @@ def export_cli(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -114,7 +108,7 @@ def _one_tree_parser(actions, name: str, help_text: str) -> argparse.ArgumentPar
     parser = actions.add_parser(name, help=help_text)
     parser.add_argument("run_dir", metavar="RUN", help="the run directory")
     parser.add_argument("--problem", required=True, help="problem id (or a unique prefix)")
-    parser.add_argument("--round", type=int, help="round (default: the latest holding the problem)")
+    parser.add_argument("--round", type=non_negative, help="round (default: the latest holding the problem)")
     return parser
 
 
@@ -124,7 +118,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     listing = actions.add_parser("list", help="rounds and problems, with filters")
     listing.add_argument("run_dir", metavar="RUN", help="the run directory")
-    listing.add_argument("--round", type=int, help="only this round")
+    listing.add_argument("--round", type=non_negative, help="only this round")
     listing.add_argument("--filter", default="all", choices=FILTERS,
                          help="solved, unsolved, or new: solved here after failing in an earlier round")
     listing.add_argument("--task", help="only this task")
@@ -132,9 +126,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     listing.set_defaults(run=list_cli)
 
     show = _one_tree_parser(actions, "show", "one problem's tree in the terminal")
-    show.add_argument("--depth", type=int, help="show this many steps below the root, count the rest")
-    show.add_argument("--top", type=_positive, help="per node, show the N most visited children (+ chosen, selected)")
-    show.add_argument("--width", type=_positive, default=60, help="characters of step text per node")
+    show.add_argument("--depth", type=non_negative, help="show this many steps below the root, count the rest")
+    show.add_argument("--top", type=positive, help="per node, show the N most visited children (+ chosen, selected)")
+    show.add_argument("--width", type=positive, default=60, help="characters of step text per node")
     show.set_defaults(run=show_cli)
 
     serve = actions.add_parser("serve", help="a local web viewer of the run (re-reads it as it is written)")
@@ -149,7 +143,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     export = _one_tree_parser(actions, "export", "one tree to a self-contained .html or a Graphviz .dot file")
     export.add_argument("--out", required=True, help="FILE.html or FILE.dot")
-    export.add_argument("--depth", type=int, help="DOT: leave out nodes deeper than this")
+    export.add_argument("--depth", type=non_negative, help="DOT: leave out nodes deeper than this")
     export.add_argument("--no-plot", dest="plot", action="store_false",
                         help="HTML: leave out the round's accuracy-versus-compute plot")
     export.set_defaults(run=export_cli)
