@@ -340,3 +340,23 @@ def test_the_library_refuses_a_budget_past_the_bound():
         evaluate(None, [], "sample", MAX_ANSWERS + 1)
     with pytest.raises(ValueError, match="at most 4,096 answers"):
         Budget.from_answers(10**9, 64)
+
+
+# A config.json whose standard keys disagree with the weights or make no sense: refused, where it used to
+# load with weights dropped or drawn fresh and answer nonsense (0 layers, 9 layers), raise a traceback
+# (another vocabulary size), answer nothing (a context of -1) or read "calculator" letter by letter.
+@pytest.mark.parametrize("settings, words", [
+    ({"num_hidden_layers": 0}, ("do not fit config.json", "unexpected keys")),
+    ({"num_hidden_layers": 9}, ("do not fit config.json", "missing keys")),
+    ({"vocab_size": 3}, ("config.json", "shapes do not fit")),
+    ({"hidden_size": 64}, ("config.json", "shapes do not fit")),
+    ({"max_position_embeddings": -1}, ("max_position_embeddings", "-1")),
+    ({"selfplay_tools": "calculator"}, ("selfplay_tools must be a list", "'calculator'")),
+])
+def test_eval_model_whose_config_does_not_fit_its_weights_is_refused(capsys, model_copy, settings, words):
+    config = json.loads((model_copy / "config.json").read_text())
+    (model_copy / "config.json").write_text(json.dumps({**config, **settings}))
+    code, output = lab(capsys, *eval_argv("--model", model_copy))
+    assert code == 2 and "Traceback" not in output, output
+    error_line = [line for line in output.splitlines() if line.startswith("lab: error:")][-1]
+    assert str(model_copy) in error_line and all(word in error_line for word in words), output

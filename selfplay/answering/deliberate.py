@@ -27,7 +27,7 @@ from search import (GREEDY, Budget, BudgetTooSmall, derive_seed, SearchConfig, S
                     lookup_strategy)
 from selfplay.answering.grading import grade
 from selfplay.model.prompting import BUILTIN_STEP_DELIMITER
-from selfplay.model.settings import ModelConfigError, declared_per_task, declared_retries
+from selfplay.model.settings import DEFAULT_WHERE, ModelConfigError, declared_per_task, declared_retries
 from selfplay.tasks import Problem, task_spec
 from selfplay.tasks.spec import Pricing
 from verifiers import math
@@ -110,7 +110,7 @@ def _final_answer_key(text: str) -> Hashable | None:
     return None if answer is None else math.answer_key(answer)
 
 
-def check_model_settings(config: Mapping, where: str = "the model's config.json") -> None:
+def check_model_settings(config: Mapping, where: str = DEFAULT_WHERE) -> None:
     """Check every task's declared prices and search settings, and the retries flag, before any work.
 
     `config` is the model's config as a dict; a bad value raises ModelConfigError naming `where`, the

@@ -13,6 +13,7 @@ import json
 from search import GREEDY, STRATEGIES, strategy_names
 from selfplay.answering.evaluate import evaluate
 from selfplay.commands.argtypes import answers, positive
+from selfplay.model.settings import ModelConfigError
 from selfplay.tasks import load_problems
 from selfplay.tools import parse_tool_names
 from selfplay.tools.catalog import make_toolbox
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     problems = load_problems(args.tasks)[:args.limit]
     try:
         policy = Policy.from_pretrained(args.model, args.adapter, device=args.device, **tool_options(args))
-    except FileNotFoundError:
+    except (FileNotFoundError, ModelConfigError):  # their messages name the file already
         raise
     except (OSError, ValueError) as error:  # transformers' "cannot load this" errors, in one line
         raise FileNotFoundError(f"{args.model}: cannot load the model: {str(error).splitlines()[0]}") from None

@@ -33,7 +33,8 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from selfplay.model.settings import declared_per_task, declared_retries
+from selfplay.model.settings import (DEFAULT_WHERE, ModelConfigError, declared_per_task, declared_retries,
+                                     declared_tools)
 from selfplay.model.decoding import DecodeSettings, Generation, GeneratedRow, Usage, generate
 from selfplay.model.kv import KVSegment, PrefixState, Scratch, check_supported, row_kv
 from selfplay.model.next_token import StopRule, make_generators
@@ -84,6 +85,9 @@ class Policy:
         self.usage = Usage()
         self.adapter_dir: str | None = None
         self.max_total_tokens = max_total_tokens or getattr(model.config, "max_position_embeddings", 2048)
+        if not isinstance(self.max_total_tokens, int) or self.max_total_tokens < 2:  # -1 answered nothing, silently
+            raise ModelConfigError(f"the model's context (max_position_embeddings) must be at least 2 tokens, "
+                                   f"got {self.max_total_tokens!r}")
         self.eos_ids = _eos_ids(model, tokenizer)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._version = 0  # bumped on every adapter change; caches of older versions are not reused
@@ -118,12 +122,15 @@ class Policy:
             dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+        model = _load_weights(model_dir, dtype).to(device)
         if kwargs.get("tools", "auto") == "auto":  # the tools the model was trained to call, none if it declares none
-            declared = getattr(model.config, "selfplay_tools", None) or []
+            declared = declared_tools(model.config.to_dict(), f"{model_dir}/config.json")
             from selfplay.tools.catalog import make_toolbox  # the sandboxed tool's modules load when asked for
             kwargs["tools"] = make_toolbox(declared) if declared else None
-        policy = cls(model, tokenizer, **kwargs)
+        try:
+            policy = cls(model, tokenizer, **kwargs)
+        except ModelConfigError as error:
+            raise ModelConfigError(f"{model_dir}/config.json: {str(error).removeprefix(DEFAULT_WHERE + ': ')}") from None
         if adapter_dir is not None:
             policy.load_adapter(adapter_dir)
         return policy
@@ -283,6 +290,25 @@ class Policy:
                                                             skip_special_tokens=False,
                                                             clean_up_tokenization_spaces=False)
         return self._token_texts
+
+
+def _load_weights(model_dir: str | os.PathLike, dtype: torch.dtype):
+    """The causal LM, refused when its weights do not fit its config.json: a config with fewer layers
+    (or another shape) used to load with the extra weights dropped or fresh ones drawn, and answer
+    nonsense with a warning at most; a vocabulary of another size raised a traceback."""
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, output_loading_info=True)
+    except RuntimeError as error:  # transformers logs a table of the mismatched shapes, then raises
+        if "mismatch" not in str(error):
+            raise
+        raise ModelConfigError(f"{model_dir}/config.json: the weights' shapes do not fit this config "
+                               "(a size mismatch; transformers' table of the tensors is above)") from None
+    misfits = [(name, keys) for name in ("missing_keys", "unexpected_keys", "mismatched_keys")
+               if (keys := list(info.get(name) or []))]
+    if misfits:
+        detail = "; ".join(f"{len(keys)} {name.replace('_', ' ')} (e.g. {keys[0]})" for name, keys in misfits)
+        raise ModelConfigError(f"{model_dir}: the weights do not fit config.json: {detail}")
+    return model
 
 
 def _eos_ids(model, tokenizer) -> set[int]:
