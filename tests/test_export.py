@@ -194,14 +194,21 @@ def test_prompts_are_the_runs_own_rows_first(run_path, tmp_path):
         {A: "AS THE RUN RENDERED IT\n", B: PROMPT[B]}
 
 
-def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
+def chat_model_tokenizer(folder, opening: str = ""):
+    """The run's model folder given a tokenizer with a chat template (which `opening` begins)."""
     from selfplay.builtin_model.tokenizer import build_tokenizer
-    from selfplay.tasks import task_spec
 
     tokenizer = build_tokenizer()
-    tokenizer.chat_template = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    tokenizer.chat_template = (opening + "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
                                "{% if add_generation_prompt %}[assistant] {% endif %}")
-    tokenizer.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
+    from selfplay.tasks import task_spec
+
+    chat_model_tokenizer(tmp_path / "model")
     export_run(run_path, "sft", tmp_path / "sft.jsonl", rounds=[1])
     problem = next(p for p in PROBLEMS if p.id == A)
     user = [{"role": "user", "content": f"{problem.prompt}\n\n{task_spec('countdown').instruction}"}]
@@ -224,12 +231,7 @@ def test_prompts_of_a_chat_model_run_use_its_template(run_path, tmp_path):
 
 def test_a_chat_model_export_applies_the_template_once_in_trl(run_path, tmp_path):
     """TRL renders a conversational row with the model's template: the BOS it writes appears once."""
-    from selfplay.builtin_model.tokenizer import build_tokenizer
-
-    tokenizer = build_tokenizer()
-    tokenizer.chat_template = ("{{ bos_token }}{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
-                               "{% if add_generation_prompt %}[assistant] {% endif %}")
-    tokenizer.save_pretrained(tmp_path / "model")
+    tokenizer = chat_model_tokenizer(tmp_path / "model", opening="{{ bos_token }}")
     export_run(run_path, "sft", tmp_path / "sft.jsonl", rounds=[1])
     row = read_rows(tmp_path / "sft.jsonl")[0]
     text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
