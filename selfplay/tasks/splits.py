@@ -8,7 +8,9 @@ of `countdown.HARD_LEVELS` (the standard game with 3 and 4 numbers) joined, inte
 them, `hard/test-large.jsonl`: the 200 test problems first, then `HARD_TEST_EXTRA` times as many
 again per level from a further pool of each level (disjoint from every split), interleaved the
 same way; 1,000 problems, so that a few points of greedy accuracy are measurable (a sign test
-over 200 problems sees only large changes). Nothing trains or tunes on it.
+over 200 problems sees only large changes). Nothing trains or tunes on it. Word problems have
+theirs the same way (`HARD_SETS`): `datasets/arith/hard/` joins `arith.HARD_LEVELS` (`distract`:
+a sentence with a number the answer does not use; `deep`: five or six computations).
 
 Countdown and arith draw ONE pool of distinct problems per set from their generator
 (distinct by content key) and cut it into splits, so no problem is in two splits; funcs cuts
@@ -41,7 +43,7 @@ import functools
 import hashlib
 import os
 import random
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,9 +74,15 @@ DEFAULT_SIZES = {
     "countdown/std5": SplitSizes(train=2000, dev=100, test=100),
     "arith": SplitSizes(train=3000, dev=200, test=200),
     "arith/long": SplitSizes(train=1500, dev=100, test=100),
+    "arith/distract": SplitSizes(train=1500, dev=100, test=100),
+    "arith/deep": SplitSizes(train=1500, dev=100, test=100),
     "funcs": SplitSizes(train=1500, dev=100, test=100),
 }
 HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
+ARITH_HARD = "arith/hard"  # the same for word problems: arith.HARD_LEVELS' dev and test, joined
+# Each hard split set: its folder -> (task, the levels it joins, the task's generator).
+HARD_SETS = {HARD: ("countdown", countdown.HARD_LEVELS, countdown.generate),
+             ARITH_HARD: ("arith", arith.HARD_LEVELS, arith.generate)}
 DATASETS = Path(__file__).resolve().parent.parent.parent / "datasets"  # the committed splits
 HARD_TEST_EXTRA = 4  # test-large holds the hard test split and this many times its size more, per level
 
@@ -269,29 +277,31 @@ def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
         built[name] = SPLIT_BUILDERS[name](seed, set_sizes, frozenset(task_taken))
         task_taken.update(content_key(problem) for problems in built[name].values() for problem in problems)
     _check_disjoint(built)
-    hard_sets = [f"countdown/{level}" for level in countdown.HARD_LEVELS]
     files = {(name, split): problems for name, splits in built.items() for split, problems in splits.items()}
-    if all(name in built for name in hard_sets):
+    for hard, (task, levels, generate) in HARD_SETS.items():
+        hard_sets = [f"{task}/{level}" for level in levels]
+        if not all(name in built for name in hard_sets):
+            continue
         for split in ("dev", "test"):
             # Interleaved (std3, std4, std3, ...), so that the first N problems (eval.limit) mix the levels.
-            files[HARD, split] = [problem for group in zip(*(built[name][split] for name in hard_sets))
+            files[hard, split] = [problem for group in zip(*(built[name][split] for name in hard_sets))
                                   for problem in group]
-        extra = _hard_test_extra(seed, built, taken["countdown"])
-        _check_disjoint({**built, f"{HARD}/test-large": {"extra": extra}})
-        files[HARD, "test-large"] = files[HARD, "test"] + extra
+        extra = _hard_test_extra(seed, built, taken[task], task, levels, generate)
+        _check_disjoint({**built, f"{hard}/test-large": {"extra": extra}})
+        files[hard, "test-large"] = files[hard, "test"] + extra
     written: dict[str, dict[str, Path]] = {}
     for (name, split), problems in files.items():
         written.setdefault(name, {})[split] = save_problems(problems, Path(out_dir) / name / f"{split}.jsonl")
     return written
 
 
-def _hard_test_extra(seed: int, built: Mapping[str, Mapping[str, list[Problem]]],
-                     taken: Collection[str]) -> list[Problem]:
+def _hard_test_extra(seed: int, built: Mapping[str, Mapping[str, list[Problem]]], taken: Collection[str],
+                     task: str, levels: Sequence[str], generate: Callable[..., list[Problem]]) -> list[Problem]:
     """`HARD_TEST_EXTRA` x each hard level's test size more problems of that level, from a pool of
-    its own that skips every countdown problem of every set, interleaved like the hard split."""
-    extra = [countdown.generate(HARD_TEST_EXTRA * len(built[f"countdown/{level}"]["test"]),
-                                pool_seed(seed, "countdown", level, "test-large"), level=level, exclude=frozenset(taken))
-             for level in countdown.HARD_LEVELS]
+    its own that skips every problem of every set of the task, interleaved like the hard split."""
+    extra = [generate(HARD_TEST_EXTRA * len(built[f"{task}/{level}"]["test"]),
+                      pool_seed(seed, task, level, "test-large"), level=level, exclude=frozenset(taken))
+             for level in levels]
     return [problem for group in zip(*extra) for problem in group]
 
 
