@@ -215,6 +215,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=_positive, default=8, help="problems per batched generation")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--threads", type=_positive, help="CPU threads for torch (small models: 1 is fastest)")
+    parser.add_argument("--scorer", help="a trained scorer directory (reward, value, or a round's outcome_scorer / "
+                        "process_scorer) for the search strategies")
     parser.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
     parser.set_defaults(run=run_cli)
     return parser
@@ -236,9 +238,12 @@ def run_cli(args: argparse.Namespace) -> int:
         raise
     except (OSError, ValueError) as error:  # transformers' "cannot load this" errors, in one line
         raise FileNotFoundError(f"{args.model}: cannot load the model: {str(error).splitlines()[0]}") from None
+    from selfplay.compare import load_scorer
+    scorer = load_scorer(args.scorer) if getattr(args, "scorer", None) else None
     result = evaluate(policy, problems, args.strategy, args.budget, args.seed, max_new_tokens=args.max_new_tokens,
-                      batch_size=args.batch_size, progress=not args.json)
-    summary = {**result.to_dict(), "model": args.model, "adapter": args.adapter, "tasks": args.tasks}
+                      batch_size=args.batch_size, progress=not args.json, scorer=scorer)
+    summary = {**result.to_dict(), "model": args.model, "adapter": args.adapter, "tasks": args.tasks,
+               "scorer": getattr(args, "scorer", None)}
     if args.json:
         print(json.dumps(summary))
     else:

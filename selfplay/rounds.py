@@ -226,6 +226,9 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
         info = round_dir.reward_model / "scorer.json"  # verifiers.reward_model's record of a finished model
         training["reward_model"] = rundir.read_json(info).get("training") if info.is_file() \
             else reward_model_phase(context, round_dir)
+    if config.train_scorer:  # word problems' answer-time judges, refitted on this round's graded trees
+        from selfplay.scorer_round import scorer_phase
+        training["scorer"] = scorer_phase(context, round_dir)
     return training
 
 
