@@ -84,12 +84,12 @@ def judged(problems, answers: list[list], outcome, process, prompts: list[str]) 
     all_scores, all_process, labels = [], [], []
     for prompt, rows in zip(prompts, answers):
         texts, passed, keys = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-        scores = outcome.score([prompt] * len(texts), texts)
-        process_scores = process.score([prompt] * len(texts), texts)
-        all_scores += scores
-        all_process += process_scores
+        all_scores += outcome.score([prompt] * len(texts), texts)
+        all_process += process.score([prompt] * len(texts), texts)
         labels += passed
-        for k in BUDGETS:
+        for k in BUDGETS:  # a rule at budget k sees the first k answers only (their agreement too)
+            scores = outcome.score([prompt] * k, texts[:k])
+            process_scores = process.score([prompt] * k, texts[:k])
             picks = {"majority": pick_majority(keys, k), "weighted": pick_weighted(keys, scores, k),
                      "best_of": pick_best(scores, k), "best_of_process": pick_best(process_scores, k)}
             totals[f"pass@{k}"] += any(passed[:k])

@@ -7,7 +7,7 @@ judge must follow the policy: each round fits `round-K/outcome_scorer/` (complet
 not) and `round-K/process_scorer/` (every prefix, its Monte-Carlo value) on that round's trees
 (`verifiers.process_scorer`). Before the fit on every tree, the same fit on 80% of the problems is
 scored on the other 20% (`scorer_data.split_by_problem`), so the round's record carries a held-out
-AUROC of answers the scorer did not see (`scorer_metrics.diagnose`): a judge that cannot rank its own
+AUROC of answers the scorer did not see (`process_scorer.held_out_report`): a judge that cannot rank its own
 round's answers is visible in the table before anyone trusts it at answer time.
 
 The trees hold no prompts: the round's problems are found by id in the run's train files and
@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from selfplay import rundir, treeio
 from selfplay.tasks import load_problems
-from verifiers.process_scorer import fit_outcome_scorer, fit_process_scorer, load_feature_scorer
+from verifiers.process_scorer import fit_outcome_scorer, fit_process_scorer, held_out_report, load_feature_scorer
 from verifiers.scorer_data import split_by_problem
-from verifiers.scorer_metrics import diagnose
 
 OUTCOME_DIR, PROCESS_DIR = "outcome_scorer", "process_scorer"
 HELD_OUT_SHARE = 0.2
@@ -45,7 +44,7 @@ def round_prompts(context, problem_ids: set[str]) -> dict[str, str]:
     return prompts
 
 
-def held_out_report(trees: list, prompts: dict[str, str], seed: int) -> dict:
+def held_out_reports(trees: list, prompts: dict[str, str], seed: int) -> dict:
     """AUROC and ranking numbers of scorers fitted on 80% of the problems, on the other 20%."""
     fitted, held_out = split_by_problem(trees, HELD_OUT_SHARE, seed=seed)
     report = {}
@@ -55,9 +54,7 @@ def held_out_report(trees: list, prompts: dict[str, str], seed: int) -> dict:
         except ValueError as error:
             report[role] = {"skipped": str(error)}
             continue
-        found = diagnose(scorer, held_out, prompts)
-        report[role] = {key: found[key] for key in ("n_answers", "positive_rate", "auroc", "pair_accuracy",
-                                                    "best_of_n_accuracy", "random_pick_accuracy")}
+        report[role] = held_out_report(scorer, held_out, prompts)
     return report
 
 
@@ -67,7 +64,7 @@ def scorer_phase(context, round_dir: rundir.RoundDir) -> dict:
     if not (outcome_dir / "scorer.json").is_file() or not (process_dir / "scorer.json").is_file():
         trees = treeio.scan_trees(round_dir.trees).trees
         prompts = round_prompts(context, {tree.problem_id for tree in trees})
-        report = held_out_report(trees, prompts, seed=context.config.seed + round_dir.index)
+        report = held_out_reports(trees, prompts, seed=context.config.seed + round_dir.index)
         for role, fit, directory in (("outcome", fit_outcome_scorer, outcome_dir),
                                      ("process", fit_process_scorer, process_dir)):
             try:

@@ -130,3 +130,13 @@ def test_search_uses_the_outcome_scorer_to_pick_an_answer():
     voted = weighted_majority(policy, problem.prompt + "\n", SearchConfig(num_samples=3), seed=0, scorer=scorer,
                               answer_key=key)
     assert voted.answer_text == right  # one trusted answer outweighs two distrusted ones
+
+
+def test_agreement_with_the_other_answers_in_the_call_raises_a_score():
+    coefficients = [0.0] * len(FEATURES)
+    coefficients[FEATURES.index("agreement")] = 4.0
+    scorer = FeatureScorer(coefficients, "outcome")
+    alone, = scorer.score(["q"], ["#### 5"])
+    together = scorer.score(["q"] * 3, ["#### 5", "#### 5", "#### 9"])
+    assert alone == 0.5 and together[0] == together[1] > 0.8 and together[2] == 0.5
+    assert scorer.score(["q", "r"], ["#### 5", "#### 5"]) == [0.5, 0.5]  # other prompts do not vote

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from verifiers.atomic_files import staging_dir
-from verifiers.scorer_data import graded_answers, value_labels
+from verifiers.scorer_data import value_labels
 
 FORMAT = "selfplay.scorer/1"
 INFO_FILE = "scorer.json"
@@ -50,7 +50,8 @@ _WORD_NUMBERS = {"doubles": "2", "triples": "3", "twice": "2", "half": "2", "one
 _NOT_NAMES = {"A", "An", "The", "Then", "She", "He", "They", "It", "Each", "How", "Her", "His"}
 FEATURES = ("bias", "ungrounded_operands", "any_ungrounded", "unused_question_numbers", "used_question_share",
             "dangling_results", "numbers_used_twice", "other_person_numbers", "steps", "has_final",
-            "final_is_last_result", "final_missing_result", "steps_per_question_number")
+            "final_is_last_result", "final_missing_result", "steps_per_question_number", "wrong_operations",
+            "agreement")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class Question:
 
     numbers: tuple[str, ...]
     other_person: frozenset[str]
+    expected_op: tuple[tuple[str, str], ...] = ()  # (number, the operation its sentence's verb implies), where clear
 
 
 def read_question(prompt: str) -> Question:
@@ -66,12 +68,12 @@ def read_question(prompt: str) -> Question:
     capitalised name other than the one the question asks about, or an age or a walk).
 
     >>> read_question("Ann has 5 cards. Leo has 9 cards. She loses 2 cards. How many cards does Ann have now?")
-    Question(numbers=('5', '9', '2'), other_person=frozenset({'9'}))
+    Question(numbers=('5', '9', '2'), other_person=frozenset({'9'}), expected_op=(('2', '-'),))
     """
     sentences = [s.strip() for s in re.split(r"(?<=[.?!])\s+", prompt.strip()) if s.strip()]
     asked = re.search(r"does (\w+)", sentences[-1]) if sentences else None
     person = asked.group(1) if asked else None
-    numbers, other = [], set()
+    numbers, other, expected = [], set(), []
     for sentence in sentences[:-1] if len(sentences) > 1 else sentences:
         found = _NUMBER.findall(sentence)
         numbers.extend(found)
@@ -79,14 +81,61 @@ def read_question(prompt: str) -> Question:
         about_other = first[:1].isupper() and first not in _NOT_NAMES and person is not None and first != person
         if about_other or "years old" in sentence or " steps " in sentence or first.endswith("'s"):
             other.update(found)
+        op = _implied_op(sentence)
+        if op is not None:
+            expected.extend((number, op) for number in found if number not in dict(expected))
     for word, value in _WORD_NUMBERS.items():
         if re.search(rf"\b{word}\b", prompt):
             numbers.append(value)
-    return Question(tuple(numbers), frozenset(other))
+    return Question(tuple(numbers), frozenset(other), tuple(expected))
 
 
-def features(prompt: str, completion: str) -> list[float]:
-    """The feature vector (`FEATURES`, in order) of a complete or partial answer to `prompt`.
+def _implied_op(sentence: str) -> str | None:
+    """The operation a sentence's numbers enter with, where its words say so plainly; else None.
+    `-` and `/` take the number on the right, `-<` on the left (a bill paid, minus the total).
+
+    >>> _implied_op("She gives 4 friends 5 cards each."), _implied_op("He sells 13 cards."), _implied_op("Ann has 5.")
+    ('*', '-', None)
+    """
+    if re.search(r"\bpays with\b", sentence):
+        return "-<"  # the bill, minus the total: the number is the left operand
+    if re.search(r"\beach\b|\bevery day\b", sentence):
+        return "*"
+    if "equally" in sentence:
+        return "/"
+    if re.search(r"\b(gives|loses|sells)\b", sentence):
+        return "-"
+    if re.search(r"\b(finds|buys|gets|is given)\b", sentence) and "more" in sentence:
+        return "+"
+    return None
+
+
+def final_answer(text: str) -> str | None:
+    found = _FINAL.search(text)
+    return found.group(1) if found else None
+
+
+def agreements(prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
+    """Per answer, the share of the OTHER answers to the same prompt (among those given) that reach
+    the same final answer; 0 for an answer without one or alone with its prompt. Self-consistency as
+    a feature: the scorer sees what majority vote counts.
+
+    >>> agreements(["q"] * 4 + ["r"], ["#### 5", "#### 5", "#### 7", "<<1+1=2>>", "#### 5"])
+    [0.3333333333333333, 0.3333333333333333, 0.0, 0.0, 0.0]
+    """
+    groups: dict[str, list[str | None]] = {}
+    for prompt, completion in zip(prompts, completions):
+        groups.setdefault(prompt, []).append(final_answer(completion))
+    shares = []
+    for prompt, completion in zip(prompts, completions):
+        finals, mine = groups[prompt], final_answer(completion)
+        shares.append(0.0 if mine is None or len(finals) < 2 else (finals.count(mine) - 1) / (len(finals) - 1))
+    return shares
+
+
+def features(prompt: str, completion: str, agreement: float = 0.0) -> list[float]:
+    """The feature vector (`FEATURES`, in order) of a complete or partial answer to `prompt`;
+    `agreement`: the share of other answers to the prompt with the same final answer (`agreements`).
 
     >>> f = dict(zip(FEATURES, features("Ann has 5 cards. She loses 2 cards. How many cards does Ann have now?",
     ...                                 "<<5-2=3>>\\n#### 3")))
@@ -98,10 +147,17 @@ def features(prompt: str, completion: str) -> list[float]:
     unused = list(question.numbers)
     results: list[str] = []
     result_uses: dict[int, int] = {}
-    ungrounded = used_twice = other_used = 0
+    ungrounded = used_twice = other_used = wrong_op = 0
+    implied = dict(question.expected_op)
     steps = _STEP.findall(completion)
-    for left, _, right, value in steps:
-        for operand in (left, right):
+    for left, op, right, value in steps:
+        for side, operand in (("left", left), ("right", right)):
+            wanted = implied.get(operand)
+            if wanted is not None and operand in unused and not any(r == operand for r in results):
+                if wanted == "-<":
+                    wrong_op += op != "-" or side != "left"
+                else:
+                    wrong_op += op != wanted or (wanted in "-/" and side == "left")
             earlier = [index for index, result in enumerate(results) if result == operand]
             if earlier:
                 result_uses[earlier[-1]] = result_uses.get(earlier[-1], 0) + 1
@@ -126,7 +182,8 @@ def features(prompt: str, completion: str) -> list[float]:
         "has_final": float(final is not None),
         "final_is_last_result": float(final_value is not None and bool(results) and final_value == results[-1]),
         "final_missing_result": float(final_value is not None and final_value not in results),
-        "steps_per_question_number": len(steps) / n_question,
+        "steps_per_question_number": len(steps) / n_question, "wrong_operations": float(wrong_op),
+        "agreement": float(agreement),
     }
     return [values[name] for name in FEATURES]
 
@@ -192,8 +249,9 @@ class FeatureScorer:
     def score(self, prompts: Sequence[str], completions: Sequence[str]) -> list[float]:
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
-        return [_sigmoid(sum(c * f for c, f in zip(self.coefficients, features(prompt, completion))))
-                for prompt, completion in zip(prompts, completions)]
+        shares = agreements(prompts, completions)  # among the answers of one prompt in this call
+        return [_sigmoid(sum(c * f for c, f in zip(self.coefficients, features(prompt, completion, share))))
+                for prompt, completion, share in zip(prompts, completions, shares)]
 
     def as_scorer(self) -> "FeaturePathScorer":
         return FeaturePathScorer(self)
@@ -232,23 +290,69 @@ def load_feature_scorer(directory: str | os.PathLike) -> FeatureScorer:
     return FeatureScorer(list(record["coefficients"]), record["role"], info)
 
 
-def fit_outcome_scorer(trees: Iterable, prompts: Mapping[str, str], *, l2: float = 1e-2) -> FeatureScorer:
-    """Fitted on every distinct graded answer of the trees: features -> passed (0/1)."""
-    answers = graded_answers(trees, prompts)
-    if len({a.passed for a in answers}) < 2:
+def tree_answers(trees: Iterable, prompts: Mapping[str, str]) -> dict[str, list[tuple[str, bool]]]:
+    """Per problem, every graded answer of its trees as (text, passed), repeats kept (they are votes)."""
+    found: dict[str, list[tuple[str, bool]]] = {}
+    for tree in trees:
+        if tree.problem_id not in prompts:
+            raise KeyError(f"no prompt for problem {tree.problem_id!r}")
+        found.setdefault(tree.problem_id, []).extend((tree.answer_text(node), passed) for node, passed in tree.graded())
+    return found
+
+
+def _answer_rows(trees: Iterable, prompts: Mapping[str, str]) -> tuple[list[list[float]], list[float], list[str]]:
+    """Features (with agreement among the problem's answers) and labels of every graded answer."""
+    rows, labels, problem_ids = [], [], []
+    for problem_id, answers in tree_answers(trees, prompts).items():
+        texts = [text for text, _ in answers]
+        shares = agreements([problem_id] * len(texts), texts)
+        rows += [features(prompts[problem_id], text, share) for text, share in zip(texts, shares)]
+        labels += [float(passed) for _, passed in answers]
+        problem_ids += [problem_id] * len(texts)
+    return rows, labels, problem_ids
+
+
+def fit_outcome_scorer(trees: Iterable, prompts: Mapping[str, str], *, l2: float = 1e-3) -> FeatureScorer:
+    """Fitted on every graded answer of the trees (repeats too: they are votes): features -> passed (0/1)."""
+    rows, labels, _ = _answer_rows(trees, prompts)
+    if len(set(labels)) < 2:
         raise ValueError("the trees need both passed and failed graded answers to fit an outcome scorer")
-    coefficients = fit_logistic([features(a.prompt, a.completion) for a in answers],
-                                [float(a.passed) for a in answers], l2=l2)
-    return FeatureScorer(coefficients, "outcome", {"training": {"answers": len(answers),
-                                                                "passed": sum(a.passed for a in answers), "l2": l2}})
+    coefficients = fit_logistic(rows, labels, l2=l2)
+    return FeatureScorer(coefficients, "outcome", {"training": {"answers": len(labels), "passed": int(sum(labels)),
+                                                                "l2": l2}})
 
 
-def fit_process_scorer(trees: Iterable, prompts: Mapping[str, str], *, l2: float = 1e-2) -> FeatureScorer:
+def fit_process_scorer(trees: Iterable, prompts: Mapping[str, str], *, l2: float = 1e-3) -> FeatureScorer:
     """Fitted on every prefix of the trees with its Monte-Carlo value (share of answers below that
-    passed), each prefix weighted by its answer count, so a prefix seen in many answers counts more."""
-    labels = value_labels(list(trees), prompts)
+    passed), each prefix weighted by its answer count, so a prefix seen in many answers counts more.
+    A complete answer's agreement is read among its problem's answers; a prefix has none yet."""
+    trees = list(trees)
+    labels = value_labels(trees, prompts)
     if not labels or len({label.value > 0 for label in labels}) < 2:
         raise ValueError("the trees need prefixes above both passed and failed answers to fit a process scorer")
-    coefficients = fit_logistic([features(label.prompt, label.completion) for label in labels],
+    finals = {problem_id: [final_answer(text) for text, _ in answers]
+              for problem_id, answers in tree_answers(trees, prompts).items()}
+
+    def agreement(label) -> float:
+        votes, mine = finals[label.problem_id], final_answer(label.completion)
+        return 0.0 if mine is None or len(votes) < 2 else max(0, votes.count(mine) - 1) / (len(votes) - 1)
+    coefficients = fit_logistic([features(label.prompt, label.completion, agreement(label)) for label in labels],
                                 [label.value for label in labels], [float(label.total) for label in labels], l2=l2)
     return FeatureScorer(coefficients, "process", {"training": {"prefixes": len(labels), "l2": l2}})
+
+
+def held_out_report(scorer: FeatureScorer, trees: Iterable, prompts: Mapping[str, str]) -> dict:
+    """How the scorer ranks the graded answers of held-out trees, each problem's answers scored together
+    (so agreement is read among them, as at answer time): AUROC, pair accuracy, and the share of
+    problems whose top-scored answer passed against a random pick's."""
+    from verifiers.scorer_metrics import auroc, pair_accuracy, selection_accuracy
+    scores, labels, problem_ids = [], [], []
+    for problem_id, answers in tree_answers(trees, prompts).items():
+        texts = [text for text, _ in answers]
+        scores += scorer.score([prompts[problem_id]] * len(texts), texts)
+        labels += [passed for _, passed in answers]
+        problem_ids += [problem_id] * len(texts)
+    picked, base_rate = selection_accuracy(problem_ids, scores, labels)
+    return {"n_answers": len(labels), "positive_rate": sum(labels) / len(labels) if labels else None,
+            "auroc": auroc(scores, labels), "pair_accuracy": pair_accuracy(problem_ids, scores, labels),
+            "best_of_n_accuracy": picked, "random_pick_accuracy": base_rate}
