@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         whole = whole_test_deliberate(config, results, out, args.test, policies, console)
     rows = rows_of(results, measured, easy_dev, large, easy_all)
     scorer = None
-    if getattr(config, "train_scorer", False):  # word problems: the learned judge against majority vote
+    if preset_task(config) == "arith":  # word problems: the learned judge against majority vote
         from benchmarks.words import plot as plot_scorer, scorer_rounds, word_goals
         scorer = scorer_rounds(config, results, out, args.test, policies, console)
         plot_scorer(scorer, out / "scorer.png", f"{args.preset}: the learned judge on {n} hard test problems")

@@ -118,14 +118,14 @@ def scorer_rounds(config, results: list[dict], out: Path, test_file: str, polici
     """Per round: the judge's AUROC on the round's policy's test answers and every rule's accuracy."""
     from benchmarks.learning import cached, test_problems
     problems = test_problems(test_file, limit)
+    from selfplay import rundir
     run_dir = Path(config.run_dir())
-    last = max(result["round"] for result in results)
     rows = []
     for result in results:
         index = result["round"]
         judge = max(1, index)
-        if judge > last:
-            break
+        if not rundir.RunDir(run_dir).round(judge).trees.is_file():
+            break  # round 0's judge is round 1's scorer: not sampled yet
         adapter = result.get("adapter") if index else None
 
         def compute():
@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", default="datasets/arith/hard/test.jsonl")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--samples", type=int, default=16)
+    parser.add_argument("--rounds", type=int, help="measure rounds 0..N only (default: every finished round)")
     args = parser.parse_args(argv)
     import torch
     import yaml
@@ -207,10 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     from selfplay import rundir
     from selfplay.runconfig import from_dict
     torch.set_num_threads(1)
-    run = rundir.RunDir(args.run)
+    run = rundir.RunDir(Path(args.run))
     config = from_dict(yaml.safe_load(run.config.read_text()))
     results = [{"round": 0}] + [rundir.read_json(run.round(k).metrics) for k in range(1, config.rounds + 1)
                                 if run.round(k).is_done()]
+    if args.rounds is not None:
+        results = results[:args.rounds + 1]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = scorer_rounds(config, results, out, args.test, RoundPolicy(config), Console(), samples=args.samples,
