@@ -2,6 +2,8 @@
 held-out AUROC, read back (not refitted) when the round resumes; the arith preset turns them on."""
 import json
 
+import pytest
+
 from selfplay import improve_cli, rundir, treeio
 from selfplay.rounds import Context
 from selfplay.runconfig import load_config
@@ -47,6 +49,7 @@ def test_the_arith_preset_climbs_from_easy_word_problems_to_the_hard_ones():
         assert config.path(name).is_file()
 
 
+@pytest.mark.slow
 def test_lab_eval_answers_with_a_rounds_scorer(tmp_path, capsys):
     from selfplay.evaluate import main as eval_main
     from verifiers.process_scorer import FEATURES, FeatureScorer
@@ -54,7 +57,7 @@ def test_lab_eval_answers_with_a_rounds_scorer(tmp_path, capsys):
     problems = arith.generate(2, 3, level="distract")
     save_problems(problems, tmp_path / "dev.jsonl")
     FeatureScorer([0.0] * len(FEATURES), "outcome").save(tmp_path / "outcome_scorer")
-    for strategy in ("weighted_majority", "best_of_n"):
+    for strategy in ("weighted_majority", "best_of_n", "beam", "mcts"):
         assert eval_main(["eval", "--model", str(tmp_path / "model"), "--tasks", str(tmp_path / "dev.jsonl"), "--strategy",
                           strategy, "--budget", "2", "--max-new-tokens", "8", "--scorer",
                           str(tmp_path / "outcome_scorer"), "--json", "--threads", "1"]) == 0
