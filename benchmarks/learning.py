@@ -422,7 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     if preset_task(config) == "arith":  # word problems: the learned judge against majority vote
         from benchmarks.words import plot as plot_scorer, scorer_rounds, word_goals
         scorer = scorer_rounds(config, results, out, args.test, policies, console)
-        plot_scorer(scorer, out / "scorer.png", f"{args.preset}: the learned judge on {n} hard test problems")
+        judged_n = scorer[0]["n"] if scorer else 0
+        plot_scorer(scorer, out / "scorer.png", f"{args.preset}: the learned judge on {judged_n} hard test problems")
         scorer = {"rounds": scorer, "goals": word_goals(rows, scorer)}
     summary = {"preset": args.preset, "workers": config.workers, "out": str(out), "test": args.test,
                "test_problems": n, "fast_test": args.fast_test or None, "fast_test_problems": n_large,
