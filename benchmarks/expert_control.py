@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     from selfplay.loop.finetune import finetune
     from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
-    from selfplay.loop.rounds import dev_problems, prompt_renderer
+    from selfplay.loop.rounds import dev_problems
+    from selfplay.model.prompting import prompt_renderer
     from selfplay.runfiles.runconfig import load_config
 
     quiet_libraries()

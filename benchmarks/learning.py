@@ -19,6 +19,8 @@ at most 3 points, the run within 30 minutes; stretch: hard fast reaches the base
 
     python benchmarks/learning.py                                # default preset, an actor per core
     python benchmarks/learning.py --preset smoke --out /tmp/learn-smoke --workers 0 --limit 20
+    python benchmarks/learning.py --preset arith --out /tmp/learn-words   # word problems: arith's hard split,
+                                              # and per round the learned judge (benchmarks/words.py)
 
 Rerunning with the same --out continues the run and reuses every cached measurement
 (OUT/test-round-K.json, OUT/test-fast-round-K.json, OUT/fast-test-round-K.json, OUT/easy-dev-round-K.json,
@@ -44,7 +46,22 @@ from selfplay.commands.improve import run_rounds, workers_count  # noqa: E402
 from selfplay.runfiles.runconfig import load_config  # noqa: E402
 
 GOAL_ROUNDS = 3
+# A preset's task (its first curriculum level's folder) -> its hard test split and its large test.
+HARD_TESTS = {"countdown": ("datasets/countdown/hard/test.jsonl", "datasets/countdown/hard/test-large.jsonl"),
+              "arith": ("datasets/arith/hard/test.jsonl", "datasets/arith/hard/test-large.jsonl")}
 GOAL_MINUTES = 30
+
+
+def preset_task(config) -> str:
+    """The task a preset trains on, read from its first training file's path.
+
+    >>> from types import SimpleNamespace as S
+    >>> preset_task(S(curriculum=S(levels=("datasets/arith/train.jsonl",)), train_files={}))
+    'arith'
+    """
+    files = list(config.curriculum.levels) or list(config.train_files)
+    parts = Path(files[0]).parts if files else ()
+    return parts[parts.index("datasets") + 1] if "datasets" in parts[:-1] else "countdown"
 
 
 def test_problems(path: str, limit: int):
@@ -362,9 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=workers_count, metavar="N|auto",
                         help="Ray actors for sampling (default: the preset's; 0: in this process)")
     parser.add_argument("--rounds", type=int, help="rounds (default: the preset's)")
-    parser.add_argument("--test", default="datasets/countdown/hard/test.jsonl", help="the held-out hard split")
-    parser.add_argument("--fast-test", default="datasets/countdown/hard/test-large.jsonl",
-                        help="a larger held-out file for greedy answers and their sign test ('' for none)")
+    parser.add_argument("--test", help="the held-out hard split (default: the preset task's hard test, HARD_TESTS)")
+    parser.add_argument("--fast-test", help="a larger held-out file for greedy answers and their sign test ('' for "
+                                            "none; default: the preset task's large hard test)")
     parser.add_argument("--easy-dev", help="the easy dev file among the preset's dev_files (default: the first)")
     parser.add_argument("--limit", type=int, default=0, help="test problems (the first N; 0: all)")
     parser.add_argument("--reference-budget", type=int, default=32)
@@ -383,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds is not None:
         overrides.append(f"rounds={args.rounds}")
     config = load_config(args.preset, overrides)
+    hard_test, hard_large = HARD_TESTS[preset_task(config)]
+    args.test = args.test or hard_test
+    args.fast_test = hard_large if args.fast_test is None else args.fast_test
     console = Console()
     start = time.perf_counter()
     results = run_rounds(config, console)
@@ -398,6 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     if n < len(test_problems(args.test, 0)):  # the deliberate goal, judged on every test problem
         whole = whole_test_deliberate(config, results, out, args.test, policies, console)
     rows = rows_of(results, measured, easy_dev, large, easy_all)
+    scorer = None
+    if preset_task(config) == "arith":  # word problems: the learned judge against majority vote
+        from benchmarks.words import plot as plot_scorer, scorer_rounds, word_goals
+        scorer = scorer_rounds(config, results, out, args.test, policies, console)
+        judged_n = scorer[0]["n"] if scorer else 0
+        plot_scorer(scorer, out / "scorer.png", f"{args.preset}: the learned judge on {judged_n} hard test problems")
+        scorer = {"rounds": scorer, "goals": word_goals(rows, scorer)}
     summary = {"preset": args.preset, "workers": config.workers, "out": str(out), "test": args.test,
                "test_problems": n, "fast_test": args.fast_test or None, "fast_test_problems": n_large,
                "easy_dev": easy_dev, "dev_problems_per_file": config.eval.limit,
@@ -407,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
                "eval": {"strategy": config.eval.strategy, "budget": config.eval.budget,
                         "model_search": model_search_settings(config)},
                "reference": {k: v for k, v in ref.items() if k != "solved"}, "rounds": rows,
-               "hard_deliberate_all": whole, "goals": verdicts(rows, ref, whole),
+               "hard_deliberate_all": whole, "goals": verdicts(rows, ref, whole), "scorer": scorer,
                "this_invocation_wall_s": round(run_wall, 1),
                "command": "python benchmarks/learning.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     rundir.write_json(out / "learning.json", summary)

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     from selfplay.loop.finetune import finetune
     from selfplay.commands.improve import quiet_libraries
     from selfplay.model.policy import Policy
-    from selfplay.loop.rounds import prompt_renderer
+    from selfplay.model.prompting import prompt_renderer
     from selfplay.runfiles.runconfig import load_config
     from selfplay.tasks import load_problems
     from selfplay.runfiles.treeio import read_trees

@@ -23,8 +23,9 @@ from search.seeds import derive_seed
 from search.choice_math import best_index, majority_vote, mean_token_probability, puct_score, sibling_priors
 from search.strategies import GREEDY, KINDS, SAMPLING, SEARCH, STRATEGIES, Strategy, lookup_strategy, strategy_names
 from search.tree import FORMAT, NO_PARENT, ROOT_INDEX, Tree, TreeFormatError
+from search.weighted import weighted_majority, weighted_vote
 
-__all__ = ["GREEDY", "KINDS", "MAX_ANSWERS", "SAMPLING", "SEARCH", "STRATEGIES", "AnswerCheck", "AnswerKey", "Budget",
+__all__ = ["weighted_majority", "weighted_vote", "GREEDY", "KINDS", "MAX_ANSWERS", "SAMPLING", "SEARCH", "STRATEGIES", "AnswerCheck", "AnswerKey", "Budget",
            "BudgetTooSmall", "FORMAT", "NO_PARENT", "PolicyState", "PolicyStep", "ROOT_INDEX", "Scorer", "SearchConfig", "SearchResult",
            "SearchRun", "StepPolicy", "Strategy", "TokenMeter", "Tree", "TreeFormatError", "UsageCounter", "beam",
            "best_index", "best_of_n", "check_overrides", "choose_answer", "derive_seed", "expand_cost_bound",

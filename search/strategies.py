@@ -26,6 +26,7 @@ from search.beam import beam
 from search.mcts import mcts
 from search.run import SearchResult
 from search.sampling import best_of_n, greedy, majority, sample
+from search.weighted import weighted_majority
 
 GREEDY, SAMPLING, SEARCH = "greedy", "sampling", "search"
 KINDS = (GREEDY, SAMPLING, SEARCH)
@@ -54,6 +55,7 @@ STRATEGIES = MappingProxyType({strategy.name: strategy for strategy in (
     Strategy("best_of_n", best_of_n, SEARCH),
     Strategy("beam", beam, SEARCH),
     Strategy("mcts", mcts, SEARCH),
+    Strategy("weighted_majority", weighted_majority, SEARCH),
 )})
 
 

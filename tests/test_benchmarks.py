@@ -232,3 +232,21 @@ def test_search_traces_in_the_given_order_try_every_step_before_the_live_one_or_
         openings = [attempt.split("\n")[0] for attempt in bench.attempts_of(answer)]
         assert openings == order[:len(openings)] and live.index(True) == len(openings) - 1
     assert made >= 20
+
+
+def test_words_doctests_and_rules_judge_the_same_answers():
+    words = load("words")
+    result = doctest.testmod(words)
+    assert result.attempted > 0 and result.failed == 0
+
+    class Constant:  # a judge that trusts answers ending in 7
+        def score(self, prompts, texts):
+            return [0.9 if text.endswith("7") else 0.1 for text in texts]
+    answers = [[("#### 5", False, "5")] * 3 + [("#### 7", True, "7")] * 13,  # majority right from 8 answers
+               [("#### 5", False, "5")] * 10 + [("#### 7", True, "7")] * 6]  # only the judge finds it
+    found = words.judged([None, None], answers, Constant(), Constant(), ["q", "q"])
+    accuracy = found["accuracy"]
+    assert accuracy["majority@4"] == 0.0 and accuracy["majority@16"] == 0.5  # 3 of the first 4 say 5
+    assert accuracy["pass@4"] == 0.5 and accuracy["pass@16"] == 1.0
+    assert accuracy["weighted@16"] == 1.0 and accuracy["best_of@16"] == 1.0 and accuracy["best_of@4"] == 0.5
+    assert found["auroc_outcome"] == 1.0 and found["answers"] == 32 and found["answers_passed"] == 19

@@ -121,7 +121,7 @@ def test_the_held_out_index_covers_every_committed_dev_and_test_file():
     index = held_out_index()
     files = set(index.values())
     assert {"datasets/countdown/hard/test-large.jsonl", "datasets/countdown/std5/dev.jsonl",
-            "datasets/arith/long/test.jsonl", "datasets/countdown/dev.jsonl"} <= files
+            "datasets/arith/hard/test-large.jsonl", "datasets/arith/dev.jsonl", "datasets/countdown/dev.jsonl"} <= files
     assert not any("train" in name or "fixtures" in name for name in files)
     assert DATASETS.name == "datasets" and DATASETS.is_dir()
 

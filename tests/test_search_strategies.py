@@ -20,7 +20,7 @@ def final_number(text: str):
 
 
 def test_registry_names_every_strategy():
-    assert list(STRATEGIES) == ["greedy", "sample", "majority", "best_of_n", "beam", "mcts"]
+    assert list(STRATEGIES) == ["greedy", "sample", "majority", "best_of_n", "beam", "mcts", "weighted_majority"]
 
 
 # --- greedy ------------------------------------------------------------------------------------

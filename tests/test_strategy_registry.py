@@ -27,7 +27,7 @@ def test_doctests():
 def test_every_strategy_has_its_function_and_kind():
     assert {name: strategy.kind for name, strategy in STRATEGIES.items()} == {
         "greedy": GREEDY, "sample": SAMPLING, "majority": SEARCH, "best_of_n": SEARCH, "beam": SEARCH,
-        "mcts": SEARCH}
+        "mcts": SEARCH, "weighted_majority": SEARCH}
     assert all(strategy.run is getattr(search, name) for name, strategy in STRATEGIES.items())
     assert strategy_names() == tuple(STRATEGIES) and strategy_names(GREEDY, SAMPLING) == ("greedy", "sample")
     with pytest.raises(ValueError, match="kinds"):
@@ -40,7 +40,8 @@ def test_callers_derive_their_names_from_the_registry():
     eval_parser = eval_command.register(argparse.ArgumentParser().add_subparsers())
     (strategy_flag,) = [action for action in eval_parser._actions if action.dest == "strategy"]
     assert list(strategy_flag.choices) == list(STRATEGIES) and strategy_flag.default == "greedy"
-    assert compare_module.DEFAULT_STRATEGIES == strategy_names(SEARCH) == ("majority", "best_of_n", "beam", "mcts")
+    assert compare_module.DEFAULT_STRATEGIES == strategy_names(SEARCH) == ("majority", "best_of_n", "beam", "mcts",
+                                                                                    "weighted_majority")
     assert compare_command.strategy_list("greedy," + ",".join(strategy_names(SEARCH))) == list(strategy_names(SEARCH))
     for name in STRATEGIES:
         assert SamplingConfig(strategy=name).strategy == name

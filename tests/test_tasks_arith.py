@@ -85,9 +85,29 @@ def test_gold_answers_pass_the_math_checker(problems):
 
 
 def test_levels_are_the_documented_knobs():
-    assert LEVELS == {"easy": Level("easy", (2, 3, 4), 100), "long": Level("long", (5, 6), 1000)}
+    assert LEVELS == {"easy": Level("easy", (2, 3, 4), 100), "long": Level("long", (5, 6), 1000),
+                      "distract": Level("distract", (2, 3, 4), 100, distractors=1), "deep": Level("deep", (5, 6), 100)}
     with pytest.raises(ValueError):
         Level("bad", (9,), 100)
+    with pytest.raises(ValueError):
+        Level("bad", (3,), 100, distractors=4)
+
+
+def test_a_distracting_sentence_adds_a_number_the_solution_never_uses():
+    problems = generate(200, seed=5, level="distract")
+    assert {level_of(p) for p in problems} == {"distract"} and {p.meta["steps"] for p in problems} == {2, 3, 4}
+    assert {p.meta["knobs"]["distractors"] for p in problems} == {1}
+    unused = 0
+    for problem in problems:
+        numbers = re.findall(r"\d+", problem.prompt)
+        lines = problem.meta["solution"].split("\n")
+        used = set(re.findall(r"\d+", "\n".join(lines[:-1])))
+        unused += any(number not in used for number in numbers)
+        assert lines[-1] == f"#### {problem.answer}"
+    assert unused >= 170  # the distracting number (sometimes, by chance, equal to a used one: 180 of 200 here)
+    # The sentence is drawn after the story: the same seed without it starts with the same story.
+    plain = generate(1, seed=5, steps=(2, 3, 4), max_value=100)[0]
+    assert plain.meta["solution"] == problems[0].meta["solution"] and plain.prompt != problems[0].prompt
 
 
 def test_long_problems_are_longer_and_have_more_digits():

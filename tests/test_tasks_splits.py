@@ -15,6 +15,8 @@ from selfplay.tasks.funcs.families import BY_NAME, FAMILY_NAMES
 from selfplay.tasks.countdown.splits import HARD, countdown_level_splits
 from selfplay.tasks.funcs.splits import FUNCS_MIN_TO_HOLD_OUT, partition_functions
 from selfplay.tasks.splits import SPLITS, SplitSizes, function_overlap
+from selfplay.tasks.arith import problems as arith
+from selfplay.tasks.arith.splits import HARD as ARITH_HARD
 from verifiers.countdown import check_countdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,8 +29,9 @@ def committed(task: str, split: str) -> Path:
 
 
 def committed_files(task: str) -> list[Path]:
-    """Every committed split file of a task, all levels, the hard split (a copy) left out."""
-    return sorted(path for path in (DATASETS / task).rglob("*.jsonl") if HARD not in path.as_posix())
+    """Every committed split file of a task, all levels, the hard splits (copies) left out."""
+    return sorted(path for path in (DATASETS / task).rglob("*.jsonl")
+                  if not any(hard in path.as_posix() for hard in (HARD, ARITH_HARD)))
 
 
 @pytest.mark.parametrize("task", sorted(DEFAULT_SIZES))
@@ -102,6 +105,30 @@ def test_the_large_hard_test_is_the_hard_test_then_more_of_the_standard_game_see
         assert check_countdown(numbers, target, problem.meta["solution"], use_all=True).passed
 
 
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_the_hard_word_problem_split_joins_distract_and_deep_and_nothing_trained(split):
+    hard = load_problems(committed(ARITH_HARD, split))
+    levels = [load_problems(committed(f"arith/{level}", split)) for level in arith.HARD_LEVELS]
+    assert hard == [p for group in zip(*levels) for p in group] and len(hard) == 200
+    assert [p.meta["level"] for p in hard] == ["distract", "deep"] * 100
+    trained = {content_key(p) for path in committed_files("arith") if path.name == "train.jsonl"
+               for p in load_problems(path)}
+    assert not trained & {content_key(p) for p in hard}
+    assert not (DATASETS / ARITH_HARD / "train.jsonl").exists()
+
+
+def test_the_large_hard_word_problem_test_is_the_hard_test_then_more_seen_nowhere():
+    large = load_problems(committed(ARITH_HARD, "test-large"))
+    assert len(large) == 1000 and large[:200] == load_problems(committed(ARITH_HARD, "test"))
+    assert [p.meta["level"] for p in large] == list(arith.HARD_LEVELS) * 500
+    elsewhere = {content_key(p) for path in committed_files("arith") for p in load_problems(path)}
+    elsewhere |= {content_key(p) for p in load_problems(committed(ARITH_HARD, "dev"))}
+    extra = large[200:]
+    assert len({content_key(p) for p in extra}) == 800 and not elsewhere & {content_key(p) for p in extra}
+    assert split_overlap([committed(ARITH_HARD, "test-large"), committed(ARITH_HARD, "dev"),
+                          *(path for path in committed_files("arith") if path.name == "train.jsonl")]) == set()
+
+
 def test_a_level_skips_the_problems_of_earlier_sets():
     sizes = SplitSizes(train=20, dev=5, test=5)
     first = countdown_level_splits("std3", 0, sizes)
@@ -169,7 +196,7 @@ def test_rebuilding_reproduces_the_committed_files(tmp_path):
     written = build_splits(tmp_path)
     rebuilt = sorted(path.relative_to(tmp_path) for paths in written.values() for path in paths.values())
     in_repo = sorted(path.relative_to(DATASETS) for path in DATASETS.rglob("*.jsonl") if "fixtures" not in path.parts)
-    assert rebuilt == in_repo and len(rebuilt) == 3 * len(DEFAULT_SIZES) + 3  # + the hard dev, test and test-large
+    assert rebuilt == in_repo and len(rebuilt) == 3 * len(DEFAULT_SIZES) + 6  # + each hard dev, test and test-large
     for relative in rebuilt:
         assert (tmp_path / relative).read_bytes() == (DATASETS / relative).read_bytes(), f"{relative} differs"
 
@@ -203,7 +230,7 @@ def test_generators_are_exposed_by_task_name():
 
 def test_committed_data_is_commit_sized():
     total = sum(path.stat().st_size for path in DATASETS.rglob("*") if path.is_file())
-    assert total < 8_000_000  # about 3.6 MB of first files and 3 MB of harder levels
+    assert total < 9_500_000  # about 3.6 MB of first files, 3 MB of harder levels, 2 MB of word-problem levels
 
 
 def test_datasets_folder_holds_no_python():

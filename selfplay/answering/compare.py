@@ -109,11 +109,14 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str) -> Path:
 
 
 def load_scorer(directory: str):
-    """A reward or value model directory, as the `Scorer` search calls. A relative base model (a
+    """A reward, value or feature (outcome / process) scorer directory, as the `Scorer` search calls. A relative base model (a
     round's scorer records the preset's `models/base`) is read against the repository root, as
     presets' paths are."""
     from selfplay.runfiles.runconfig import resolve_path
     info = json.loads((Path(directory) / "scorer.json").read_text())
+    if info.get("kind") == "features":  # a round's outcome or process scorer: no base model
+        from verifiers.process_scorer import load_feature_scorer
+        return load_feature_scorer(directory).as_scorer()
     base = resolve_path(info["base_model"]) if not Path(info["base_model"]).is_absolute() else None
     if base is not None and not base.exists():
         base = None  # not a path under the repository: a model id, as recorded

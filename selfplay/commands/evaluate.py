@@ -11,6 +11,7 @@ import argparse
 import json
 
 from search import GREEDY, STRATEGIES, strategy_names
+from selfplay.answering.compare import load_scorer
 from selfplay.answering.evaluate import evaluate
 from selfplay.commands.argtypes import answers, positive
 from selfplay.model.settings import ModelConfigError
@@ -55,6 +56,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=positive, default=8, help="problems per batched generation")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--threads", type=positive, help="CPU threads for torch (small models: 1 is fastest)")
+    parser.add_argument("--scorer", help="a trained scorer directory (reward, value, or a round's outcome_scorer / "
+                        "process_scorer) for the search strategies")
     parser.add_argument("--json", action="store_true", help="print one JSON object, no progress bar")
     parser.set_defaults(run=run)
     return parser
@@ -76,9 +79,11 @@ def run(args: argparse.Namespace) -> int:
         raise
     except (OSError, ValueError) as error:  # transformers' "cannot load this" errors, in one line
         raise FileNotFoundError(f"{args.model}: cannot load the model: {str(error).splitlines()[0]}") from None
+    scorer = load_scorer(args.scorer) if args.scorer else None
     result = evaluate(policy, problems, args.strategy, args.budget, args.seed, max_new_tokens=args.max_new_tokens,
-                      batch_size=args.batch_size, progress=not args.json)
-    summary = {**result.to_dict(), "model": args.model, "adapter": args.adapter, "tasks": args.tasks}
+                      batch_size=args.batch_size, progress=not args.json, scorer=scorer)
+    summary = {**result.to_dict(), "model": args.model, "adapter": args.adapter, "tasks": args.tasks,
+               "scorer": args.scorer}
     if args.json:
         print(json.dumps(summary))
     else:

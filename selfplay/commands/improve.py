@@ -66,6 +66,8 @@ def round_row(result: dict) -> dict:
             "solved_at_attempt_ends": selection.get("solved_at_attempt_ends"),
             "sft_rows": selection.get("sft_rows"), "hindsight_rows": selection.get("hindsight_rows"),
             "train_loss": train.get("train_loss"),
+            "scorer_auroc": ((((train.get("scorer") or {}).get("outcome") or {}).get("held_out") or {})
+                             .get("auroc")),  # the round's outcome scorer on its held-out problems' answers
             "wall_s": result.get("wall_s")}
 
 
@@ -89,7 +91,8 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         label = "" if split is None else f"{split_label(split)} "
         table.add_column(f"{label}fast", justify="right")
         table.add_column(f"{label}delib.", justify="right")
-    for column in ("levels", "solved", "sft rows", "train loss", "wall s"):
+    scored = any(row.get("scorer_auroc") is not None for row in map(round_row, results))
+    for column in ("levels", "solved", "sft rows", "train loss", *(("scorer auroc",) if scored else ()), "wall s"):
         table.add_column(column, justify="right")
     for row in map(round_row, results):
         solved = "-" if row["problems"] is None else f"{row['problems_solved']}/{row['problems']}"
@@ -102,7 +105,7 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         if row["hindsight_rows"]:  # of them, answers relabeled with the target they reached (selection rule 6)
             rows += f" (h {row['hindsight_rows']})"
         table.add_row(str(row["round"]), *accuracies, levels, solved, rows, _number(row["train_loss"]),
-                      f"{row['wall_s'] or 0:.0f}")
+                      *((_number(row["scorer_auroc"]),) if scored else ()), f"{row['wall_s'] or 0:.0f}")
     return table
 
 

@@ -41,6 +41,8 @@ from selfplay.loop.curriculum import round_draw, solved_shares
 from selfplay.answering.deliberate import check_model_settings
 from selfplay.model.settings import ModelConfigError
 from selfplay.loop.finetune import read_training
+from selfplay.loop.scorer_round import scorer_phase
+from selfplay.model.prompting import prompt_renderer
 from selfplay.answering.grading import grade
 from selfplay.runfiles.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
 from selfplay.loop.selection import (Candidate, Relabeled, attempt_ends, attempt_stops, candidate_at, refit_rows,
@@ -87,17 +89,6 @@ def dev_splits(config: RunConfig) -> dict[str, list[Problem]]:
 def dev_problems(config: RunConfig) -> list[Problem]:
     """The first `eval.limit` problems of each dev file, one list."""
     return [problem for problems in dev_splits(config).values() for problem in problems]
-
-
-def prompt_renderer(model_dir: str):
-    """(render(problem) -> the policy's prompt text, the EOS text), from the tokenizer alone."""
-    from transformers import AutoTokenizer
-
-    from selfplay.model.prompting import format_for
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prompt_format = format_for(tokenizer)
-    return (lambda problem: prompt_format.render(problem.prompt, problem.task, tokenizer)), tokenizer.eos_token or ""
 
 
 # --- phases ------------------------------------------------------------------------------------
@@ -232,6 +223,8 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
         info = round_dir.reward_model / "scorer.json"  # verifiers.reward_model's record of a finished model
         training["reward_model"] = rundir.read_json(info).get("training") if info.is_file() \
             else reward_model_phase(context, round_dir)
+    if config.train_scorer:  # word problems' answer-time judges, refitted on this round's graded trees
+        training["scorer"] = scorer_phase(context, round_dir)
     return training
 
 

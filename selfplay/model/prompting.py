@@ -59,3 +59,12 @@ def format_for(tokenizer) -> PromptFormat:
     if getattr(tokenizer, "chat_template", None):
         return PromptFormat("chat", CHAT_STEP_DELIMITER)
     return PromptFormat("builtin", BUILTIN_STEP_DELIMITER)
+
+
+def prompt_renderer(model_dir: str):
+    """(render(problem) -> the policy's prompt text, the EOS text), from the tokenizer alone."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    prompt_format = format_for(tokenizer)
+    return (lambda problem: prompt_format.render(problem.prompt, problem.task, tokenizer)), tokenizer.eos_token or ""

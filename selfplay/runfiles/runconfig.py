@@ -182,6 +182,7 @@ class RunConfig:
     dev_files: tuple = ("datasets/countdown/dev.jsonl", "datasets/countdown/hard/dev.jsonl")  # evaluated each round
     problems_per_round: int = 384  # training problems drawn per round (disjoint across rounds until a file runs out)
     train_reward_model: bool = False  # also train a reward model on each round's rm.jsonl
+    train_scorer: bool = False  # also fit the outcome and process scorers (verifiers.process_scorer) on each round's trees
     # RewardModelConfig fields to override (lora_rank, max_steps, ...); its seed derives from seed and the round
     reward_model: dict = field(default_factory=dict)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # growing the training trees

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,3 +178,37 @@ def check_disjoint(built: Mapping[str, Mapping[str, list[Problem]]]) -> None:
         if shared or shared_functions:
             raise RuntimeError(f"{task}: {len(shared)} problems and {len(shared_functions)} functions "
                                "fall in more than one split")
+
+
+@dataclass(frozen=True)
+class HardSplit:
+    """A family's hard split, joined from the dev and test sets of its hard levels (`SplitRecipe.joined`):
+    `{folder}/dev.jsonl` and `test.jsonl` interleave the levels' splits (so the first N problems mix
+    them), and `test-large.jsonl` is the test split then `extra` times each level's test size more,
+    from a further pool of each level that skips every problem of every set of the task, interleaved
+    the same way: enough problems that a few points of greedy accuracy are measurable. Nothing trains
+    or tunes on it."""
+
+    task: str  # the family; its sets are named "<task>/<level>"
+    levels: Sequence[str]  # the hard levels, in the order they interleave
+    generate: Callable[..., list[Problem]]  # the family's generator: (n, seed, level=, exclude=)
+    extra: int = 4  # test-large = test + extra x each level's test size
+
+    @property
+    def folder(self) -> str:
+        return f"{self.task}/hard"
+
+    def __call__(self, seed: int, built: Mapping[str, Mapping[str, list[Problem]]],
+                 taken: Collection[str]) -> dict[tuple[str, str], list[Problem]]:
+        sets = [f"{self.task}/{level}" for level in self.levels]
+        if not all(name in built for name in sets):
+            return {}
+        files = {(self.folder, split): [problem for group in zip(*(built[name][split] for name in sets))
+                                        for problem in group] for split in ("dev", "test")}
+        pools = [self.generate(self.extra * len(built[f"{self.task}/{level}"]["test"]),
+                               pool_seed(seed, self.task, level, "test-large"), level=level, exclude=frozenset(taken))
+                 for level in self.levels]
+        extra = [problem for group in zip(*pools) for problem in group]
+        check_disjoint({**built, f"{self.folder}/test-large": {"extra": extra}})
+        files[self.folder, "test-large"] = files[self.folder, "test"] + extra
+        return files

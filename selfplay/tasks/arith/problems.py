@@ -14,14 +14,18 @@ avoided too), so answers are non-negative integers. Quantities in the story (amo
 prices, group sizes, a starting stock) scale with `max_value` / 100, so a larger `max_value`
 gives numbers with more digits, not just longer sums of small ones.
 
-Problems come in `LEVELS` (how many computations, how large the values); a generated problem
-names its level in `meta["level"]`, and one without it (the first committed files) is level
-`easy`. This module knows the templates, the levels and the generator; it knows nothing
+Problems come in `LEVELS` (how many computations, how large the values, how many distracting
+sentences: `easy` 2 to 4 computations up to 100, `long` 5 or 6 up to 1000, `distract` easy's
+with a distracting sentence, `deep` 5 or 6 up to 100); a generated problem names its level in `meta["level"]`, and one without it (the
+first committed files) is level `easy`. A distracting sentence (level `distract`) states a
+number the answer does not use ("Omar has 31 marbles."), as in GSM-Plus and GSM-NoOp: the
+solution is unchanged, so a model must learn which quantities the question is about. This module knows the templates, the levels and the generator; it knows nothing
 about grading, files or models.
 """
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -45,18 +49,26 @@ class Level:
     name: str  # the key in LEVELS and the value of a generated problem's meta["level"]
     steps: tuple[int, ...]  # computations per problem, one of these drawn uniformly
     max_value: int  # every value along the way lies in 1..max_value
+    distractors: int = 0  # sentences stating a number the answer does not use, placed after the first
 
     def __post_init__(self) -> None:
         if not self.steps or any(not 1 <= k <= 8 for k in self.steps):
             raise ValueError(f"level {self.name}: steps must lie in 1..8, got {self.steps}")
         if self.max_value < 20:
             raise ValueError(f"level {self.name}: need max_value >= 20")
+        if not 0 <= self.distractors <= 3:
+            raise ValueError(f"level {self.name}: distractors must lie in 0..3, got {self.distractors}")
 
 
 LEVELS: dict[str, Level] = {level.name: level for level in (
     Level("easy", (2, 3, 4), max_value=100),
     Level("long", (5, 6), max_value=1000),
+    Level("distract", (2, 3, 4), max_value=100, distractors=1),
+    Level("deep", (5, 6), max_value=100),
 )}
+# The hard word-problem split is these levels' dev and test, joined: within the built-in model's
+# reach (values it can copy; `long`'s three-digit values it cannot yet: greedy 0%, pass@16 7%).
+HARD_LEVELS = ("distract", "deep")
 
 
 def level_of(problem: Problem) -> str:
@@ -190,6 +202,35 @@ def _listing(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _distract(story: _Story, things: str) -> None:
+    """Add one sentence with a number the answer does not use.
+
+    About the same person's other belongings or age (placed anywhere after the first sentence),
+    or about another person (placed last, before the question, so that no later "she" or "he"
+    could mean them): plausible in the story, and only the question says it does not count."""
+    rng = story.rng
+    friend = rng.choice([p[0] for p in PEOPLE if p[0] != story.name])
+    amount = rng.randint(2, min(50 * story.unit, story.max_value))
+    other = rng.choice([t for t in THINGS if t != things])
+    own = (f"{story.name} also has {amount} {other}.", f"{story.name}'s brother is {rng.randint(5, 60)} years old.")
+    about_friend = (f"{friend} has {amount} {things}.", f"{friend} has {amount} {other}.",
+                    f"{friend} walks {amount} steps to the park.")
+    choice = rng.randrange(len(own) + len(about_friend))
+    if choice < len(own):
+        story.sentences.insert(rng.randint(1, len(story.sentences)), own[choice])
+    else:
+        story.sentences.append(about_friend[choice - len(own)])
+
+
+def _asked_about(question: str) -> str:
+    """The noun a question asks about.
+
+    >>> _asked_about("How many paper cranes does Ann have now?"), _asked_about("How many dollars of change does Ben get?")
+    ('paper cranes', 'dollars')
+    """
+    return re.match(r"How many (.+?) (?:does|of) ", question).group(1)
+
+
 BUILDERS = {"inventory": _inventory, "production": _production, "shopping": _shopping}
 
 
@@ -208,7 +249,8 @@ def generate(n: int, seed: int, level: str | None = None, *, steps: int | Sequen
         raise ValueError(f"unknown arith level {level!r}; expected one of {sorted(LEVELS)}")
     base = LEVELS[level or "easy"]
     step_counts = base.steps if steps is None else (steps,) if isinstance(steps, int) else tuple(steps)
-    spec = Level(level or "custom", step_counts, base.max_value if max_value is None else max_value)
+    spec = Level(level or "custom", step_counts, base.max_value if max_value is None else max_value,
+                 base.distractors)
     if any(t not in BUILDERS for t in templates):
         raise ValueError(f"templates must be among {TEMPLATES}")
     rng = random.Random(seed)
@@ -222,6 +264,8 @@ def generate(n: int, seed: int, level: str | None = None, *, steps: int | Sequen
         question = BUILDERS[template](story, wanted)
         if question is None or len(story.lines) != wanted:
             continue
+        for _ in range(spec.distractors):  # drawn after the story, so levels without any draw as before
+            _distract(story, _asked_about(question))
         prompt = " ".join(story.sentences + [question])
         if prompt in seen:
             continue
@@ -229,6 +273,8 @@ def generate(n: int, seed: int, level: str | None = None, *, steps: int | Sequen
         answer = story.lines[-1].split("=")[-1]
         meta = {"solution": "\n".join(story.lines + [f"#### {answer}"]), "steps": wanted,
                 "template": template, "knobs": {"max_value": spec.max_value}}
+        if spec.distractors:
+            meta["knobs"]["distractors"] = spec.distractors
         if level is not None:
             meta["level"] = level
         problem = Problem.create("arith", prompt, answer=answer, meta=meta)

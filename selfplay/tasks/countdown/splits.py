@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 
 from selfplay.tasks.countdown import problems as countdown
 from selfplay.tasks.problem import Problem
 from selfplay.tasks.spec import SplitRecipe
-from selfplay.tasks.splits import SplitSizes, check_disjoint, cut, pool_seed
+from selfplay.tasks.splits import HardSplit, SplitSizes, cut, pool_seed
 
 HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
 HARD_TEST_EXTRA = 4  # test-large holds the hard test split and this many times its size more, per level
@@ -44,32 +44,7 @@ def countdown_level_splits(level: str, seed: int, sizes: SplitSizes,
     return cut(pool, sizes)
 
 
-def hard_files(seed: int, built: Mapping[str, Mapping[str, list[Problem]]],
-               taken: Collection[str]) -> dict[tuple[str, str], list[Problem]]:
-    """The hard split's files, when every HARD_LEVELS set was built: dev and test joined, and
-    test-large."""
-    hard_sets = [f"countdown/{level}" for level in countdown.HARD_LEVELS]
-    if not all(name in built for name in hard_sets):
-        return {}
-    files = {}
-    for split in ("dev", "test"):
-        # Interleaved (std3, std4, std3, ...), so that the first N problems (eval.limit) mix the levels.
-        files[HARD, split] = [problem for group in zip(*(built[name][split] for name in hard_sets))
-                              for problem in group]
-    extra = _hard_test_extra(seed, built, taken)
-    check_disjoint({**built, f"{HARD}/test-large": {"extra": extra}})
-    files[HARD, "test-large"] = files[HARD, "test"] + extra
-    return files
-
-
-def _hard_test_extra(seed: int, built: Mapping[str, Mapping[str, list[Problem]]],
-                     taken: Collection[str]) -> list[Problem]:
-    """`HARD_TEST_EXTRA` x each hard level's test size more problems of that level, from a pool of
-    its own that skips every countdown problem of every set, interleaved like the hard split."""
-    extra = [countdown.generate(HARD_TEST_EXTRA * len(built[f"countdown/{level}"]["test"]),
-                                pool_seed(seed, "countdown", level, "test-large"), level=level, exclude=frozenset(taken))
-             for level in countdown.HARD_LEVELS]
-    return [problem for group in zip(*extra) for problem in group]
+hard_files = HardSplit("countdown", countdown.HARD_LEVELS, countdown.generate, HARD_TEST_EXTRA)
 
 
 RECIPE = SplitRecipe(
