@@ -45,7 +45,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfplay.tasks import arith, countdown, funcs
+from selfplay.tasks import arith, countdown, func_pipes, funcs, pipe_splits
 from selfplay.tasks.func_families import FAMILIES, FAMILY_NAMES
 from selfplay.tasks.loader import load_problems, save_problems
 from selfplay.tasks.problem import Problem, content_key, normalised_key
@@ -73,6 +73,9 @@ DEFAULT_SIZES = {
     "arith": SplitSizes(train=3000, dev=200, test=200),
     "arith/long": SplitSizes(train=1500, dev=100, test=100),
     "funcs": SplitSizes(train=1500, dev=100, test=100),
+    "funcs/pipes": SplitSizes(train=3000, dev=200, test=200),  # the code world (func_pipes): easy, taught
+    "funcs/pairs": SplitSizes(train=800, dev=100, test=100),
+    "funcs/chains": SplitSizes(train=800, dev=100, test=100),
 }
 HARD = "countdown/hard"  # dev and test only: the HARD_LEVELS sets' dev and test, joined
 DATASETS = Path(__file__).resolve().parent.parent.parent / "datasets"  # the committed splits
@@ -184,6 +187,7 @@ SPLIT_BUILDERS: dict[str, Callable[..., dict[str, list[Problem]]]] = {
     "arith": arith_splits,
     **{f"arith/{level}": functools.partial(arith_level_splits, level) for level in arith.LEVELS if level != "easy"},
     "funcs": funcs_splits,
+    **{f"funcs/{level}": functools.partial(pipe_splits.level_splits, level, pool_seed) for level in func_pipes.LEVELS},
 }
 
 
@@ -279,6 +283,12 @@ def build_splits(out_dir: str | os.PathLike = "datasets", seed: int = 0,
         extra = _hard_test_extra(seed, built, taken["countdown"])
         _check_disjoint({**built, f"{HARD}/test-large": {"extra": extra}})
         files[HARD, "test-large"] = files[HARD, "test"] + extra
+    set_sizes = {name: sizes[name] if isinstance(sizes[name], SplitSizes) else SplitSizes(*sizes[name]) for name in built}
+    pipes_hard = pipe_splits.hard_files(pool_seed, seed, built, set_sizes, taken.get("funcs", set()))
+    if pipes_hard:  # the code world's hard split: its large test must be new by function too
+        extra = pipes_hard[pipe_splits.HARD, "test-large"][len(pipes_hard[pipe_splits.HARD, "test"]):]
+        _check_disjoint({**built, f"{pipe_splits.HARD}/test-large": {"extra": extra}})
+    files.update(pipes_hard)
     written: dict[str, dict[str, Path]] = {}
     for (name, split), problems in files.items():
         written.setdefault(name, {})[split] = save_problems(problems, Path(out_dir) / name / f"{split}.jsonl")
