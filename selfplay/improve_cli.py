@@ -65,6 +65,8 @@ def round_row(result: dict) -> dict:
             "solved_at_attempt_ends": selection.get("solved_at_attempt_ends"),
             "sft_rows": selection.get("sft_rows"), "hindsight_rows": selection.get("hindsight_rows"),
             "train_loss": train.get("train_loss"),
+            "sandbox_runs": (result.get("sampling") or {}).get("sandbox_runs"),
+            "sandbox_s": (result.get("sampling") or {}).get("sandbox_s"),
             "wall_s": result.get("wall_s")}
 
 
@@ -88,7 +90,8 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         label = "" if split is None else f"{split_label(split)} "
         table.add_column(f"{label}fast", justify="right")
         table.add_column(f"{label}delib.", justify="right")
-    for column in ("levels", "solved", "sft rows", "train loss", "wall s"):
+    sandbox = any((result.get("sampling") or {}).get("sandbox_runs") for result in results)
+    for column in ("levels", "solved", "sft rows", "train loss", *(("sandbox runs/s",) if sandbox else ()), "wall s"):
         table.add_column(column, justify="right")
     for row in map(round_row, results):
         solved = "-" if row["problems"] is None else f"{row['problems_solved']}/{row['problems']}"
@@ -100,7 +103,8 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         rows = "-" if row["sft_rows"] is None else str(row["sft_rows"])
         if row["hindsight_rows"]:  # of them, answers relabeled with the target they reached (selection rule 6)
             rows += f" (h {row['hindsight_rows']})"
-        table.add_row(str(row["round"]), *accuracies, levels, solved, rows, _number(row["train_loss"]),
+        runs = [f"{row['sandbox_runs'] or 0}/{row['sandbox_s'] or 0:.0f}"] if sandbox else []  # programs run, seconds
+        table.add_row(str(row["round"]), *accuracies, levels, solved, rows, _number(row["train_loss"]), *runs,
                       f"{row['wall_s'] or 0:.0f}")
     return table
 

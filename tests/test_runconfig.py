@@ -11,7 +11,7 @@ from selfplay.rounds import prepare_run_dir
 from selfplay.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
 from selfplay.work import LocalExecutor
 
-PRESETS = ("smoke", "default", "base", "gpu")
+PRESETS = ("smoke", "default", "base", "gpu", "code")
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -48,6 +48,7 @@ from selfplay.model import card
 from selfplay.model.corpus import REPO, CorpusConfig, Trace, build_corpus, summarize
 from selfplay.model.tokenizer import build_tokenizer
 from selfplay.runconfig import TRACKERS
+from selfplay.tasks.spec import Pricing
 from selfplay.tracking import tensorboard_logging_to
 from selfplay.tools.spans import encode_masked
 from verifiers.atomic_files import FILE_MODE, staging_dir
@@ -98,6 +99,8 @@ class PretrainConfig:
     eval_funcs_limit: int = 50  # funcs dev problems evaluated (its sandbox costs ~0.1 s a sample)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)  # what the model imitates
     model: ModelShape = field(default_factory=ModelShape)  # the architecture
+    pricing: dict = field(default_factory=dict)  # task -> the answer prices the model declares (Pricing fields,
+    #                          config.json selfplay_pricing), where its answers outgrow the family's
     report_to: str = "none"  # the trainer's tracker (none, tensorboard, wandb, mlflow, trackio); TensorBoard
     #                          logs go to OUT-tensorboard beside the model directory
 
@@ -112,6 +115,11 @@ class PretrainConfig:
             raise ValueError(f"warmup is a share of max_steps in [0, 1), got {self.warmup}")
         if self.eval_samples < 1 or self.eval_funcs_limit < 0:
             raise ValueError("eval_samples must be at least 1 and eval_funcs_limit non-negative")
+        for task, fields in self.pricing.items():  # a Pricing's fields, so that the model's config loads
+            try:
+                Pricing(**fields)
+            except TypeError as error:
+                raise ValueError(f"pricing[{task!r}] must hold Pricing fields, got {fields!r}") from error
 
     def to_dict(self) -> dict:
         """Plain JSON/YAML values (tuples become lists), nested sections included."""
@@ -318,6 +326,8 @@ def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> Pretr
         model.config.selfplay_pricing = {"countdown": searching_pricing(config.model.max_positions)}
         model.config.selfplay_retries = True  # search may leave a finished attempt open for a `retry` line
         model.config.selfplay_search = {"countdown": searching_search()}
+    if config.pricing:
+        model.config.selfplay_pricing = {**(getattr(model.config, "selfplay_pricing", None) or {}), **config.pricing}
     save_model_dir(model, tokenizer, out)
     return PretrainResult(out=out, parameters=model.num_parameters(), steps=trainer.state.global_step,
                           tokens=int(trainer.state.num_input_tokens_seen), wall_s=round(wall_s, 1),

@@ -158,7 +158,7 @@ FUNCS = TaskSpec(
     prices=priced(Pricing(answer_tokens=96, max_depth=10, step_tokens=64)), writes_code=True,
     check_problem=_funcs_invariants, check_form=rows.check_funcs_form, row_formats=rows.FORMATS["funcs"],
     content_fields=funcs_content_fields, normalised_fields=funcs_normalised_fields, generate=funcs.generate,
-    answer_check=examples_check, vote_by_text=True, corpus=traces.FUNCS, dev_files={"funcs": "funcs/dev.jsonl"},
+    answer_check=examples_check, vote_by_text=True, corpus=traces.FUNCS, dev_files={"funcs": "funcs/dev.jsonl", "funcs_pipes": "funcs/pipes/dev.jsonl", "funcs_hard": "funcs/hard/dev.jsonl"},
     card_tokens=192, near_miss=return_zero)
 QA = TaskSpec(
     name="qa", grade=grade_final_answer,
