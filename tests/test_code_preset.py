@@ -58,3 +58,15 @@ def test_the_round_table_shows_programs_run_and_seconds():
     assert "1234/96" in list(table.columns[-2].cells)
     plain = improve_cli.rounds_table([{"round": 1, "sampling": {}, "wall_s": 1.0}], config)
     assert "sandbox runs/s" not in [column.header for column in plain.columns]
+
+
+def test_the_examples_check_runs_a_program_once_however_often_it_is_written(monkeypatch):
+    from selfplay.tasks import builtin
+    problem = load_problems(resolve_path("datasets/funcs/pipes/dev.jsonl"))[0]
+    runs = []
+    real = builtin.code.run_cases
+    monkeypatch.setattr(builtin.code, "run_cases", lambda *args, **kwargs: runs.append(args[0]) or real(*args, **kwargs))
+    check = answer_check_for(problem)
+    fenced = f"```python\n{problem.meta['solution']}```"
+    assert [check(problem.meta["solution"]), check(fenced), check("def f(xs):\n    return xs\n")][0] == 1.0
+    assert len(runs) == 2

@@ -15,6 +15,7 @@ cases only grade); arith and qa have none (majority vote or the learned scorers)
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,11 +111,16 @@ def countdown_check(problem: Problem) -> CountdownCheck:
 
 
 def examples_check(problem: Problem) -> Callable[[str], float] | None:
-    """The share of the prompt's examples a program passes, where the problem shows examples."""
+    """The share of the prompt's examples a program passes, where the problem shows examples. A
+    program is run once per check however often the search writes it (sampled answers repeat)."""
     examples, entry_point = problem.meta.get("examples"), (problem.tests or {}).get("entry_point")
     if not (examples and entry_point):
         return None
-    return lambda text: code.run_cases(extract_program(text), entry_point, examples, timeout_s=EXAMPLE_TIMEOUT_S).score
+
+    @functools.lru_cache(maxsize=None)
+    def share(program: str) -> float:
+        return code.run_cases(program, entry_point, examples, timeout_s=EXAMPLE_TIMEOUT_S).score
+    return lambda text: share(extract_program(text))
 
 
 def _countdown_invariants(problem: Problem) -> None:
