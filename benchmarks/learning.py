@@ -385,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--easy-dev", help="the easy dev file among the preset's dev_files (default: the first)")
     parser.add_argument("--limit", type=int, default=0, help="test problems (the first N; 0: all)")
     parser.add_argument("--reference-budget", type=int, default=32)
+    parser.add_argument("--fast-limit", type=int, default=0, help="--fast-test problems (the first N; 0: all)")
+    parser.add_argument("--no-whole", action="store_true",
+                        help="judge the deliberate goal on the --limit problems, not on every test problem")
     parser.add_argument("--fast-goal", type=float, default=0.15,
                         help="the hard fast gain the goal asks for (countdown 0.15; code, configs/code.yaml: 0.10)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -409,12 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     policies = RoundPolicy(config)
     measured, ref, n = test_rounds(config, results, out, args.test, args.limit, args.reference_budget, policies,
                                    console)
-    large = fast_rounds(config, results, out, args.fast_test, policies, console) if args.fast_test else None
+    large = fast_rounds(config, results, out, args.fast_test, policies, console,
+                        limit=args.fast_limit) if args.fast_test else None
     n_large = large[0]["fast"]["n"] if large else 0
     easy_dev = args.easy_dev or config.dev_files[0]
     easy_all = fast_rounds(config, results, out, easy_dev, policies, console, stem="easy-dev")
     whole = None
-    if n < len(test_problems(args.test, 0)):  # the deliberate goal, judged on every test problem
+    if n < len(test_problems(args.test, 0)) and not args.no_whole:  # the deliberate goal, on every test problem
         whole = whole_test_deliberate(config, results, out, args.test, policies, console)
     rows = rows_of(results, measured, easy_dev, large, easy_all)
     summary = {"preset": args.preset, "workers": config.workers, "out": str(out), "test": args.test,

@@ -61,3 +61,16 @@ def test_the_card_measures_only_the_tasks_it_is_told(tmp_path):
     only = card.measure_dev(model, samples=1, funcs_limit=1, datasets=data, tasks={"funcs"})
     assert sorted(only) == ["funcs_pipes"] and only["funcs_pipes"]["n_greedy"] == 2
     assert sorted(card.measure_dev(model, samples=1, funcs_limit=1, datasets=data)) == ["countdown", "funcs_pipes"]
+
+
+def test_the_committed_code_model_declares_its_prices_and_card():
+    import json
+    from selfplay.deliberate import pricing_for
+    from selfplay.model.policy import Policy
+    model = REPO / "models" / "code"
+    assert pricing_for(Policy.from_pretrained(model), "funcs").answer_tokens == 160
+    tasks = json.loads((model / "eval.json").read_text())["tasks"]
+    assert sorted(tasks) == ["funcs", "funcs_hard", "funcs_pipes"]  # its corpus's task only
+    assert tasks["funcs_pipes"]["pass_at_samples"] > tasks["funcs_hard"]["pass_at_samples"] > 0
+    assert load_config(model / "pretrain.yaml") == config_from_dict({**load_config(REPO / "configs" / "pretrain-code.yaml")
+                                                                    .to_dict()})
