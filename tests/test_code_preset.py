@@ -70,3 +70,14 @@ def test_the_examples_check_runs_a_program_once_however_often_it_is_written(monk
     fenced = f"```python\n{problem.meta['solution']}```"
     assert [check(problem.meta["solution"]), check(fenced), check("def f(xs):\n    return xs\n")][0] == 1.0
     assert len(runs) == 2
+
+
+def test_the_structure_benchmark_reads_a_reference_program_back_into_its_steps():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_code_structure",
+                                                  Path(__file__).resolve().parents[1] / "benchmarks" / "code_structure.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for problem in load_problems(resolve_path("datasets/funcs/hard/dev.jsonl"))[:20]:
+        assert bench.steps(problem.meta["solution"]) == [tuple(stage) for stage in problem.meta["params"]["stages"]]
+    assert bench.steps("def f(xs):\n    xs = [x + 0 for x in xs]\n    return xs\n") == [("?", "xs = [x + 0 for x in xs]")]
