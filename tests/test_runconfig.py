@@ -12,7 +12,7 @@ from selfplay.loop.rounds import prepare_run_dir
 from selfplay.runfiles.runconfig import ConfigError, RunConfig, differences, from_dict, load_config
 from selfplay.loop.work import LocalExecutor
 
-PRESETS = ("smoke", "default", "base", "gpu")
+PRESETS = ("smoke", "default", "base", "gpu", "code")
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -13,6 +13,7 @@ from selfplay.tasks import GENERATORS, build_splits, content_key, default_sizes,
 from selfplay.tasks.countdown import HARD_LEVELS, LEVELS, level_of, solve
 from selfplay.tasks.funcs.families import BY_NAME, FAMILY_NAMES
 from selfplay.tasks.countdown.splits import HARD, countdown_level_splits
+from selfplay.tasks.funcs.pipe_splits import HARD as PIPES_HARD
 from selfplay.tasks.funcs.splits import FUNCS_MIN_TO_HOLD_OUT, partition_functions
 from selfplay.tasks.splits import SPLITS, SplitSizes, function_overlap
 from selfplay.tasks.arith import problems as arith
@@ -31,7 +32,7 @@ def committed(task: str, split: str) -> Path:
 def committed_files(task: str) -> list[Path]:
     """Every committed split file of a task, all levels, the hard splits (copies) left out."""
     return sorted(path for path in (DATASETS / task).rglob("*.jsonl")
-                  if not any(hard in path.as_posix() for hard in (HARD, ARITH_HARD)))
+                  if not any(hard in path.as_posix() for hard in (HARD, ARITH_HARD, PIPES_HARD)))
 
 
 @pytest.mark.parametrize("task", sorted(DEFAULT_SIZES))
@@ -196,7 +197,7 @@ def test_rebuilding_reproduces_the_committed_files(tmp_path):
     written = build_splits(tmp_path)
     rebuilt = sorted(path.relative_to(tmp_path) for paths in written.values() for path in paths.values())
     in_repo = sorted(path.relative_to(DATASETS) for path in DATASETS.rglob("*.jsonl") if "fixtures" not in path.parts)
-    assert rebuilt == in_repo and len(rebuilt) == 3 * len(DEFAULT_SIZES) + 6  # + each hard dev, test and test-large
+    assert rebuilt == in_repo and len(rebuilt) == 3 * len(DEFAULT_SIZES) + 9  # + each hard dev, test and test-large
     for relative in rebuilt:
         assert (tmp_path / relative).read_bytes() == (DATASETS / relative).read_bytes(), f"{relative} differs"
 
@@ -230,7 +231,9 @@ def test_generators_are_exposed_by_task_name():
 
 def test_committed_data_is_commit_sized():
     total = sum(path.stat().st_size for path in DATASETS.rglob("*") if path.is_file())
-    assert total < 9_500_000  # about 3.6 MB of first files, 3 MB of harder levels, 2 MB of word-problem levels
+    # about 3.6 MB of first files, 3 MB of harder levels, 2 MB of word-problem levels and 6.5 MB of the
+    # code world's (1.4 MB gzipped)
+    assert total < 16_000_000
 
 
 def test_datasets_folder_holds_no_python():

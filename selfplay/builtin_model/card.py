@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -101,16 +102,20 @@ def evaluate_model(model_dir: str | Path, problems: list[Problem], samples: int 
 
 
 def measure_dev(model_dir: str | Path, samples: int = 32, funcs_limit: int = 50, seed: int = 0,
-                datasets: str | Path = REPO / "datasets", threads: int = 1) -> dict[str, dict]:
+                datasets: str | Path = REPO / "datasets", threads: int = 1,
+                tasks: Collection[str] | None = None) -> dict[str, dict]:
     """The card's numbers: every dev problem greedily, pass@`samples` on every dev problem of a task
     graded by answer and on the first `funcs_limit` of a task whose answers are programs (funcs).
     The splits are the task specs' `dev_files`: for the built-in model, each task's dev file and the
-    hard countdown dev split (the standard game), which it was never pretrained on."""
+    hard countdown dev split (the standard game), which it was never pretrained on. `tasks`: only the
+    dev files of these tasks (a model pretrained on some: its corpus's task_mix); None: all."""
     results = {}
     for name, file in dev_files().items():
         if not (Path(datasets) / file).is_file():
             continue
         problems = load_problems(Path(datasets) / file)
+        if tasks is not None and not {problem.task for problem in problems} <= set(tasks):
+            continue
         runs_code = any(task_spec(problem.task).writes_code for problem in problems)
         sampled = min(funcs_limit, len(problems)) if runs_code else None
         results[name] = asdict(evaluate_model(model_dir, problems, samples, sampled=sampled, seed=seed,
@@ -306,7 +311,7 @@ def finish(result, config, command: str) -> dict[str, dict] | None:
     eval_command = f"python -m selfplay.commands.card --model {out} --samples {config.eval_samples} " \
                    f"--funcs-limit {config.eval_funcs_limit} --seed {config.seed}"
     results = measure_dev(out, config.eval_samples, config.eval_funcs_limit, config.seed,
-                          threads=config.threads) if config.evaluate else None
+                          threads=config.threads, tasks=config.corpus.task_mix) if config.evaluate else None
     write_text(out / "pretrain.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     losses = [entry["loss"] for entry in result.log_history if "loss" in entry]
     speed = [entry["tokens_per_s"] for entry in result.log_history if "tokens_per_s" in entry]
@@ -344,7 +349,7 @@ def refresh(model_dir: str | Path, samples: int, funcs_limit: int, seed: int, st
     set_generation_defaults(out)
     eval_command = f"python -m selfplay.commands.card --model {model_dir} --samples {samples} " \
                    f"--funcs-limit {funcs_limit} --seed {seed}"
-    results = measure_dev(out, samples, funcs_limit, seed) if measure else old["tasks"]
+    results = measure_dev(out, samples, funcs_limit, seed, tasks=config.corpus.task_mix) if measure else old["tasks"]
     if not measure:
         eval_command = old["command"]
     stability = old.get("stability")

@@ -69,6 +69,8 @@ class CorpusConfig:
     countdown_state: bool = True  # each countdown step ends with the numbers left, `[4 20]` (a scratchpad)
     countdown_search: int = 0  # >0: an expert countdown trace searches in its text, at most this many
     #                            abandoned attempts (`retry` lines) before its solution; 0: the solution only
+    train_files: Mapping[str, str] = field(default_factory=dict)  # task -> its train file under `datasets`
+    #                            (a level's: {funcs: funcs/pipes/train.jsonl}); default <task>/train.jsonl
 
     def __post_init__(self) -> None:
         if self.traces < 1:
@@ -82,6 +84,9 @@ class CorpusConfig:
             raise ValueError(f"task_mix weights must be non-negative with a positive sum, got {self.task_mix}")
         if not 0.0 <= self.mistake_share < 1.0:
             raise ValueError(f"mistake_share must lie in [0, 1), got {self.mistake_share}")
+        object.__setattr__(self, "train_files", {str(k): str(v) for k, v in dict(self.train_files).items()})
+        if set(self.train_files) - set(known):
+            raise ValueError(f"train_files takes some of {sorted(known)}, got {sorted(self.train_files)}")
         object.__setattr__(self, "countdown_numbers", tuple(int(n) for n in self.countdown_numbers))
         if not self.countdown_numbers or any(n < 2 for n in self.countdown_numbers):
             raise ValueError(f"countdown_numbers must be counts of at least 2, got {self.countdown_numbers}")
@@ -98,7 +103,7 @@ class CorpusConfig:
 
     def train_file(self, task: str) -> Path:
         root = Path(self.datasets)
-        return (root if root.is_absolute() else REPO / root) / task / "train.jsonl"
+        return (root if root.is_absolute() else REPO / root) / self.train_files.get(task, f"{task}/train.jsonl")
 
 
 def corpus_tasks() -> tuple[str, ...]:

@@ -203,6 +203,8 @@ def pretrain(config: PretrainConfig, traces: list[Trace] | None = None) -> Pretr
         model.config.selfplay_tools = ["calculator"]
     for key, value in model_declarations(config.corpus, config.model.max_positions).items():
         setattr(model.config, key, value)  # e.g. answers that search in their text declare longer prices
+    if config.pricing:  # prices the recipe declares for a task, over the family's (longer answers)
+        model.config.selfplay_pricing = {**(getattr(model.config, "selfplay_pricing", None) or {}), **config.pricing}
     save_model_dir(model, tokenizer, out)
     return PretrainResult(out=out, parameters=model.num_parameters(), steps=trainer.state.global_step,
                           tokens=int(trainer.state.num_input_tokens_seen), wall_s=round(wall_s, 1),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from transformers import LlamaConfig
 
+from selfplay.tasks.spec import Pricing
 from selfplay.builtin_model.corpus import CorpusConfig
 from selfplay.runfiles.config_files import build_config, read_yaml
 from selfplay.runfiles.runconfig import TRACKERS
@@ -63,6 +64,8 @@ class PretrainConfig:
     eval_funcs_limit: int = 50  # funcs dev problems evaluated (its sandbox costs ~0.1 s a sample)
     corpus: CorpusConfig = field(default_factory=CorpusConfig)  # what the model imitates
     model: ModelShape = field(default_factory=ModelShape)  # the architecture
+    pricing: dict = field(default_factory=dict)  # task -> the answer prices the model declares (Pricing fields,
+    #                          config.json selfplay_pricing), where its answers outgrow the family's
     report_to: str = "none"  # the trainer's tracker (none, tensorboard, wandb, mlflow, trackio); TensorBoard
     #                          logs go to OUT-tensorboard beside the model directory
 
@@ -77,6 +80,11 @@ class PretrainConfig:
             raise ValueError(f"warmup is a share of max_steps in [0, 1), got {self.warmup}")
         if self.eval_samples < 1 or self.eval_funcs_limit < 0:
             raise ValueError("eval_samples must be at least 1 and eval_funcs_limit non-negative")
+        for task, fields in self.pricing.items():  # a Pricing's fields, so that the model's config loads
+            try:
+                Pricing(**fields)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"pricing[{task!r}] must hold Pricing fields, got {fields!r}: {error}") from None
 
     def to_dict(self) -> dict:
         """Plain JSON/YAML values (tuples become lists), nested sections included."""

@@ -68,6 +68,8 @@ def round_row(result: dict) -> dict:
             "train_loss": train.get("train_loss"),
             "scorer_auroc": ((((train.get("scorer") or {}).get("outcome") or {}).get("held_out") or {})
                              .get("auroc")),  # the round's outcome scorer on its held-out problems' answers
+            "sandbox_runs": (result.get("sampling") or {}).get("sandbox_runs"),
+            "sandbox_s": (result.get("sampling") or {}).get("sandbox_s"),
             "wall_s": result.get("wall_s")}
 
 
@@ -92,7 +94,9 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         table.add_column(f"{label}fast", justify="right")
         table.add_column(f"{label}delib.", justify="right")
     scored = any(row.get("scorer_auroc") is not None for row in map(round_row, results))
-    for column in ("levels", "solved", "sft rows", "train loss", *(("scorer auroc",) if scored else ()), "wall s"):
+    sandbox = any((result.get("sampling") or {}).get("sandbox_runs") for result in results)
+    for column in ("levels", "solved", "sft rows", "train loss", *(("scorer auroc",) if scored else ()),
+                   *(("sandbox runs/s",) if sandbox else ()), "wall s"):
         table.add_column(column, justify="right")
     for row in map(round_row, results):
         solved = "-" if row["problems"] is None else f"{row['problems_solved']}/{row['problems']}"
@@ -104,8 +108,9 @@ def rounds_table(results: list[dict], config: RunConfig) -> Table:
         rows = "-" if row["sft_rows"] is None else str(row["sft_rows"])
         if row["hindsight_rows"]:  # of them, answers relabeled with the target they reached (selection rule 6)
             rows += f" (h {row['hindsight_rows']})"
+        runs = [f"{row['sandbox_runs'] or 0}/{row['sandbox_s'] or 0:.0f}"] if sandbox else []  # programs run, seconds
         table.add_row(str(row["round"]), *accuracies, levels, solved, rows, _number(row["train_loss"]),
-                      *((_number(row["scorer_auroc"]),) if scored else ()), f"{row['wall_s'] or 0:.0f}")
+                      *((_number(row["scorer_auroc"]),) if scored else ()), *runs, f"{row['wall_s'] or 0:.0f}")
     return table
 
 

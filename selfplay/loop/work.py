@@ -99,6 +99,8 @@ class ProblemTrees:
     tokens: int  # model tokens spent on this problem
     wall_s: float
     worker: str = ""  # which worker ran it (for logs)
+    sandbox_runs: int = 0  # answers graded by running them in the sandbox (programs)
+    sandbox_s: float = 0.0  # seconds those runs took
 
 
 class Executor(Protocol):
@@ -122,17 +124,20 @@ class Executor(Protocol):
 def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
     """Grow one problem's tree with the job's strategy and budget; terminal verdicts set by the grader."""
     from selfplay.answering.deliberate import deliberate, scaled_knobs, search_config  # search loads only where work runs
+    from selfplay.loop.grade_meter import GradeMeter
     from selfplay.tools.catalog import apply_tools
 
     apply_tools(policy, job.tools)
     start = time.perf_counter()
     config = search_config(policy, problem, **{**scaled_knobs(job.budget), **job.search_overrides})
+    meter = GradeMeter()
     outcome = deliberate(policy, problem, job.strategy, job.budget,
-                         seed=derive_seed(job.seed, job.round, problem.id), config=config)
+                         seed=derive_seed(job.seed, job.round, problem.id), config=config, grader=meter.grade)
     tree = outcome.result.tree
     tree.problem_id, tree.task, tree.round, tree.strategy = problem.id, problem.task, job.round, job.strategy
     return ProblemTrees(problem.id, [tree.to_dict()], outcome.result.tokens, time.perf_counter() - start,
-                        worker=f"{socket.gethostname()}:{os.getpid()}")
+                        worker=f"{socket.gethostname()}:{os.getpid()}", sandbox_runs=meter.runs,
+                        sandbox_s=round(meter.seconds, 4))
 
 
 class LocalExecutor:

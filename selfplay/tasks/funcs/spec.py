@@ -3,6 +3,8 @@ row's assert code); at answer time search may run the examples the prompt shows 
 only grade). Also its content fields and the function a problem asks for (its split unit)."""
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Callable
 
@@ -27,11 +29,16 @@ def grade_program(problem: Problem, completion: str, timeout_s: float) -> Verdic
 
 
 def examples_check(problem: Problem) -> Callable[[str], float] | None:
-    """The share of the prompt's examples a program passes, where the problem shows examples."""
+    """The share of the prompt's examples a program passes, where the problem shows examples. A
+    program is run once per check however often the search writes it (sampled answers repeat)."""
     examples, entry_point = problem.meta.get("examples"), (problem.tests or {}).get("entry_point")
     if not (examples and entry_point):
         return None
-    return lambda text: code.run_cases(extract_program(text), entry_point, examples, timeout_s=EXAMPLE_TIMEOUT_S).score
+
+    @functools.lru_cache(maxsize=None)
+    def share(program: str) -> float:
+        return code.run_cases(program, entry_point, examples, timeout_s=EXAMPLE_TIMEOUT_S).score
+    return lambda text: share(extract_program(text))
 
 
 def _funcs_invariants(problem: Problem) -> None:
@@ -82,5 +89,6 @@ SPEC = TaskSpec(
     prices=priced(Pricing(answer_tokens=96, max_depth=10, step_tokens=64)), writes_code=True,
     check_problem=_funcs_invariants, check_form=rows.check_funcs_form, row_formats=rows.FORMATS,
     content_fields=funcs_content_fields, normalised_fields=funcs_normalised_fields, generate=funcs.generate,
-    answer_check=examples_check, vote_by_text=True, corpus=traces.RECIPE, dev_files={"funcs": "funcs/dev.jsonl"},
+    answer_check=examples_check, vote_by_text=True, corpus=traces.RECIPE, dev_files={"funcs": "funcs/dev.jsonl", "funcs_pipes": "funcs/pipes/dev.jsonl",
+                                                               "funcs_hard": "funcs/hard/dev.jsonl"},
     card_tokens=192, near_miss=return_zero, splits=splits.RECIPE, split_unit=function_of)

@@ -11,9 +11,11 @@ and repeats a function (with other cases) only when its family runs out.
 """
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Collection
 
+from selfplay.tasks.funcs import pipe_splits, pipes
 from selfplay.tasks.funcs import problems as funcs
 from selfplay.tasks.funcs.families import FAMILIES, FAMILY_NAMES
 from selfplay.tasks.problem import Problem
@@ -65,4 +67,17 @@ def funcs_splits(seed: int, sizes: SplitSizes, exclude: Collection[str] = ()) ->
     return {split: funcs.generate_for(chosen[split], pool_seed(seed, "funcs", split)) for split in SPLITS}
 
 
-RECIPE = SplitRecipe(sizes={"funcs": SplitSizes(train=1500, dev=100, test=100)}, builders={"funcs": funcs_splits})
+def pipes_level_splits(level: str, seed: int, sizes: SplitSizes,
+                       exclude: Collection[str] = ()) -> dict[str, list[Problem]]:
+    """One level of the code world (`pipes`): cut by function (`pipe_splits.level_splits`)."""
+    return pipe_splits.level_splits(level, pool_seed, seed, sizes, exclude)
+
+
+RECIPE = SplitRecipe(
+    sizes={"funcs": SplitSizes(train=1500, dev=100, test=100),
+           "funcs/pipes": SplitSizes(train=3000, dev=200, test=200),  # the code world: easy, taught
+           "funcs/pairs": SplitSizes(train=800, dev=100, test=100),
+           "funcs/chains": SplitSizes(train=800, dev=100, test=100)},
+    builders={"funcs": funcs_splits,
+              **{f"funcs/{level}": functools.partial(pipes_level_splits, level) for level in pipes.LEVELS}},
+    joined=pipe_splits.joined)
