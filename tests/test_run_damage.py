@@ -65,6 +65,9 @@ def test_a_binary_or_folder_sft_jsonl_is_damage_naming_it(tmp_path):
     path.mkdir()
     with pytest.raises(DamagedFile, match="sft.jsonl: a folder where a file belongs"):
         rundir.read_jsonl(path)
+    (tmp_path / "rm.jsonl").write_bytes(b"\xff\xfe")  # deleting rm.jsonl alone would not have it written again
+    with pytest.raises(DamagedFile, match=r"rm.jsonl: not UTF-8 text.*delete it, sft.jsonl and everything after"):
+        rundir.read_jsonl(tmp_path / "rm.jsonl")
 
 
 def test_an_earlier_rounds_sft_jsonl_replaced_by_a_folder_is_refused_not_replayed_as_nothing(tmp_path):
@@ -198,6 +201,20 @@ def test_a_full_disk_on_a_worker_is_exit_2_not_a_traceback(tmp_path):
     context = rounds.Context(smoke(tmp_path), run, Executor(), progress=False)
     with pytest.raises(NoSpace, match="no space left on the device"):
         rounds.train_phase(context, run.round(1))
+
+    class WorkerError(Exception):  # how Ray hands back an actor's exception: the original as `cause`
+        def __init__(self, cause):
+            super().__init__(f"ray::Sampler.finetune()\nTraceback (most recent call last): ...\n{cause}")
+            self.cause = cause
+
+    class RayExecutor:
+        def finetune(self, request):
+            raise WorkerError(NoSpace("no space left on the device holding /w while saving the adapter /w/a"))
+
+    context = rounds.Context(smoke(tmp_path), run, RayExecutor(), progress=False)
+    with pytest.raises(NoSpace) as raised:
+        rounds.train_phase(context, run.round(1))
+    assert str(raised.value) == "no space left on the device holding /w while saving the adapter /w/a"
 
 
 # --- the lock -----------------------------------------------------------------------------------
@@ -349,3 +366,19 @@ def test_listing_or_exporting_a_damaged_run_is_exit_2_naming_the_file(tmp_path, 
     assert lab.main(argv) == 2
     error = capsys.readouterr().err
     assert error.startswith("lab: error: ") and says in error and "Traceback" not in error
+
+
+def test_progress_png_legends_name_dev_files_by_short_name(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from selfplay.runfiles import tracking
+
+    labels = []
+    plot = matplotlib.axes.Axes.plot
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", lambda self, *a, **k: (labels.append(k.get("label")),
+                                                                            plot(self, *a, **k))[1])
+    dev = str(tmp_path / "data" / "sums_dev.jsonl")
+    rundir.write_json(tmp_path / "round-0" / "eval.json",
+                      {"round": 0, "eval": {"splits": {dev: {"fast": 0.5, "deliberate": 0.75}}}})
+    assert tracking.draw_progress(rundir.RunDir(tmp_path)) == tmp_path / "progress.png"
+    assert labels == ["data/sums_dev, fast", "data/sums_dev, deliberate"]

@@ -269,10 +269,12 @@ def saving(what: str, path: Path):
     not a traceback from the writer (an executor on Ray hands the worker's OSError back as a subclass)."""
     try:
         yield
-    except rundir.NoSpace:
-        raise
-    except OSError as error:
-        full = rundir.no_space(error, what, path)
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is a full disk
+        cause = getattr(error, "cause", None)  # Ray's RayTaskError holds the worker's exception
+        original = cause if isinstance(cause, BaseException) else error
+        if isinstance(original, rundir.NoSpace):
+            raise rundir.NoSpace(str(original)) from None  # the message alone, not the worker's traceback
+        full = rundir.no_space(original, what, path) if isinstance(original, OSError) else None
         if full is None:
             raise
         raise full from None

@@ -198,6 +198,8 @@ REMEDIES = {
     "eval.json": "delete it and rerun: the base model is evaluated again",
     "sft.jsonl": "delete it, rm.jsonl and everything after them in the round (adapter/, metrics.json, DONE), then "
                  "rerun: selection runs again on the round's trees",
+    "rm.jsonl": "delete it, sft.jsonl and everything after them in the round (adapter/, metrics.json, DONE), then "
+                "rerun: selection runs again on the round's trees",
     "adapter_config.json": "delete the adapter folder and what follows it in the round (metrics.json, DONE), then "
                            "rerun: the round is trained again",
     "adapter_model.safetensors": "delete the adapter folder and what follows it in the round (metrics.json, DONE), "
