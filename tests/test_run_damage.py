@@ -382,3 +382,11 @@ def test_progress_png_legends_name_dev_files_by_short_name(tmp_path, monkeypatch
                       {"round": 0, "eval": {"splits": {dev: {"fast": 0.5, "deliberate": 0.75}}}})
     assert tracking.draw_progress(rundir.RunDir(tmp_path)) == tmp_path / "progress.png"
     assert labels == ["data/sums_dev, fast", "data/sums_dev, deliberate"]
+
+
+def test_an_older_runs_config_without_later_fields_still_continues(tmp_path):
+    out = smoke_run(tmp_path / "run")
+    lines = (out / "config.yaml").read_text().splitlines(keepends=True)
+    (out / "config.yaml").write_text("".join(line for line in lines if not line.startswith("tools:")))
+    run = rounds.prepare_run_dir(smoke(out), log=lambda text: None)  # tools takes its default, as the run had
+    assert "tools: auto" in run.config.read_text()
