@@ -390,3 +390,10 @@ def test_an_older_runs_config_without_later_fields_still_continues(tmp_path):
     (out / "config.yaml").write_text("".join(line for line in lines if not line.startswith("tools:")))
     run = rounds.prepare_run_dir(smoke(out), log=lambda text: None)  # tools takes its default, as the run had
     assert "tools: auto" in run.config.read_text()
+
+
+def test_the_ray_executor_answers_for_its_actors_training_device():
+    from selfplay.execution.ray_runner import RayExecutor
+
+    assert RayExecutor(1, gpus_per_worker=0).training_device()["precisions"] == ()  # bf16 is refused before round 0
+    assert "bf16" in RayExecutor(1, gpus_per_worker=1).training_device()["precisions"]

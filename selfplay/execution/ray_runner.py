@@ -338,6 +338,8 @@ class RayExecutor:
     def training_device(self) -> dict:
         """Where the adapter trains, for `selfplay.loop.rounds.check_hardware`: actors with a GPU are trusted
         with both mixed precisions (the actor's own check names a GPU without bf16); CPU actors have none."""
+        if self.gpus_per_worker == "auto" and not ray.is_initialized():
+            self._started_cluster = connect(self.address, num_cpus=self._local_cpus())
         if self._gpus_per_worker() > 0:
             return {"name": "the cluster's GPUs", "precisions": ("fp16", "bf16")}
         return {"name": "the cluster's CPUs (no GPU given to the actors)", "precisions": ()}
