@@ -46,12 +46,16 @@ def test_the_tracker_may_change_between_invocations_of_a_run():
 def test_round_scalars_are_the_numbers_of_metrics_json():
     metrics = {"round": 3, "adapter": "/x", "sampling": {"strategy": "mcts", "budget": 8, "tokens": 120},
                "eval": {"fast": {"accuracy": 0.5, "budget": 1, "samples_per_problem": 1},
-                        "splits": {"a/dev.jsonl": {"n": 4, "fast": 0.25, "deliberate": None}},
+                        "splits": {"a/dev.jsonl": {"n": 4, "fast": 0.25, "deliberate": None},
+                                   "/tmp/x7/sums_dev.jsonl": {"fast": 0.5},
+                                   str(tracking.REPO / "datasets/countdown/hard/dev.jsonl"): {"fast": 0.75}},
                         "solved": {"fast": ["p1"]}},
                "train": {"continued_from": None, "train_loss": 1.5}, "flag": True, "wall_s": 2}
+    # A dev file is tagged by its short name: an absolute path nested the tag under every folder of it.
     assert tracking.round_scalars(metrics) == {
-        "round/sampling/tokens": 120.0, "round/eval/fast/accuracy": 0.5, "round/eval/splits/a/dev.jsonl/n": 4.0,
-        "round/eval/splits/a/dev.jsonl/fast": 0.25, "round/train/train_loss": 1.5, "round/wall_s": 2.0}
+        "round/sampling/tokens": 120.0, "round/eval/fast/accuracy": 0.5, "round/eval/splits/a/dev/n": 4.0,
+        "round/eval/splits/a/dev/fast": 0.25, "round/eval/splits/x7/sums_dev/fast": 0.5,
+        "round/eval/splits/countdown/hard/dev/fast": 0.75, "round/train/train_loss": 1.5, "round/wall_s": 2.0}
 
 
 def write_rounds(run_path, accuracies):
@@ -147,7 +151,8 @@ def test_a_tensorboard_round_logs_its_scalars_and_loss_draws_progress_and_prints
     assert [event.step for event in fast] == [0, 1]
     assert fast[1].value == pytest.approx(metrics["eval"]["fast"]["accuracy"])
     (dev_file,) = metrics["eval"]["splits"]
-    assert rounds.Scalars(f"round/eval/splits/{dev_file}/deliberate")[1].value == \
+    assert tracking.short_name(dev_file) == "countdown/dev"
+    assert rounds.Scalars("round/eval/splits/countdown/dev/deliberate")[1].value == \
         pytest.approx(metrics["eval"]["splits"][dev_file]["deliberate"])
     assert rounds.Scalars("round/selection/sft_rows")[0].value == metrics["selection"]["sft_rows"]
     assert [event.step for event in rounds.Scalars("round/selection/sft_rows")] == [1]  # round 0 has no selection
@@ -156,3 +161,10 @@ def test_a_tensorboard_round_logs_its_scalars_and_loss_draws_progress_and_prints
     losses = sft.Scalars("train/loss")
     assert len(losses) == metrics["train"]["steps"] and losses[0].value == pytest.approx(metrics["train"]["first_loss"])
     assert (out / "progress.png").read_bytes()[:4] == b"\x89PNG"
+    # What the run printed is in RUN/log.txt, and what it ran on in
+    # RUN/environment.json.
+    log = (out / "log.txt").read_text()
+    assert "round 0: fast " in log and "round 1: fast " in log and "mean round" in log
+    start = json.loads((out / "environment.json").read_text())["starts"][0]
+    assert start["versions"]["torch"] and start["versions"]["trl"] and start["python"] and start["changed"] == {}
+    assert start["git"] is None or len(start["git"]["commit"]) == 40

@@ -7,9 +7,10 @@
 
 Rerunning the same command with the same `--out` (or `--name`) continues from the last finished
 round; `--rounds` may grow. One process writes a run directory at a time: a second run on it is
-refused, naming the pid that holds it (`rundir.lock_run`). After every round the table of rounds
-so far is printed: fast (greedy) and deliberate dev accuracy, with what the round selected and
-trained on.
+refused, naming the pid that holds it (`rundir.lock_run`). After each round one line is
+printed: fast (greedy) and deliberate dev accuracy, the rows it trained on, the mean round time
+and an ETA; at the end, the table of rounds, once, at its natural width. All of it also goes to
+RUN/log.txt, and RUN/environment.json records the commit and library versions of each start.
 
 Knows argparse, rich, the run directory's lock and which executor a config asks for; the round
 logic is `selfplay.loop.rounds`.
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 from rich.console import Console
@@ -29,6 +32,8 @@ from selfplay.model.settings import ModelConfigError
 from selfplay.runfiles import rundir, treeio
 from selfplay.runfiles.runconfig import AUTO, ConfigError, RunConfig, load_config
 from selfplay.tasks import TaskFileError
+
+LOG_NAME = "log.txt"  # RUN/log.txt: what the run printed, appended by every invocation
 
 
 def make_executor(config: RunConfig):
@@ -86,7 +91,7 @@ def _number(value: float | None) -> str:
 
 def rounds_table(results: list[dict], config: RunConfig) -> Table:
     """One row per round: fast / deliberate accuracy on each dev file, the level mix, selection and training."""
-    table = Table(title=f"{config.run_dir()}  (deliberate: {config.eval.strategy} x{config.eval.budget})")
+    table = Table(title=f"rounds of {config.run_dir()}  (deliberate: {config.eval.strategy} x{config.eval.budget})")
     splits = list(config.dev_files) if len(config.dev_files) > 1 else [None]
     table.add_column("round", justify="right")
     for split in splits:
@@ -152,13 +157,50 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     flags = {"out": args.out, "name": args.name, "rounds": args.rounds, "workers": args.workers,
              "model": args.model, "seed": args.seed}
     overrides = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
+    if args.quiet:  # no loss lines either (an execution setting)
+        overrides.append("sft.log_every=0")
     return load_config(args.preset, overrides + list(args.overrides))
 
 
+def round_line(result: dict) -> str:
+    """One line for a finished round: dev accuracy, what it trained on, its wall time."""
+    row = round_row(result)
+    trained = "" if row["sft_rows"] is None else f", {row['sft_rows']} sft rows, train loss {_number(row['train_loss'])}"
+    return (f"round {row['round']}: fast {_number(row['fast'])}, deliberate {_number(row['deliberate'])}{trained}, "
+            f"{row['wall_s'] or 0:.0f} s")
+
+
+def eta_line(results: list[dict], rounds: int) -> str | None:
+    """The mean wall time of the rounds >= 1 so far and the time the rounds left would take at that pace.
+
+    >>> eta_line([{"round": 0, "wall_s": 5}, {"round": 1, "wall_s": 100}, {"round": 2, "wall_s": 140}], 5)
+    'mean round 120 s; 3 rounds left, about 6 min'
+    """
+    walls = [result.get("wall_s") or 0 for result in results if result.get("round", 0) >= 1]
+    if not walls:
+        return None
+    mean, left = sum(walls) / len(walls), rounds - results[-1]["round"]
+    if left <= 0:
+        return f"mean round {mean:.0f} s"
+    eta = mean * left
+    duration = f"{eta:.0f} s" if eta < 90 else f"{eta / 60:.0f} min" if eta < 5400 else f"{eta / 3600:.1f} h"
+    return f"mean round {mean:.0f} s; {left} round{'s' if left > 1 else ''} left, about {duration}"
+
+
+def print_table(console: Console, table: Table) -> None:
+    """The table at its natural width: off a terminal (`ray job logs`, a file) rich would cut it at 80 columns."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = max(Console(width=10_000).measure(table).maximum, len(str(table.title or "")))
+    Console(file=console.file, width=width, no_color=True).print(table)
+
+
 def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, tables: bool = True) -> list[dict]:
-    """Run or continue the run on the config's executor, printing the table of rounds after each one
-    (unless `tables` is false); the executor is closed at the end (a local Ray cluster it started goes
-    with it). Returns the rounds.
+    """Run or continue the run on the config's executor, printing a line (and an ETA) after each round and,
+    unless `tables` is false, the table of rounds at the end; what it prints also goes to RUN/log.txt
+    (appended on a rerun). The executor is closed at the end (a local Ray cluster it started goes with it).
+    Returns the rounds.
 
     The run directory is locked for the whole run (RunLocked when another process holds it); a
     problem whose tree runs that shared the directory before it was locked wrote twice keeps its first.
@@ -166,22 +208,31 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, ta
     from selfplay.loop.rounds import improve
 
     results: list[dict] = []
+    with rundir.lock_run(config.run_dir()) as path, open(path / LOG_NAME, "a", encoding="utf-8") as log_file:
+        log_console = Console(file=log_file, width=10_000, no_color=True, soft_wrap=True)
 
-    def on_round(result: dict) -> None:
-        results.append(result)
-        if tables:
-            console.print(rounds_table(results, config))
+        def say(text: str) -> None:
+            console.print(text, soft_wrap=True)  # whole lines in `ray job logs`, whatever the width
+            log_console.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}")
 
-    with rundir.lock_run(config.run_dir()) as path:
+        def on_round(result: dict) -> None:
+            results.append(result)
+            eta = eta_line(results, config.rounds)
+            say(round_line(result) + (f"; {eta}" if eta else ""))
+
+        say(f"run directory: {path} (pid {os.getpid()})")
         for index, problem_ids in treeio.drop_duplicate_run_trees(rundir.RunDir(path)).items():
-            console.print(f"round {index}: {len(problem_ids)} problems had a second tree (two runs wrote this "
-                          f"directory at once); kept the first of each: {', '.join(problem_ids[:5])}"
-                          f"{', ...' if len(problem_ids) > 5 else ''}")
+            say(f"round {index}: {len(problem_ids)} problems had a second tree (two runs wrote this "
+                f"directory at once); kept the first of each: {', '.join(problem_ids[:5])}"
+                f"{', ...' if len(problem_ids) > 5 else ''}")
         executor = make_executor(config)
         try:
-            improve(config, executor, progress=progress, on_round=on_round, log=console.print)
+            improve(config, executor, progress=progress, on_round=on_round, log=say)
         finally:
             executor.close()
+        if tables:
+            print_table(console, rounds_table(results, config))
+            print_table(log_console, rounds_table(results, config))
     return results
 
 
@@ -195,13 +246,9 @@ def run(args: argparse.Namespace) -> int:
     quiet_libraries()
     import torch
     torch.set_num_threads(config.threads)
-    console.print(f"run directory: {config.run_dir()}")
     results = run_rounds(config, console, progress=not args.quiet, tables=not args.json)
     if args.json:
         print(json.dumps(rounds_json(results, config), indent=2))
-        return 0
-    console.rule("rounds")
-    console.print(rounds_table(results, config))
     return 0
 
 

@@ -335,6 +335,15 @@ class RayExecutor:
             return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
         return float(self.gpus_per_worker)
 
+    def training_device(self) -> dict:
+        """Where the adapter trains, for `selfplay.loop.rounds.check_hardware`: actors with a GPU are trusted
+        with both mixed precisions (the actor's own check names a GPU without bf16); CPU actors have none."""
+        if self.gpus_per_worker == "auto" and not ray.is_initialized():
+            self._started_cluster = connect(self.address, num_cpus=self._local_cpus())
+        if self._gpus_per_worker() > 0:
+            return {"name": "the cluster's GPUs", "precisions": ("fp16", "bf16")}
+        return {"name": "the cluster's CPUs (no GPU given to the actors)", "precisions": ()}
+
     def _default_workers(self, gpus: float) -> int:
         resources = ray.cluster_resources()
         if gpus > 0:

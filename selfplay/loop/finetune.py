@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 from selfplay.runfiles.runconfig import FinetuneConfig
-from selfplay.runfiles.rundir import RoundDir, staging_dir, write_json
+from selfplay.runfiles.rundir import RoundDir, no_space, staging_dir, write_json
 
 TRAINING_INFO = "training.json"
 
@@ -100,19 +100,43 @@ def starting_model(model_dir: str | os.PathLike, config: FinetuneConfig, previou
 
 def sft_arguments(config: FinetuneConfig, output_dir: str, seed: int):
     """SFTConfig for a small CPU or single-GPU run: no checkpoints, TRL's GPU defaults undone; the loss
-    goes to `config.report_to` (where: `selfplay.runfiles.tracking.trainer_logs` around the trainer)."""
+    goes to `config.report_to` (where: `selfplay.runfiles.tracking.trainer_logs` around the trainer).
+    `config.trainer_args` (checked against SFTConfig and the options set here when the config loaded)
+    come last, so a user's scheduler or warmup replaces the lab's."""
     from trl import SFTConfig
 
-    if config.bf16 and not torch.cuda.is_available():
-        raise ValueError("sft.bf16 needs a GPU; none is visible (set sft.bf16=false)")
-    return SFTConfig(
-        output_dir=output_dir, use_cpu=not torch.cuda.is_available(), bf16=config.bf16, fp16=False,
-        activation_checkpointing=False,  # TRL turns it on by default; small models only get slower
+    for precision in ("bf16", "fp16"):
+        if getattr(config, precision) and not torch.cuda.is_available():
+            raise ValueError(f"sft.{precision} needs a GPU; none is visible (set sft.{precision}=false)")
+    options = dict(
+        output_dir=output_dir, use_cpu=not torch.cuda.is_available(), bf16=config.bf16, fp16=config.fp16,
+        activation_checkpointing=config.gradient_checkpointing,  # TRL's default is on; small models only get slower
         learning_rate=config.learning_rate, num_train_epochs=config.epochs, max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size, lr_scheduler_type="constant_with_warmup", warmup_steps=0.1,
+        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.gradient_accumulation_steps,
+        lr_scheduler_type="constant_with_warmup", warmup_steps=0.1,
         seed=seed, data_seed=seed, max_length=config.max_length, completion_only_loss=True, packing=False,
         save_strategy="no", report_to=config.report_to, logging_steps=1, disable_tqdm=True, dataloader_num_workers=0,
         include_num_input_tokens_seen="non_padding")
+    return SFTConfig(**{**options, **config.trainer_args})
+
+
+def loss_printer(every: int, rows: int, print_line=print):
+    """A TrainerCallback that prints `train step S/N: loss L (T s)` every `every` optimizer steps and at the
+    last, flushed, so the driver's log (and `ray job logs`, from an actor) shows training move."""
+    from transformers import TrainerCallback
+
+    class LossPrinter(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+            print_line(f"train: {rows} rows, {state.max_steps} steps", flush=True)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            step, last = state.global_step, state.global_step >= state.max_steps
+            if "loss" in (logs or {}) and (step % every == 0 or last):
+                print_line(f"train step {step}/{state.max_steps}: loss {logs['loss']:.4f} "
+                           f"({time.perf_counter() - self.start:.0f} s)", flush=True)
+
+    return LossPrinter()
 
 
 def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.PathLike, config: FinetuneConfig,
@@ -144,6 +168,8 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
                 trainer = SFTTrainer(model=model, args=sft_arguments(config, scratch, seed), train_dataset=dataset,
                                      processing_class=tokenizer)
                 trainer.remove_callback(PrinterCallback)
+                if config.log_every:
+                    trainer.add_callback(loss_printer(config.log_every, len(rows)))
                 output = trainer.train()
             losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
             result = TrainResult(len(rows), trainer.state.global_step, output.training_loss,
@@ -156,10 +182,16 @@ def finetune(rows: list[dict], model_dir: str | os.PathLike, out_dir: str | os.P
         result.wall_s = round(time.perf_counter() - start, 3)
         for adapter_config in model.peft_config.values():  # what AutoPeftModel loads the adapter onto
             adapter_config.base_model_name_or_path = base_name or str(model_dir)
-        model.save_pretrained(staging)
-        write_json(staging / TRAINING_INFO, result.to_dict(with_history=True))
-        (staging / "README.md").write_text(adapter_card(base_name or model_dir, out_name or out_dir, config, result),
-                                           encoding="utf-8")
+        try:
+            model.save_pretrained(staging)
+            write_json(staging / TRAINING_INFO, result.to_dict(with_history=True))
+            (staging / "README.md").write_text(adapter_card(base_name or model_dir, out_name or out_dir, config,
+                                                            result), encoding="utf-8")
+        except OSError as error:  # the staging folder goes; the round resumes at finetuning
+            full = no_space(error, "the adapter", out_name or out_dir)
+            if full is None:
+                raise
+            raise full from None
     return result
 
 
@@ -206,8 +238,11 @@ def adapter_card(model_dir: str | os.PathLike, out_dir: str | os.PathLike, confi
                                                       else f" ({config.epochs:g} epochs)")
         losses = ", ".join(f"{name} {value:.4f}" for name, value in (("mean", result.train_loss), ("first logged",
                            result.first_loss), ("last", result.last_loss)) if value is not None) or "not logged"
-        training = (f"{result.rows} rows, {length}, batch {config.batch_size}, AdamW at lr {config.learning_rate:g} "
-                    f"(constant with warmup), {result.tokens:,} tokens, {result.wall_s:.0f} s; train loss {losses}")
+        batch = f"batch {config.batch_size}" + (f" x {config.gradient_accumulation_steps} accumulated"
+                                                if config.gradient_accumulation_steps > 1 else "")
+        schedule = str(config.trainer_args.get("lr_scheduler_type", "constant_with_warmup")).replace("_", " ")
+        training = (f"{result.rows} rows, {length}, {batch}, AdamW at lr {config.learning_rate:g} "
+                    f"({schedule}), {result.tokens:,} tokens, {result.wall_s:.0f} s; train loss {losses}")
     else:
         training = "no rows (nothing verified, nothing to replay): the starting adapter, saved unchanged"
     return f"""---

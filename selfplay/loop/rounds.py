@@ -26,6 +26,7 @@ Knows the round's phases, the run directory and the executor protocol; nothing a
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from search import Tree
-from selfplay.runfiles import rundir, tracking, treeio
+from selfplay.runfiles import environment, rundir, tracking, treeio
 from selfplay.loop.curriculum import round_draw, solved_shares
 from selfplay.answering.deliberate import check_model_settings
 from selfplay.model.settings import ModelConfigError
@@ -44,7 +45,9 @@ from selfplay.loop.finetune import read_training
 from selfplay.loop.scorer_round import scorer_phase
 from selfplay.model.prompting import prompt_renderer
 from selfplay.answering.grading import grade
-from selfplay.runfiles.runconfig import ConfigError, RunConfig, differences, from_dict, to_yaml
+from selfplay.runfiles.config_files import read_yaml
+from selfplay.runfiles.runconfig import (EXECUTION_FIELDS, ConfigError, RunConfig, differences, flat_config,
+                                          from_dict, to_yaml)
 from selfplay.loop.selection import (Candidate, Relabeled, attempt_ends, attempt_stops, candidate_at, refit_rows,
                                 select_round, selection_stats)
 from selfplay.tasks import Problem, load_problems, task_spec
@@ -77,7 +80,7 @@ def round_problems(config: RunConfig, round_index: int, history: Sequence[Mappin
 
 def level_history(run: rundir.RunDir, round_index: int) -> list[dict]:
     """The solved share per train file of rounds 1..K-1, from their metrics (what the curriculum reads)."""
-    return [rundir.read_json(run.round(k).metrics).get("curriculum", {}).get("solved", {})
+    return [(rundir.read_metrics(run.round(k).metrics).get("curriculum") or {}).get("solved", {})
             for k in range(1, round_index)]
 
 
@@ -139,8 +142,30 @@ def earlier_rows(run: rundir.RunDir, round_index: int) -> list[dict]:
     rows = []
     for earlier in range(1, round_index):
         path = run.round(earlier).sft
+        rundir.check_kinds([path])  # a folder in its place would replay nothing, silently
         if path.is_file():
             rows.extend(rundir.read_jsonl(path))
+    return rows
+
+
+SFT_KEYS = ("prompt", "completion", "problem_id", "round")
+
+
+def read_selection(round_dir: rundir.RoundDir, trees: Sequence[Tree]) -> list[dict]:
+    """The round's sft.jsonl, checked against its trees: DamagedFile naming it when a row lacks what
+    selection writes, or when the trees flag selected steps and the file holds none of this round's rows
+    (sft.jsonl is written whole, after the flags, so an emptied one is damage, not an empty selection)."""
+    rows = rundir.read_jsonl(round_dir.sft)
+    for number, row in enumerate(rows, 1):
+        missing = [key for key in SFT_KEYS if key not in row]
+        if missing:
+            raise rundir.DamagedFile(f"{round_dir.sft}: row {number} lacks {', '.join(missing)}; "
+                                     f"{rundir.REMEDIES['sft.jsonl']}")
+    selected = sum(sum(tree.selected) for tree in trees)
+    if selected and not any(row["round"] == round_dir.index for row in rows):
+        raise rundir.DamagedFile(f"{round_dir.sft}: holds none of round {round_dir.index}'s rows while its trees "
+                                 f"flag {selected} selected steps (emptied or replaced after selection); "
+                                 f"{rundir.REMEDIES['sft.jsonl']}")
     return rows
 
 
@@ -216,9 +241,12 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
         rows = rundir.read_jsonl(round_dir.sft)
         if not config.sft.continue_adapter:  # ReST-EM: a fresh LoRA on every round's verified rows so far
             rows = refit_rows(earlier_rows(context.run, round_dir.index), rows, round_dir.index)
-        context.executor.finetune(TrainRequest(
-            rows, context.model_dir, str(round_dir.adapter), config.sft, None if previous is None else str(previous),
-            config.seed + round_dir.index, str(context.run.path), round_dir.index, base_name=base_name(config)))
+        with saving("the adapter", round_dir.adapter):
+            context.executor.finetune(TrainRequest(
+                rows, context.model_dir, str(round_dir.adapter), config.sft, None if previous is None else str(previous),
+                config.seed + round_dir.index, str(context.run.path), round_dir.index, base_name=base_name(config)))
+    else:  # trained by an earlier invocation: it must still load, or the evaluation and the next round would crash
+        rundir.check_adapter(round_dir.adapter)  # (run_round checked it too; train_phase is called on its own)
     training = read_training(round_dir.adapter)
     training.pop("log_history", None)
     if config.train_reward_model:
@@ -228,6 +256,23 @@ def train_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
     if config.train_scorer:  # word problems' answer-time judges, refitted on this round's graded trees
         training["scorer"] = scorer_phase(context, round_dir)
     return training
+
+
+@contextlib.contextmanager
+def saving(what: str, path: Path):
+    """A disk that fills up while `what` is trained and saved to `path` is a `rundir.NoSpace` naming them,
+    not a traceback from the writer (an executor on Ray hands the worker's OSError back as a subclass)."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is a full disk
+        cause = getattr(error, "cause", None)  # Ray's RayTaskError holds the worker's exception
+        original = cause if isinstance(cause, BaseException) else error
+        if isinstance(original, rundir.NoSpace):
+            raise rundir.NoSpace(str(original)) from None  # the message alone, not the worker's traceback
+        full = rundir.no_space(original, what, path) if isinstance(original, OSError) else None
+        if full is None:
+            raise
+        raise full from None
 
 
 def base_name(config: RunConfig) -> str:
@@ -246,9 +291,10 @@ def reward_model_phase(context: Context, round_dir: rundir.RoundDir) -> dict:
     if not pairs:
         return {"skipped": "no (verified, failed) pairs in rm.jsonl"}
     config = context.config.reward_model_config(seed=context.config.seed + round_dir.index)
-    context.executor.finetune(TrainRequest(pairs, context.model_dir, str(round_dir.reward_model), config, None,
-                                           config.seed, str(context.run.path), round_dir.index,
-                                           base_name=base_name(context.config), trainer="reward_model"))
+    with saving("the reward model", round_dir.reward_model):
+        context.executor.finetune(TrainRequest(pairs, context.model_dir, str(round_dir.reward_model), config, None,
+                                               config.seed, str(context.run.path), round_dir.index,
+                                               base_name=base_name(context.config), trainer="reward_model"))
     return rundir.read_json(round_dir.reward_model / "scorer.json")["training"]
 
 
@@ -296,14 +342,17 @@ def base_round(context: Context) -> dict:
         result = {"round": 0, "model": context.model_dir, "eval": eval_phase(context, None)}
         result["wall_s"] = round(time.perf_counter() - start, 3)
         rundir.write_json(round_dir.eval, result)
-    return rundir.read_json(round_dir.eval)
+    return rundir.read_metrics(round_dir.eval)
 
 
 def run_round(context: Context, index: int) -> dict:
     """Run (or resume) round `index`; returns its metrics."""
     config, round_dir = context.config, context.run.round(index)
+    round_dir.check_kinds()
     if round_dir.is_done():
-        return rundir.read_json(round_dir.metrics)
+        return rundir.read_metrics(round_dir.metrics)
+    if round_dir.adapter.is_dir():  # finetuning will be skipped: the adapter must load (evaluation, next round)
+        rundir.check_adapter(round_dir.adapter)
     swept = round_dir.sweep_temporaries()
     if swept:
         context.log(f"round {index}: removed temporaries of an interrupted run: {', '.join(swept)}")
@@ -311,6 +360,8 @@ def run_round(context: Context, index: int) -> dict:
     draw = round_draw(config, index, level_history(context.run, index))
     problems = [problem for chosen in draw.values() for problem in chosen]
     previous = context.run.round(index - 1).adapter if index > 1 else None
+    if previous is not None:
+        rundir.check_adapter(previous)  # the round samples with it
     job = SampleJob(round=index, model_dir=context.model_dir, adapter_dir=None if previous is None else str(previous),
                     strategy=config.sampling.strategy, budget=config.sampling.budget, seed=config.seed,
                     search_overrides=dict(config.sampling.search), tools=config.tools)
@@ -319,7 +370,7 @@ def run_round(context: Context, index: int) -> dict:
     else:
         sampling, sampled = sample_phase(context, round_dir, problems, job)
         trees = select_phase(context, round_dir, problems, sampled)
-    selection = selection_stats(trees, rundir.read_jsonl(round_dir.sft), rundir.read_jsonl(round_dir.rm), index)
+    selection = selection_stats(trees, read_selection(round_dir, trees), rundir.read_jsonl(round_dir.rm), index)
     if not round_dir.metrics.is_file():
         training = train_phase(context, round_dir)
         evaluation = eval_phase(context, round_dir.adapter)
@@ -333,7 +384,7 @@ def run_round(context: Context, index: int) -> dict:
         rundir.write_json(round_dir.metrics, metrics)
         tracking.round_written(config.sft.report_to, context.run.path, metrics)  # tracker scalars, progress.png
     round_dir.mark_done()
-    return rundir.read_json(round_dir.metrics)
+    return rundir.read_metrics(round_dir.metrics)
 
 
 def compute_totals(sampling: dict | None, training: dict, evaluation: dict, trees: Sequence[Tree]) -> dict:
@@ -362,25 +413,89 @@ def check_inputs(config: RunConfig) -> None:
             raise FileNotFoundError(f"{config.path(name)}: no such task file")
 
 
-def prepare_run_dir(config: RunConfig) -> rundir.RunDir:
-    """The run directory with config.yaml; a rerun must match the existing config but for execution fields."""
+def prepare_run_dir(config: RunConfig, log: Callable[[str], None] = print) -> rundir.RunDir:
+    """The run directory with config.yaml; a rerun must match the existing config but for execution fields.
+
+    A changed execution field (workers, training precision, batch size, tracker, ...: what does not change
+    what was sampled) is logged and recorded in RUN/environment.json's entry for this start. A config.yaml
+    that cannot be read, or lacks keys every one holds, is damage (`rundir.DamagedFile`), not other settings."""
     run = rundir.RunDir(config.run_dir())
+    rundir.check_kinds([run.config])
+    changes = {}
     if run.config.is_file():
-        import yaml
-        old = from_dict(yaml.safe_load(run.config.read_text(encoding="utf-8")))
+        old = read_run_config(run.config)
         changed = differences(old, config)
         if changed:
             raise ConfigError(f"{run.config} was written with other settings ({', '.join(changed)}); "
                               f"continue with the same settings or pick a new --out")
+        before, after = flat_config(old), flat_config(config)
+        changes = {key: [before.get(key), after.get(key)] for key in EXECUTION_FIELDS
+                   if key not in ("out", "preset") and before.get(key) != after.get(key)}
+        for key, (was, now) in changes.items():
+            log(f"{key}: {was!r} -> {now!r} (an execution setting; recorded in {run.path / 'environment.json'})")
     rundir.write_text(run.config, to_yaml(config))
+    environment.record_start(run.path, changes)
     return run
+
+
+# Keys every run's config.yaml has held (`to_yaml` writes every field, in order, sections after the scalars):
+# one that lacks any was cut short. Fields added since (curriculum, tools, ...) take their defaults in an
+# older run's file, so they cannot be required.
+WRITTEN_SINCE_THE_START = ("model", "seed", "train_files", "dev_files", "sampling", "selection", "sft", "eval")
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """A run's config.yaml; DamagedFile naming it when it is not UTF-8 YAML, lacks a key every one holds
+    (cut short), or holds a value no config takes."""
+    remedy = ("restore it from a copy, or (if you know the run's settings) delete it and rerun with them: "
+              "the rounds already written are kept")
+    try:
+        values = read_yaml(path)
+    except ConfigError as error:
+        raise rundir.DamagedFile(f"{path}: damaged, not a config this lab wrote ({error}); {remedy}") from None
+    missing = [name for name in WRITTEN_SINCE_THE_START if name not in values]
+    if missing:
+        raise rundir.DamagedFile(f"{path}: damaged (cut short?): it lacks {', '.join(missing)}, which every run's "
+                                 f"config.yaml holds; {remedy}")
+    try:
+        return from_dict(values)
+    except ConfigError as error:
+        raise rundir.DamagedFile(f"{path}: damaged: {error}; {remedy}") from None
+
+
+def check_hardware(config: RunConfig, executor) -> None:
+    """ConfigError naming the key before any work when the training precision asked for cannot run where
+    the adapter is trained (the executor's `training_device()`, else this process): a bf16 run on a machine
+    without it used to sample a whole round and then die in training."""
+    asks = [key for key, wanted in (("sft.bf16", config.sft.bf16), ("sft.fp16", config.sft.fp16)) if wanted]
+    if not asks:
+        return
+    probe = getattr(executor, "training_device", None)
+    device = probe() if probe is not None else local_device()
+    for key in asks:
+        precision = key.removeprefix("sft.")
+        if precision not in device.get("precisions", ()):
+            raise ConfigError(f"{key}=true, but the adapter is trained on {device.get('name', 'this machine')}, "
+                              f"which has no {precision} support; set {key}=false (an execution setting: a run "
+                              f"already started continues with it)")
+
+
+def local_device() -> dict:
+    """This process's training device and the mixed precisions it supports."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"name": "the CPU (no CUDA device visible)", "precisions": ()}
+    precisions = ("fp16", "bf16") if torch.cuda.is_bf16_supported() else ("fp16",)
+    return {"name": torch.cuda.get_device_name(0), "precisions": precisions}
 
 
 def improve(config: RunConfig, executor, *, progress: bool = True,
             on_round: Callable[[dict], None] | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Run or continue a run; returns [round-0 summary, metrics of round 1, ..., round K]."""
     check_inputs(config)
-    run = prepare_run_dir(config)
+    check_hardware(config, executor)
+    run = prepare_run_dir(config, log)
     context = Context(config, run, executor, progress, log)
     results = [base_round(context)]
     if on_round is not None:

@@ -43,8 +43,12 @@ from verifiers.scorer_config import RENAMED, RewardModelConfig
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 RUNS_HOME = Path("~/selfplay-runs")
-# Fields that may change between invocations of one run: how it executes, not what it computes.
-EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset", "sft.report_to")
+# Fields that may change between invocations of one run: how it executes, not what it samples. Training
+# precision, batch size and its accumulation change later adapters' numbers a little, not any tree already
+# written; a change is logged and recorded in RUN/environment.json.
+EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset", "sft.report_to", "sft.bf16", "sft.fp16",
+                    "sft.batch_size", "sft.gradient_accumulation_steps", "sft.gradient_checkpointing",
+                    "sft.log_every")
 # `sft.report_to` values -> the pip package each needs (None: nothing to install)
 TRACKERS = {"none": None, "tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio"}
 AUTO = "auto"  # `workers`: one Ray actor per core of the cluster, or per GPU where it has GPUs
@@ -129,9 +133,20 @@ class FinetuneConfig(LoraTrainingConfig):
     continue_adapter: bool = True  # train on from the previous round's adapter; False: refit a fresh LoRA each
     # round on every round's verified rows so far (ReST-EM), instead of this round's rows and a replay share
     target_modules: str = "all-linear"  # LoRA targets: "all-linear" or module names, e.g. "q_proj,v_proj"
-    bf16: bool = False  # bf16 mixed precision (needs a GPU; the CPU trains in fp32)
+    bf16: bool = False  # bf16 mixed precision (needs a GPU that has it; the CPU trains in fp32)
+    fp16: bool = False  # fp16 mixed precision (needs a CUDA GPU)
+    gradient_accumulation_steps: int = 1  # batches summed per optimizer step (a step sees batch_size x this rows)
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, ~20% slower
+    log_every: int = 10  # print the training loss every this many optimizer steps (0: never); --quiet sets 0
+    trainer_args: dict = field(default_factory=dict)  # further TRL SFTConfig options, e.g. {warmup_ratio: 0.1}
 
     def __post_init__(self) -> None:
+        check_trainer_args(self.trainer_args)
+        if self.bf16 and self.fp16:
+            raise ConfigError("sft.bf16 and sft.fp16: pick one mixed precision")
+        if self.gradient_accumulation_steps < 1 or self.log_every < 0:
+            raise ConfigError(f"sft.gradient_accumulation_steps must be >= 1 and sft.log_every >= 0, got "
+                              f"{self.gradient_accumulation_steps} and {self.log_every}")
         if self.report_to not in TRACKERS:
             raise ConfigError(f"sft.report_to: {self.report_to!r} is not one of {list(TRACKERS)}")
         package = TRACKERS[self.report_to]
@@ -144,6 +159,44 @@ class FinetuneConfig(LoraTrainingConfig):
             raise ConfigError("sft.learning_rate must be > 0 and sft.lora_dropout in [0, 1)")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ConfigError("sft: train for epochs > 0 or max_steps > 0")
+
+
+# SFTConfig options the lab sets from its own keys or needs as they are (`selfplay.loop.finetune.sft_arguments`):
+# `sft.trainer_args` may not name them. Key -> what to set instead.
+LAB_TRAINER_ARGS = {
+    "output_dir": "the lab trains in a scratch folder and saves the adapter itself",
+    "per_device_train_batch_size": "sft.batch_size", "num_train_epochs": "sft.epochs", "max_steps": "sft.max_steps",
+    "learning_rate": "sft.learning_rate", "gradient_accumulation_steps": "sft.gradient_accumulation_steps",
+    "bf16": "sft.bf16", "fp16": "sft.fp16", "activation_checkpointing": "sft.gradient_checkpointing",
+    "gradient_checkpointing": "sft.gradient_checkpointing", "seed": "seed (the run's, per round)",
+    "data_seed": "seed (the run's, per round)", "max_length": "sft.max_length", "report_to": "sft.report_to",
+    "logging_steps": "sft.log_every", "use_cpu": "set from the hardware",
+    "completion_only_loss": "the lab masks prompts and tool output itself", "packing": "rows are trained unpacked",
+    "save_strategy": "the adapter is saved once, atomically", "disable_tqdm": "sft.log_every",
+    "include_num_input_tokens_seen": "the round counts tokens with it", "dataloader_num_workers": "fixed at 0",
+}
+
+
+def check_trainer_args(values: dict) -> None:
+    """ConfigError naming the keys of `sft.trainer_args` that TRL's SFTConfig does not have, or that the lab
+    sets itself (LAB_TRAINER_ARGS, naming the key to set instead). TRL is imported only when there are some."""
+    if not values:
+        return
+    names = [name for name in values if not isinstance(name, str)]
+    if names:
+        raise ConfigError(f"sft.trainer_args: option names must be strings, got {names!r}")
+    taken = {name: LAB_TRAINER_ARGS[name] for name in values if name in LAB_TRAINER_ARGS}
+    if taken:
+        raise ConfigError("sft.trainer_args: the lab sets " + "; ".join(f"{name} (use {instead})"
+                                                                      for name, instead in taken.items()))
+    from trl import SFTConfig
+
+    known = {option.name for option in dataclasses.fields(SFTConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        hint = " (warmup_steps takes a ratio as a float below 1: warmup_steps: 0.1)" if "warmup_ratio" in unknown else ""
+        raise ConfigError(f"sft.trainer_args: {unknown} are not options of TRL's SFTConfig{hint} (see "
+                          f"https://huggingface.co/docs/trl/sft_trainer#trl.SFTConfig)")
 
 
 @dataclass(frozen=True)
@@ -279,10 +332,16 @@ def load_config(preset: str, overrides: list[str] = (), *, now: float | None = N
     path = preset_path(preset)
     values = read_yaml(path)
     values = {**values, "preset": values.get("preset") or Path(preset).stem}
+    overridden = set()
     for text in overrides:
         keys, value = parse_override(text)
         values = apply_override(values, keys, value)
+        overridden.add(".".join(keys))
     config = from_dict(values)
+    if "train_files" in overridden and config.curriculum.levels and not overridden & {"curriculum", "curriculum.levels"}:
+        raise ConfigError(f"--set train_files is sampled only when curriculum.levels is empty, and preset "
+                          f"{values['preset']!r} has {len(config.curriculum.levels)} levels, which would be sampled "
+                          f"instead: also --set curriculum.levels=[] (or name the levels)")
     if not config.out:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         out = RUNS_HOME.expanduser() / (config.name or f"{config.preset}-{stamp}")
@@ -303,8 +362,8 @@ def to_yaml(config: RunConfig) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
 
 
-def differences(old: RunConfig, new: RunConfig, ignore=EXECUTION_FIELDS) -> list[str]:
-    """Dotted keys whose values differ between two configs (execution fields left out)."""
+def flat_config(config: RunConfig) -> dict:
+    """The config's values by dotted key (`sft.bf16`), sections flattened."""
     def flat(values: dict, prefix: str = "") -> dict:
         items = {}
         for key, value in values.items():
@@ -313,6 +372,11 @@ def differences(old: RunConfig, new: RunConfig, ignore=EXECUTION_FIELDS) -> list
             else:
                 items[prefix + key] = value
         return items
-    before, after = flat(old.to_dict()), flat(new.to_dict())
+    return flat(config.to_dict())
+
+
+def differences(old: RunConfig, new: RunConfig, ignore=EXECUTION_FIELDS) -> list[str]:
+    """Dotted keys whose values differ between two configs (execution fields left out)."""
+    before, after = flat_config(old), flat_config(new)
     return sorted(key for key in before.keys() | after.keys()
                   if key not in ignore and before.get(key) != after.get(key))

@@ -28,6 +28,7 @@ this module and never the other way; nothing about models or search.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -40,9 +41,9 @@ from typing import Iterable, Iterator
 
 from verifiers.atomic_files import FILE_MODE, atomic_file, staging_dir, write_bytes, write_text
 
-__all__ = ["FILE_MODE", "LOCK_NAME", "DamagedFile", "RoundDir", "RunDir", "RunError", "RunLocked", "atomic_file",
-           "lock_run", "read_json", "read_jsonl", "staging_dir", "write_bytes", "write_json", "write_jsonl",
-           "write_text"]
+__all__ = ["FILE_MODE", "LOCK_NAME", "DamagedFile", "NoSpace", "RoundDir", "RunDir", "RunError", "RunLocked",
+           "atomic_file", "check_adapter", "check_kinds", "lock_run", "no_space", "read_json", "read_jsonl",
+           "read_metrics", "staging_dir", "write_bytes", "write_json", "write_jsonl", "write_text"]
 
 LOCK_NAME = ".lock"
 
@@ -57,6 +58,23 @@ class DamagedFile(RunError):
 
 class RunLocked(RunError):
     """The run directory is being written by another process."""
+
+
+class NoSpace(RunError):
+    """The disk filled up while a run file was saved; nothing half-written is left."""
+
+
+def no_space(error: OSError, what: str, path: str | os.PathLike) -> NoSpace | None:
+    """A `NoSpace` for an ENOSPC (or EDQUOT) `error` raised while saving `what` to `path`, else None."""
+    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    where = Path(path).parent
+    try:
+        free = f"{os.statvfs(where).f_bavail * os.statvfs(where).f_frsize / 2**20:.0f} MiB free now"
+    except OSError:
+        free = "free space unknown"
+    return NoSpace(f"no space left on the device holding {where} while saving {what} {path} ({free}); nothing "
+                   f"half-written was kept: free some space and rerun the same command to resume there")
 
 
 @dataclass(frozen=True)
@@ -74,7 +92,16 @@ class RoundDir:
     done_marker = property(lambda self: self.path / "DONE")
 
     def is_done(self) -> bool:
+        """DONE is there; DamagedFile when something other than a file has its name."""
+        check_kinds([self.done_marker])
         return self.done_marker.is_file()
+
+    def check_kinds(self) -> None:
+        """DamagedFile naming the first run file of this round that is there as the wrong kind (a folder
+        where a file belongs, or a file where the adapter's folder belongs): it would be skipped or read as
+        nothing."""
+        check_kinds([self.trees, self.sft, self.rm, self.metrics, self.eval, self.done_marker],
+                    [self.adapter, self.reward_model])
 
     def sampling_over(self) -> bool:
         """Selection wrote sft.jsonl (or the round is done): the trees file is final and must be whole."""
@@ -119,24 +146,26 @@ class RunDir:
 def lock_run(path: str | os.PathLike) -> Iterator[Path]:
     """Hold the run directory `path` (made if missing) for the block; RunLocked when another process does.
 
-    An exclusive `flock` on RUN/.lock, so the lock ends with the process however it ends; the file
-    names the holder (pid, host, start) for the message a second run gets. A directory this call
-    made and the block left empty is removed again.
+    An exclusive `flock` on the run directory itself, so the lock ends with the process however it
+    ends, and deleting a file cannot release it (a lock on RUN/.lock alone let a second run in once
+    the file was deleted); RUN/.lock names the holder (pid, host, start) for the message a second run
+    gets. A directory this call made and the block left empty is removed again.
     """
     path = Path(path)
     made = not path.exists()
     path.mkdir(parents=True, exist_ok=True)
-    handle = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLocked(_locked_message(path, os.pread(handle, 4096, 0))) from None
-        with contextlib.suppress(PermissionError):
-            os.fchmod(handle, FILE_MODE)
+            try:
+                recorded = (path / LOCK_NAME).read_bytes()[:4096]
+            except OSError:
+                recorded = b""
+            raise RunLocked(_locked_message(path, recorded)) from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, (json.dumps(holder) + "\n").encode(), 0)
+        write_text(path / LOCK_NAME, json.dumps(holder) + "\n")
         try:
             yield path
         finally:
@@ -144,7 +173,7 @@ def lock_run(path: str | os.PathLike) -> Iterator[Path]:
                 (path / LOCK_NAME).unlink()
                 path.rmdir()
     finally:
-        os.close(handle)
+        os.close(folder)
 
 
 def _locked_message(path: Path, recorded: bytes) -> str:
@@ -153,7 +182,7 @@ def _locked_message(path: Path, recorded: bytes) -> str:
         who = f"pid {holder['pid']} on {holder['host']}, since {holder['since']}"
         stop = f" (or stop it: kill {holder['pid']} on {holder['host']})"
     except (ValueError, TypeError, KeyError):
-        who, stop = "it has not written its pid yet", ""
+        who, stop = f"its {LOCK_NAME}, which names it, is not there or not written yet", ""
     return (f"{path} is being written by another run ({who}); two runs on one directory would sample the "
             f"same problems twice. Wait for that run to end{stop}, or give this one another --out")
 
@@ -167,7 +196,19 @@ def write_json(path: str | os.PathLike, value) -> Path:
 REMEDIES = {
     "metrics.json": "delete it and the DONE beside it, then rerun: the round is evaluated again (its adapter is kept)",
     "eval.json": "delete it and rerun: the base model is evaluated again",
+    "sft.jsonl": "delete it, rm.jsonl and everything after them in the round (adapter/, metrics.json, DONE), then "
+                 "rerun: selection runs again on the round's trees",
+    "rm.jsonl": "delete it, sft.jsonl and everything after them in the round (adapter/, metrics.json, DONE), then "
+                "rerun: selection runs again on the round's trees",
+    "adapter_config.json": "delete the adapter folder and what follows it in the round (metrics.json, DONE), then "
+                           "rerun: the round is trained again",
+    "adapter_model.safetensors": "delete the adapter folder and what follows it in the round (metrics.json, DONE), "
+                                 "then rerun: the round is trained again",
+    "training.json": "delete the adapter folder and what follows it in the round (metrics.json, DONE), then "
+                     "rerun: the round is trained again",
 }
+# What every round's metrics.json holds, and round 0's eval.json: the readers index these.
+METRICS_KEYS = ("round", "eval")
 
 
 def _damaged_json(path: Path, problem: str) -> DamagedFile:
@@ -178,8 +219,12 @@ def _damaged_json(path: Path, problem: str) -> DamagedFile:
 def read_json(path: str | os.PathLike) -> dict:
     """The JSON object in `path`; DamagedFile (naming the file) when it is cut short or not an object."""
     path = Path(path)
+    if path.is_dir():
+        raise _damaged_json(path, "a folder where a file belongs")
     try:
         value = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise _damaged_json(path, "nested too deeply to be this file (corrupt)") from None
     except json.JSONDecodeError as error:
         raise _damaged_json(path, f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}: "
                                   f"cut short or corrupt)") from None
@@ -190,6 +235,17 @@ def read_json(path: str | os.PathLike) -> dict:
     return value
 
 
+def read_metrics(path: str | os.PathLike) -> dict:
+    """A round's metrics.json (round 0: eval.json); DamagedFile naming it when it lacks what every one holds."""
+    value = read_json(path)
+    missing = [key for key in METRICS_KEYS if key not in value]
+    if missing:
+        raise _damaged_json(Path(path), f"lacks {', '.join(map(repr, missing))}, which every one holds")
+    if not isinstance(value["round"], int) or isinstance(value["round"], bool):
+        raise _damaged_json(Path(path), f"its \"round\" is {value['round']!r}, not a round number")
+    return value
+
+
 def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
     return write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
@@ -197,8 +253,10 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """The rows of a jsonl file; DamagedFile naming the file and line of one that is not a JSON object."""
     rows = []
-    with open(path, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
+    if Path(path).is_dir():
+        raise _damaged_json(Path(path), "a folder where a file belongs")
+    with open(path, encoding="utf-8", errors="strict") as lines:
+        for number, line in enumerate(_decoded(Path(path), lines), 1):
             if not line.strip():
                 continue
             try:
@@ -209,3 +267,64 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 raise _damaged_json(Path(path), f"line {number} is not a JSON object")
             rows.append(row)
     return rows
+
+
+def _decoded(path: Path, lines) -> Iterator[str]:
+    """The lines of a text file opened for UTF-8; DamagedFile naming it where the bytes are not UTF-8."""
+    try:
+        yield from lines
+    except UnicodeDecodeError:
+        raise _damaged_json(path, "not UTF-8 text (corrupt)") from None
+
+
+def check_kinds(files: Iterable[Path], folders: Iterable[Path] = ()) -> None:
+    """DamagedFile naming the first of `files` that is there but not a file, or of `folders` there but not one."""
+    for path in files:
+        if path.exists() and not path.is_file():
+            raise DamagedFile(f"{path}: a folder (or other non-file) where the run's file belongs, which would be "
+                              f"read as nothing; remove it and rerun")
+    for path in folders:
+        if path.exists() and not path.is_dir():
+            raise DamagedFile(f"{path}: a file where the run's folder belongs; remove it and rerun")
+
+
+def check_adapter(path: str | os.PathLike) -> None:
+    """DamagedFile naming the file when the PEFT adapter in `path` cannot load: adapter_config.json not a
+    JSON object naming its LoRA, or adapter_model.safetensors missing, cut short or not safetensors (its
+    header is read and the file's length checked against it; no tensor is loaded)."""
+    path = Path(path)
+    settings = read_json(path / "adapter_config.json") if (path / "adapter_config.json").exists() else None
+    if settings is None:
+        raise _damaged_json(path / "adapter_config.json", "missing from the adapter")
+    if not isinstance(settings.get("peft_type"), str) or not isinstance(settings.get("r"), int):
+        raise _damaged_json(path / "adapter_config.json", "not a PEFT adapter config (no peft_type and rank r)")
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise _damaged_json(weights, "missing from the adapter")
+    problem = _safetensors_problem(weights)
+    if problem:
+        raise _damaged_json(weights, problem)
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """What is wrong with a safetensors file's framing (8-byte header length, JSON header, data length), or None."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return f"{size} bytes: cut short (empty or no header)"
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            return f"its header claims {length} bytes but the file holds {size}: cut short or corrupt"
+        try:
+            header = json.loads(handle.read(length).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return "its header is not JSON: corrupt, not a safetensors file"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object: corrupt"
+    ends = [entry.get("data_offsets", [0, 0])[1] for name, entry in header.items()
+            if name != "__metadata__" and isinstance(entry, dict)]
+    needed = 8 + length + max(ends, default=0)
+    if size < needed:
+        return f"{size} bytes where its header needs {needed}: cut short"
+    return None

@@ -30,10 +30,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from selfplay.runfiles import rundir, treeio
 from selfplay.runfiles.rundir import DamagedFile, RunError
+from selfplay.runfiles.config_files import ConfigError, read_yaml
 from selfplay.runfiles.runconfig import resolve_path
 from search import Tree
 from selfplay.tasks import Problem, TaskFileError, load_problems
@@ -195,13 +194,16 @@ class RunView:
 
     def config(self) -> dict:
         """The run's config.yaml as a plain mapping ({} when there is none)."""
-        try:
-            values = yaml.safe_load(self.run.config.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not self.run.config.exists():
             return {}
-        except yaml.YAMLError as error:
-            raise RunError(f"{self.run.config}: not YAML ({error})") from None
-        return values if isinstance(values, dict) else {}
+        rundir.check_kinds([self.run.config])
+        try:
+            values = read_yaml(self.run.config)
+        except ConfigError as error:  # not UTF-8, not YAML, nested past the parser, not a mapping
+            raise DamagedFile(f"{self.run.config}: damaged ({error})") from None
+        if not isinstance(values.get("train_files") or {}, dict):
+            raise DamagedFile(f"{self.run.config}: damaged: its train_files is not a mapping of file -> share")
+        return values
 
     def task_files(self) -> list[Path]:
         """The run's training files, resolved as the run resolved them (relative to the repository)."""

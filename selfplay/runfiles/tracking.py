@@ -8,7 +8,8 @@
     # -> {'round/eval/fast/accuracy': 0.25}
 
 Per-round scalars are every number in the round's metrics.json (round 0: eval.json), tagged
-`round/<keys joined by />` (`round/eval/splits/<dev file>/fast`), logged at step = round. The
+`round/<keys joined by />` (`round/eval/splits/countdown/hard/dev/fast`: a task file by its
+`short_name`), logged at step = round. The
 prefix keeps them apart from the trainers' own `train/*` tags in trackers with one namespace per
 run. Settings that metrics.json repeats (`budget`, `samples_per_problem`) are left out.
 
@@ -47,20 +48,43 @@ def round_scalars(metrics: Mapping) -> dict[str, float]:
     """Every number in a round's metrics (booleans, strings, lists and settings left out), by tag.
 
     >>> round_scalars({"round": 2, "train": {"train_loss": 0.5, "continued_from": None},
-    ...                "curriculum": {"solved": {"a.jsonl": 0.75}}, "wall_s": 3})
-    {'round/train/train_loss': 0.5, 'round/curriculum/solved/a.jsonl': 0.75, 'round/wall_s': 3.0}
+    ...                "curriculum": {"solved": {"datasets/countdown/std3/train.jsonl": 0.75}}, "wall_s": 3})
+    {'round/train/train_loss': 0.5, 'round/curriculum/solved/countdown/std3/train': 0.75, 'round/wall_s': 3.0}
     """
     scalars = {}
 
     def walk(value, keys: tuple[str, ...]) -> None:
         if isinstance(value, Mapping):
             for key, inner in value.items():
-                walk(inner, (*keys, str(key)))
+                walk(inner, (*keys, short_name(key) if keys and keys[-1] in FILE_KEYED else str(key)))
         elif isinstance(value, (int, float)) and not isinstance(value, bool) and keys[-1] not in SETTINGS:
             scalars["/".join(("round", *keys))] = float(value)
 
     walk({key: value for key, value in metrics.items() if key != "round"}, ())
     return scalars
+
+
+FILE_KEYED = frozenset({"splits", "solved", "levels"})  # metrics.json mappings keyed by a task file's path
+REPO = Path(__file__).resolve().parents[2]
+
+
+def short_name(name: str) -> str:
+    """A task file's name for a tag or a legend: relative to the repository (and its `datasets/`), no
+    suffix; a file elsewhere keeps its folder's name and its own. An absolute path in a TensorBoard tag
+    nested it under every folder of the path.
+
+    >>> short_name(str(REPO / "datasets/countdown/hard/dev.jsonl")), short_name("/tmp/abc/sums_dev.jsonl")
+    ('countdown/hard/dev', 'abc/sums_dev')
+    """
+    path = Path(str(name))
+    if path.is_absolute():
+        try:
+            path = path.relative_to(REPO)
+        except ValueError:
+            path = Path(path.parent.name, path.name)
+    parts = path.parts[1:] if path.parts[:1] == ("datasets",) else path.parts
+    shortened = Path(*parts) if parts else path
+    return str(shortened.with_suffix("") if shortened.suffix in (".jsonl", ".json", ".csv") else shortened)
 
 
 def tensorboard_dir(run_path: str | os.PathLike) -> Path:
@@ -155,7 +179,7 @@ def progress_rows(run: rundir.RunDir) -> list[dict]:
     rows = []
     for path in files:
         if path.is_file():
-            result = rundir.read_json(path)
+            result = rundir.read_metrics(path)
             splits = (result.get("eval") or {}).get("splits") or {}
             if splits:
                 rows.append({"round": result["round"], "splits": splits})
@@ -179,7 +203,7 @@ def draw_progress(run: rundir.RunDir) -> Path | None:
             points = [(row["round"], row["splits"][name].get(mode)) for row in rows if name in row["splits"]]
             points = [(index, value) for index, value in points if value is not None]
             if points:
-                axes.plot(*zip(*points), style, color=f"C{color}", label=f"{name}, {mode}")
+                axes.plot(*zip(*points), style, color=f"C{color}", label=f"{short_name(name)}, {mode}")
     axes.set_xlabel("round (0 = base model)")
     axes.set_ylabel("dev accuracy")
     axes.set_xticks([row["round"] for row in rows])
