@@ -368,7 +368,8 @@ def test_ray_job_submit_runs_the_uploaded_project(tmp_path):
         files = [path for path in uploaded[0].rglob("*") if path.is_file()]
         names = {part for path in files for part in path.relative_to(uploaded[0]).parts}
         assert not names & {".venv", ".git", "runs", "__pycache__"}, sorted(names)
-        assert sum(path.stat().st_size for path in files) < 20 * 2**20  # what every job uploads
+        # what every job uploads: the code, the committed splits (16 MB) and the built-in models (13 MB) it reads
+        assert sum(path.stat().st_size for path in files) < 40 * 2**20
     finally:
         head.terminate()  # `ray start --block` stops the processes of its own node on SIGTERM
         try:
