@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from selfplay.tasks.funcs.families import ENTRY_POINT
-from selfplay.tasks.funcs.problems import N_VISIBLE, is_plain_json, load_reference
+from selfplay.tasks.funcs.problems import N_VISIBLE, is_plain_json, load_reference, with_examples
 from selfplay.tasks.problem import Problem, canonical_json
 
 FAMILY = "pipe"  # meta["family"] of every problem here
@@ -157,11 +157,7 @@ def render(pipeline: Pipeline) -> tuple[str, str]:
 
 
 def make_prompt(description: str, examples: Sequence[list]) -> str:
-    lines = [f"Write a Python function `{ENTRY_POINT}(xs)` on a list of integers: {description}."]
-    for args, expected in examples:
-        lines.append(f">>> {ENTRY_POINT}({', '.join(repr(a) for a in args)})")
-        lines.append(repr(expected))
-    return "\n".join(lines)
+    return with_examples(f"Write a Python function `{ENTRY_POINT}(xs)` on a list of integers: {description}.", examples)
 
 
 def _draw_list(rng: random.Random) -> list[int]:

@@ -53,7 +53,13 @@ def load_reference(source: str, entry_point: str = ENTRY_POINT) -> Callable:
 
 def make_prompt(signature: str, examples: Sequence[list]) -> str:
     """The instruction line, then per example a `>>> f(args)` line and the expected repr."""
-    lines = [f"Write a Python function `{ENTRY_POINT}({signature})` that matches these examples."]
+    return with_examples(f"Write a Python function `{ENTRY_POINT}({signature})` that matches these examples.",
+                         examples)
+
+
+def with_examples(instruction: str, examples: Sequence[list]) -> str:
+    """`instruction`, then per example a doctest-style `>>> f(args)` line and the expected value's repr."""
+    lines = [instruction]
     for args, expected in examples:
         lines.append(f">>> {ENTRY_POINT}({', '.join(repr(a) for a in args)})")
         lines.append(repr(expected))
