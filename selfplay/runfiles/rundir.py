@@ -1,7 +1,8 @@
 """The run directory of `jobs.improve`: where each artifact lives, and how it is written safely.
 
     RUN/config.yaml                  the resolved config
-    RUN/.lock                        held (flock) by the one process writing the run; names its pid
+    RUN/.lock                        names the pid of the one process writing the run (which flocks RUN itself)
+    RUN/environment.json, log.txt    each start's commit, versions and device; what the run printed
     RUN/round-0/eval.json            the base model: fast and deliberate dev accuracy
     RUN/round-K/trees.jsonl.gz       one tree per training problem, appended as results arrive
                sft.jsonl rm.jsonl    selected traces (prompt/completion), preference pairs
@@ -17,6 +18,11 @@ writers are `verifiers.atomic_files`' (`atomic_file`, `write_bytes`, `write_text
 and `write_jsonl` add the run files' JSON layout. Temporaries start with a dot and are swept
 when a round is resumed. `lock_run` keeps a second process off a run directory while one writes
 it; the lock goes with the process that held it.
+
+A file that is there but cannot be trusted is a `DamagedFile` naming it and its remedy (`REMEDIES`):
+JSON cut short, not UTF-8 or nested past the parser, metrics without their round (`read_metrics`), a
+folder where a file belongs (`check_kinds`), an adapter whose safetensors header disagrees with its
+length (`check_adapter`). A disk that fills while a run file is saved is `NoSpace` (`no_space`).
 
 The trees file, the one file that grows, is appended to and read by `selfplay.runfiles.treeio`. A JSON
 file cut short or holding something other than an object is a `DamagedFile`, naming the file
