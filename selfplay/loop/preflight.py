@@ -58,7 +58,7 @@ def prepare_run_dir(config: RunConfig, log: Callable[[str], None] = print) -> ru
                               f"continue with the same settings or pick a new --out")
         before, after = flat_config(old), flat_config(config)
         changes = {key: [before.get(key), after.get(key)] for key in EXECUTION_FIELDS
-                   if key not in ("out", "preset") and before.get(key) != after.get(key)}
+                   if key not in UNRECORDED and before.get(key) != after.get(key)}
         for key, (was, now) in changes.items():
             log(f"{key}: {was!r} -> {now!r} (an execution setting; recorded in {run.path / 'environment.json'})")
     rundir.write_text(run.config, to_yaml(config))
@@ -66,6 +66,8 @@ def prepare_run_dir(config: RunConfig, log: Callable[[str], None] = print) -> ru
     return run
 
 
+# Execution fields that change on a rerun as a matter of course and shift no number: not logged as changes.
+UNRECORDED = ("rounds", "name", "out", "preset", "workers", "threads", "sft.log_every")
 # Keys every run's config.yaml has held (`to_yaml` writes every field, in order, sections after the scalars):
 # one that lacks any was cut short. Fields added since (curriculum, tools, ...) take their defaults in an
 # older run's file, so they cannot be required.
