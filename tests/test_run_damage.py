@@ -397,3 +397,21 @@ def test_the_ray_executor_answers_for_its_actors_training_device():
 
     assert RayExecutor(1, gpus_per_worker=0).training_device()["precisions"] == ()  # bf16 is refused before round 0
     assert "bf16" in RayExecutor(1, gpus_per_worker=1).training_device()["precisions"]
+
+
+def test_where_a_folder_cannot_be_flocked_the_lock_file_is(tmp_path, monkeypatch):
+    import fcntl
+
+    real = fcntl.flock
+
+    def nfs_like(fd, operation):  # NFS: an exclusive flock needs a descriptor open for writing
+        if os.path.isdir(f"/proc/self/fd/{fd}") or os.readlink(f"/proc/self/fd/{fd}") == str(tmp_path / "run"):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_like)
+    with rundir.lock_run(tmp_path / "run"):
+        assert json.loads((tmp_path / "run" / rundir.LOCK_NAME).read_text())["pid"] == os.getpid()
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+            with rundir.lock_run(tmp_path / "run"):
+                pass

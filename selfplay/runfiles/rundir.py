@@ -40,6 +40,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = ["FILE_MODE", "LOCK_NAME", "DamagedFile", "NoSpace", "RoundDir", "RunD
            "read_metrics", "staging_dir", "write_bytes", "write_json", "write_jsonl", "write_text"]
 
 LOCK_NAME = ".lock"
+UNLOCKABLE_FOLDER = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)  # flock on a folder's fd refused
 
 
 class RunError(ValueError):
@@ -163,7 +165,14 @@ def lock_run(path: str | os.PathLike) -> Iterator[Path]:
     folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
-            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:  # NFS emulates flock with a write lock, which a directory cannot take
+                if isinstance(error, BlockingIOError) or error.errno not in UNLOCKABLE_FOLDER:
+                    raise
+                os.close(folder)
+                folder = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock file's own lock, as it was
         except BlockingIOError:
             try:
                 recorded = (path / LOCK_NAME).read_bytes()[:4096]
@@ -171,7 +180,11 @@ def lock_run(path: str | os.PathLike) -> Iterator[Path]:
                 recorded = b""
             raise RunLocked(_locked_message(path, recorded)) from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        write_text(path / LOCK_NAME, json.dumps(holder) + "\n")
+        if stat.S_ISDIR(os.fstat(folder).st_mode):
+            write_text(path / LOCK_NAME, json.dumps(holder) + "\n")
+        else:  # the locked file itself: written in place, a renamed one would not be the one locked
+            os.ftruncate(folder, 0)
+            os.pwrite(folder, (json.dumps(holder) + "\n").encode(), 0)
         try:
             yield path
         finally:
