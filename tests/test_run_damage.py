@@ -44,6 +44,7 @@ def main(out: Path, *extra: str) -> int:
 
 @pytest.mark.parametrize("content, says", [("{}", "lacks 'round', 'eval'"),
                                            ('{"round": "1", "eval": {}, "wall_s": 1}', "not a round number"),
+                                           ('{"round": 1, "eval": [], "train": 2}', "its 'eval', 'train' is not an"),
                                            ("[" * 100_000, "nested too deeply")])
 def test_a_done_rounds_damaged_metrics_is_exit_2_naming_it(tmp_path, capsys, content, says):
     out = smoke_run(tmp_path / "run")

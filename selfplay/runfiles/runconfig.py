@@ -7,7 +7,9 @@ A preset is `configs/<name>.yaml` (or a path to any YAML file) whose keys are `R
 the sections `sampling`, `selection`, `sft`, `eval` and `curriculum` are nested mappings. The
 dataclass defaults are the `default` preset's values (a test holds them equal), so a preset names
 only what it changes; one that names `train_files` must also name `curriculum.levels` (`[]` to
-sample the train files), since the default curriculum's levels would otherwise take their place.
+sample the train files), since the default curriculum's levels would otherwise take their place;
+likewise `--set train_files=...` under a preset with levels is an error naming both keys, unless
+the overrides also set `curriculum.levels` (`[]`: sample the train files).
 `sampling.search` (SearchConfig fields) and `reward_model` (RewardModelConfig fields) are built
 when the config loads, so a bad value there fails at once, naming its key. An override is
 `key=value` with a dotted key (`sft.learning_rate=1e-3`) and a YAML value (`[a, b]`, `{x: 1}`,

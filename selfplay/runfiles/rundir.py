@@ -262,6 +262,10 @@ def read_metrics(path: str | os.PathLike) -> dict:
         raise _damaged_json(Path(path), f"lacks {', '.join(map(repr, missing))}, which every one holds")
     if not isinstance(value["round"], int) or isinstance(value["round"], bool):
         raise _damaged_json(Path(path), f"its \"round\" is {value['round']!r}, not a round number")
+    wrong = [key for key in ("eval", "selection", "train", "curriculum", "sampling")
+             if value.get(key) is not None and not isinstance(value[key], dict)]
+    if wrong:
+        raise _damaged_json(Path(path), f"its {', '.join(map(repr, wrong))} is not an object")
     return value
 
 
@@ -301,7 +305,8 @@ def check_kinds(files: Iterable[Path], folders: Iterable[Path] = ()) -> None:
     for path in files:
         if path.exists() and not path.is_file():
             raise DamagedFile(f"{path}: a folder (or other non-file) where the run's file belongs, which would be "
-                              f"read as nothing; remove it and rerun")
+                              f"read as nothing; restore the file from a copy, or remove it and rerun to have "
+                              f"it written again")
     for path in folders:
         if path.exists() and not path.is_dir():
             raise DamagedFile(f"{path}: a file where the run's folder belongs; remove it and rerun")
