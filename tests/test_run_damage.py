@@ -290,6 +290,8 @@ def test_trainer_args_reach_sft_config_and_bad_ones_are_named(tmp_path):
         ("SchedulerType.COSINE", 0.2, 0.01) or arguments.lr_scheduler_type == "cosine"
     with pytest.raises(ConfigError, match=r"sft.trainer_args: \['warmup_ratio', 'wormup'\] are not options.*warmup_steps"):
         smoke(tmp_path, "sft.trainer_args={warmup_ratio: 0.1, wormup: 1}")
+    with pytest.raises(ConfigError, match=r"sft.trainer_args: .*bogus"):  # a bad value, before any round
+        smoke(tmp_path, "sft.trainer_args={lr_scheduler_type: bogus}")
     with pytest.raises(ConfigError, match=r"the lab sets learning_rate \(use sft.learning_rate\)"):
         smoke(tmp_path, "sft.trainer_args={learning_rate: 0.1}")
     with pytest.raises(ConfigError, match="sft.gradient_accumulation_steps must be >= 1"):

@@ -199,6 +199,15 @@ def check_trainer_args(values: dict) -> None:
         hint = " (warmup_steps takes a ratio as a float below 1: warmup_steps: 0.1)" if "warmup_ratio" in unknown else ""
         raise ConfigError(f"sft.trainer_args: {unknown} are not options of TRL's SFTConfig{hint} (see "
                           f"https://huggingface.co/docs/trl/sft_trainer#trl.SFTConfig)")
+    import tempfile
+    import warnings
+
+    with tempfile.TemporaryDirectory(prefix="sft-check-") as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TRL's own defaults use names transformers deprecated
+        try:  # a bad value fails now, not after a round of sampling
+            SFTConfig(output_dir=scratch, use_cpu=True, report_to="none", **values)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ConfigError(f"sft.trainer_args: {' '.join(str(error).split())[:300]}") from None
 
 
 @dataclass(frozen=True)
