@@ -44,6 +44,7 @@ def main(out: Path, *extra: str) -> int:
 
 @pytest.mark.parametrize("content, says", [("{}", "lacks 'round', 'eval'"),
                                            ('{"round": "1", "eval": {}, "wall_s": 1}', "not a round number"),
+                                           ('{"round": 1, "eval": [], "train": 2}', "its 'eval', 'train' is not an"),
                                            ("[" * 100_000, "nested too deeply")])
 def test_a_done_rounds_damaged_metrics_is_exit_2_naming_it(tmp_path, capsys, content, says):
     out = smoke_run(tmp_path / "run")
@@ -289,6 +290,8 @@ def test_trainer_args_reach_sft_config_and_bad_ones_are_named(tmp_path):
         ("SchedulerType.COSINE", 0.2, 0.01) or arguments.lr_scheduler_type == "cosine"
     with pytest.raises(ConfigError, match=r"sft.trainer_args: \['warmup_ratio', 'wormup'\] are not options.*warmup_steps"):
         smoke(tmp_path, "sft.trainer_args={warmup_ratio: 0.1, wormup: 1}")
+    with pytest.raises(ConfigError, match=r"sft.trainer_args: .*bogus"):  # a bad value, before any round
+        smoke(tmp_path, "sft.trainer_args={lr_scheduler_type: bogus}")
     with pytest.raises(ConfigError, match=r"the lab sets learning_rate \(use sft.learning_rate\)"):
         smoke(tmp_path, "sft.trainer_args={learning_rate: 0.1}")
     with pytest.raises(ConfigError, match="sft.gradient_accumulation_steps must be >= 1"):
@@ -397,3 +400,21 @@ def test_the_ray_executor_answers_for_its_actors_training_device():
 
     assert RayExecutor(1, gpus_per_worker=0).training_device()["precisions"] == ()  # bf16 is refused before round 0
     assert "bf16" in RayExecutor(1, gpus_per_worker=1).training_device()["precisions"]
+
+
+def test_where_a_folder_cannot_be_flocked_the_lock_file_is(tmp_path, monkeypatch):
+    import fcntl
+
+    real = fcntl.flock
+
+    def nfs_like(fd, operation):  # NFS: an exclusive flock needs a descriptor open for writing
+        if os.path.isdir(f"/proc/self/fd/{fd}") or os.readlink(f"/proc/self/fd/{fd}") == str(tmp_path / "run"):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", nfs_like)
+    with rundir.lock_run(tmp_path / "run"):
+        assert json.loads((tmp_path / "run" / rundir.LOCK_NAME).read_text())["pid"] == os.getpid()
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+            with rundir.lock_run(tmp_path / "run"):
+                pass

@@ -138,7 +138,7 @@ def test_a_tensorboard_round_logs_its_scalars_and_loss_draws_progress_and_prints
 
     out = tmp_path / "run"
     args = smoke_args(model_dir, out, "--rounds", "1", "--set", "eval.limit=2", "--set", "sft.report_to=tensorboard",
-                      "--json")
+                      "--set", "sft.log_every=1", "--json")
     assert improve_cli.main(args) == 0
     printed = json.loads(capsys.readouterr().out)  # stdout holds the JSON object and nothing else
     assert [row["round"] for row in printed["rounds"]] == [0, 1]
@@ -165,6 +165,7 @@ def test_a_tensorboard_round_logs_its_scalars_and_loss_draws_progress_and_prints
     # RUN/environment.json.
     log = (out / "log.txt").read_text()
     assert "round 0: fast " in log and "round 1: fast " in log and "mean round" in log
+    assert f"train step {metrics['train']['steps']}/{metrics['train']['steps']}: loss " in log  # training's lines
     start = json.loads((out / "environment.json").read_text())["starts"][0]
     assert start["versions"]["torch"] and start["versions"]["trl"] and start["python"] and start["changed"] == {}
     assert start["git"] is None or len(start["git"]["commit"]) == 40

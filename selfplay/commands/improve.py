@@ -18,6 +18,8 @@ logic is `selfplay.loop.rounds`.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import sys
@@ -196,6 +198,36 @@ def print_table(console: Console, table: Table) -> None:
     Console(file=console.file, width=width, no_color=True).print(table)
 
 
+class LogTee(io.TextIOBase):
+    """A text stream that writes to `stream` and, each line stamped with the time, to `log`: what training
+    and the actors print goes to RUN/log.txt as well as to the screen."""
+
+    def __init__(self, stream, log) -> None:
+        self.stream, self.log, self.line_start = stream, log, True
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        for piece in text.splitlines(keepends=True):
+            if self.line_start:
+                self.log.write(time.strftime("%Y-%m-%d %H:%M:%S "))
+            self.log.write(piece)
+            self.line_start = piece.endswith("\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+        self.log.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+
 def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, tables: bool = True) -> list[dict]:
     """Run or continue the run on the config's executor, printing a line (and an ETA) after each round and,
     unless `tables` is false, the table of rounds at the end; what it prints also goes to RUN/log.txt
@@ -210,6 +242,10 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, ta
     results: list[dict] = []
     with rundir.lock_run(config.run_dir()) as path, open(path / LOG_NAME, "a", encoding="utf-8") as log_file:
         log_console = Console(file=log_file, width=10_000, no_color=True, soft_wrap=True)
+        console = Console(file=console.file, width=console.width if console.is_terminal else None)  # not the tee
+        # training's loss lines and the actors' output: to the console's stream (stderr with --json, whose stdout
+        # holds the JSON alone) and to the log
+        stdout = contextlib.redirect_stdout(LogTee(console.file, log_file))
 
         def say(text: str) -> None:
             console.print(text, soft_wrap=True)  # whole lines in `ray job logs`, whatever the width
@@ -227,7 +263,8 @@ def run_rounds(config: RunConfig, console: Console, *, progress: bool = True, ta
                 f"{', ...' if len(problem_ids) > 5 else ''}")
         executor = make_executor(config)
         try:
-            improve(config, executor, progress=progress, on_round=on_round, log=say)
+            with stdout:
+                improve(config, executor, progress=progress, on_round=on_round, log=say)
         finally:
             executor.close()
         if tables:

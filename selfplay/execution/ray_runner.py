@@ -336,7 +336,7 @@ class RayExecutor:
         return float(self.gpus_per_worker)
 
     def training_device(self) -> dict:
-        """Where the adapter trains, for `selfplay.loop.rounds.check_hardware`: actors with a GPU are trusted
+        """Where the adapter trains, for `selfplay.loop.preflight.check_hardware`: actors with a GPU are trusted
         with both mixed precisions (the actor's own check names a GPU without bf16); CPU actors have none."""
         if self.gpus_per_worker == "auto" and not ray.is_initialized():
             self._started_cluster = connect(self.address, num_cpus=self._local_cpus())

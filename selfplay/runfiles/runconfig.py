@@ -7,7 +7,9 @@ A preset is `configs/<name>.yaml` (or a path to any YAML file) whose keys are `R
 the sections `sampling`, `selection`, `sft`, `eval` and `curriculum` are nested mappings. The
 dataclass defaults are the `default` preset's values (a test holds them equal), so a preset names
 only what it changes; one that names `train_files` must also name `curriculum.levels` (`[]` to
-sample the train files), since the default curriculum's levels would otherwise take their place.
+sample the train files), since the default curriculum's levels would otherwise take their place;
+likewise `--set train_files=...` under a preset with levels is an error naming both keys, unless
+the overrides also set `curriculum.levels` (`[]`: sample the train files).
 `sampling.search` (SearchConfig fields) and `reward_model` (RewardModelConfig fields) are built
 when the config loads, so a bad value there fails at once, naming its key. An override is
 `key=value` with a dotted key (`sft.learning_rate=1e-3`) and a YAML value (`[a, b]`, `{x: 1}`,
@@ -197,6 +199,15 @@ def check_trainer_args(values: dict) -> None:
         hint = " (warmup_steps takes a ratio as a float below 1: warmup_steps: 0.1)" if "warmup_ratio" in unknown else ""
         raise ConfigError(f"sft.trainer_args: {unknown} are not options of TRL's SFTConfig{hint} (see "
                           f"https://huggingface.co/docs/trl/sft_trainer#trl.SFTConfig)")
+    import tempfile
+    import warnings
+
+    with tempfile.TemporaryDirectory(prefix="sft-check-") as scratch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TRL's own defaults use names transformers deprecated
+        try:  # a bad value fails now, not after a round of sampling
+            SFTConfig(output_dir=scratch, use_cpu=True, report_to="none", **values)
+        except (TypeError, ValueError, KeyError) as error:
+            raise ConfigError(f"sft.trainer_args: {' '.join(str(error).split())[:300]}") from None
 
 
 @dataclass(frozen=True)

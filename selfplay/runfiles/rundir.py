@@ -1,7 +1,8 @@
 """The run directory of `jobs.improve`: where each artifact lives, and how it is written safely.
 
     RUN/config.yaml                  the resolved config
-    RUN/.lock                        held (flock) by the one process writing the run; names its pid
+    RUN/.lock                        names the pid of the one process writing the run (which flocks RUN itself)
+    RUN/environment.json, log.txt    each start's commit, versions and device; what the run printed
     RUN/round-0/eval.json            the base model: fast and deliberate dev accuracy
     RUN/round-K/trees.jsonl.gz       one tree per training problem, appended as results arrive
                sft.jsonl rm.jsonl    selected traces (prompt/completion), preference pairs
@@ -17,6 +18,11 @@ writers are `verifiers.atomic_files`' (`atomic_file`, `write_bytes`, `write_text
 and `write_jsonl` add the run files' JSON layout. Temporaries start with a dot and are swept
 when a round is resumed. `lock_run` keeps a second process off a run directory while one writes
 it; the lock goes with the process that held it.
+
+A file that is there but cannot be trusted is a `DamagedFile` naming it and its remedy (`REMEDIES`):
+JSON cut short, not UTF-8 or nested past the parser, metrics without their round (`read_metrics`), a
+folder where a file belongs (`check_kinds`), an adapter whose safetensors header disagrees with its
+length (`check_adapter`). A disk that fills while a run file is saved is `NoSpace` (`no_space`).
 
 The trees file, the one file that grows, is appended to and read by `selfplay.runfiles.treeio`. A JSON
 file cut short or holding something other than an object is a `DamagedFile`, naming the file
@@ -34,6 +40,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +53,7 @@ __all__ = ["FILE_MODE", "LOCK_NAME", "DamagedFile", "NoSpace", "RoundDir", "RunD
            "read_metrics", "staging_dir", "write_bytes", "write_json", "write_jsonl", "write_text"]
 
 LOCK_NAME = ".lock"
+UNLOCKABLE_FOLDER = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL)  # flock on a folder's fd refused
 
 
 class RunError(ValueError):
@@ -157,7 +165,14 @@ def lock_run(path: str | os.PathLike) -> Iterator[Path]:
     folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         try:
-            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as error:  # NFS emulates flock with a write lock, which a directory cannot take
+                if isinstance(error, BlockingIOError) or error.errno not in UNLOCKABLE_FOLDER:
+                    raise
+                os.close(folder)
+                folder = os.open(path / LOCK_NAME, os.O_RDWR | os.O_CREAT, FILE_MODE)
+                fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock file's own lock, as it was
         except BlockingIOError:
             try:
                 recorded = (path / LOCK_NAME).read_bytes()[:4096]
@@ -165,7 +180,11 @@ def lock_run(path: str | os.PathLike) -> Iterator[Path]:
                 recorded = b""
             raise RunLocked(_locked_message(path, recorded)) from None
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        write_text(path / LOCK_NAME, json.dumps(holder) + "\n")
+        if stat.S_ISDIR(os.fstat(folder).st_mode):
+            write_text(path / LOCK_NAME, json.dumps(holder) + "\n")
+        else:  # the locked file itself: written in place, a renamed one would not be the one locked
+            os.ftruncate(folder, 0)
+            os.pwrite(folder, (json.dumps(holder) + "\n").encode(), 0)
         try:
             yield path
         finally:
@@ -243,6 +262,10 @@ def read_metrics(path: str | os.PathLike) -> dict:
         raise _damaged_json(Path(path), f"lacks {', '.join(map(repr, missing))}, which every one holds")
     if not isinstance(value["round"], int) or isinstance(value["round"], bool):
         raise _damaged_json(Path(path), f"its \"round\" is {value['round']!r}, not a round number")
+    wrong = [key for key in ("eval", "selection", "train", "curriculum", "sampling")
+             if value.get(key) is not None and not isinstance(value[key], dict)]
+    if wrong:
+        raise _damaged_json(Path(path), f"its {', '.join(map(repr, wrong))} is not an object")
     return value
 
 
@@ -282,7 +305,8 @@ def check_kinds(files: Iterable[Path], folders: Iterable[Path] = ()) -> None:
     for path in files:
         if path.exists() and not path.is_file():
             raise DamagedFile(f"{path}: a folder (or other non-file) where the run's file belongs, which would be "
-                              f"read as nothing; remove it and rerun")
+                              f"read as nothing; restore the file from a copy, or remove it and rerun to have "
+                              f"it written again")
     for path in folders:
         if path.exists() and not path.is_dir():
             raise DamagedFile(f"{path}: a file where the run's folder belongs; remove it and rerun")
