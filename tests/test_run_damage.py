@@ -107,7 +107,9 @@ def test_an_emptied_sft_jsonl_is_damage_when_the_trees_flag_selected_steps(tmp_p
 # --- config.yaml --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("damage, says", [
-    (lambda text: text.encode()[:len(text) // 2], "damaged (cut short?): it lacks"),
+    (lambda text: "".join(text.splitlines(keepends=True)[:len(text.splitlines()) // 2]).encode(),
+     "damaged (cut short?): it lacks"),
+    (lambda text: text.encode()[:len(text) // 2], "damaged"),  # cut mid-line: which message depends on where
     (lambda text: b"\x89PNG\r\n\x1a\n\x00\xff" * 20, "damaged, not a config this lab wrote"),
     (lambda text: b"a: " + b"[" * 50_000, "damaged, not a config this lab wrote"),
     (lambda text: text.replace("workers: 0", "workers: many").encode(), "damaged: workers"),
