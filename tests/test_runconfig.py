@@ -265,3 +265,10 @@ def test_the_reward_model_phase_trains_with_the_presets_reward_model_section(tmp
     assert reward_model_phase(context, round_dir) == {"pairs": 1}
     assert (seen["config"].lora_rank, seen["config"].max_steps, seen["config"].seed) == (4, 7, 5 + 2)
     assert seen["base"] == str(config.path(config.model).resolve())  # the driver's path of the base, not a worker's copy
+
+
+@pytest.mark.parametrize("override, words", [("sampling.budget=100000", "sampling.budget must be from 1 to 4,096"),
+                                             ("eval.budget=100000", "eval.budget is at most 4,096")])
+def test_a_budget_past_the_bound_is_refused_at_load(override, words):
+    with pytest.raises(ConfigError, match=words):
+        load_config("smoke", [override])

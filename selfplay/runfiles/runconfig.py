@@ -36,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from search import SAMPLING, SEARCH, STRATEGIES, check_overrides, strategy_names
+from search import MAX_ANSWERS, SAMPLING, SEARCH, STRATEGIES, check_overrides, strategy_names
 from selfplay.runfiles.config_files import (ConfigError, apply_override, build_config, coerce_overrides, parse_override,
                                         read_yaml)
 from verifiers.lora_config import LoraTrainingConfig
@@ -70,8 +70,8 @@ class SamplingConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.strategy, str) or self.strategy not in STRATEGIES:
             raise ConfigError(f"sampling.strategy: {self.strategy!r} is not one of {list(STRATEGIES)}")
-        if self.budget < 1:
-            raise ConfigError(f"sampling.budget must be at least 1, got {self.budget}")
+        if not 1 <= self.budget <= MAX_ANSWERS:
+            raise ConfigError(f"sampling.budget must be from 1 to {MAX_ANSWERS:,} answers, got {self.budget}")
         try:
             check_overrides(self.search)
         except ValueError as error:
@@ -226,6 +226,8 @@ class EvalConfig:
                               f"(greedy is always run)")
         if self.budget < 1 or self.limit < 0 or self.max_new_tokens < 1:
             raise ConfigError("eval.budget and eval.max_new_tokens must be >= 1, eval.limit >= 0")
+        if self.budget > MAX_ANSWERS:
+            raise ConfigError(f"eval.budget is at most {MAX_ANSWERS:,} answers, got {self.budget}")
 
 
 @dataclass(frozen=True)
