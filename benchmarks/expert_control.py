@@ -18,7 +18,7 @@ The model card's stability check is this control with one epoch on the level the
 round's finetuning on good data must not cost the model what it knew. For a model that calls the
 calculator, expert solutions are written as calculator calls and the results are tool output
 (masked out of the loss), as in its own rounds; for a model whose answers search in their text
-(its recipe's `countdown_search`), expert answers search the same way.
+(its recipe's countdown `search` setting), expert answers search the same way.
 """
 from __future__ import annotations
 
@@ -74,20 +74,19 @@ def expert_rows(train_file: Path, count: int, seed: int, eos_text: str, calculat
     return rows
 
 
-def corpus_setting(model_dir: str, key: str):
-    """A corpus setting of the model's pretraining recipe (`countdown_state`: it writes the numbers
-    left after each countdown step; `countdown_search`: its answers search in their text), None
-    when the model has no recipe or the recipe no such key."""
-    import yaml
+def countdown_corpus(model_dir: str):
+    """Countdown's corpus settings in the model's pretraining recipe (`state`: it writes the numbers left
+    after each countdown step; `search`: its answers search in their text), None when the model has no
+    recipe."""
+    from selfplay.builtin_model.pretrain_config import load_recipe
     recipe = Path(model_dir) / "pretrain.yaml"
-    if not recipe.is_file():
-        return None
-    return ((yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("corpus") or {}).get(key)
+    return load_recipe(recipe).corpus.options["countdown"] if recipe.is_file() else None
 
 
 def writes_state(model_dir: str) -> bool:
     """Whether the model was pretrained to write the numbers left after each countdown step."""
-    return bool(corpus_setting(model_dir, "countdown_state"))
+    settings = countdown_corpus(model_dir)
+    return bool(settings and settings.state)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     policy = Policy.from_pretrained(model_dir)
     calculator = policy.tools is not None and "calculator" in policy.tools.names
     rows = expert_rows(train_file, args.rows, args.seed, eos_text, calculator, writes_state(model_dir),
-                       int(corpus_setting(model_dir, "countdown_search") or 0))
+                       countdown_corpus(model_dir).search if countdown_corpus(model_dir) else 0)
     if args.dev:
         from selfplay.tasks import load_problems
         problems = load_problems(config.path(args.dev))[:config.eval.limit]

@@ -19,7 +19,7 @@ Greedy answers on the hard dev split are graded on their LAST attempt (the text 
 `retry` line) by the countdown verifier under the problem's rule; they are also graded on their
 first attempt alone (what one attempt of this model gets). The loop's verifier grades such
 answers the same way (`verifiers.countdown`: the last attempt counts, every abandoned one must be
-legal), and the built-in recipe can pretrain on them from the easy level (`countdown_search`).
+legal), and the built-in recipe can pretrain on them from the easy level (countdown's `search` corpus setting).
 
     python benchmarks/search_traces.py --out /tmp/search-traces --threads 2 --max-steps 2000 --minutes 26
     python benchmarks/search_traces.py --out /tmp/search-given --order given --max-failed 6 \\
@@ -58,7 +58,7 @@ def first_steps(numbers: list[int]) -> list[str]:
 def in_given_order(numbers: list[int]) -> list[str]:
     """Every legal first step in a fixed order a model can follow by looking: pairs in the order
     the problem gives its numbers, then `+ * - /` (the corpus's `first_steps`, which the built-in
-    recipe's `countdown_search` uses too).
+    recipe's countdown `search` setting uses too).
 
     >>> in_given_order([6, 5, 13])[:4]
     ['6+5=11', '6*5=30', '6-5=1', '13+6=19']

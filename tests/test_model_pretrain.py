@@ -1,4 +1,5 @@
 """The imitation corpus, the pretraining recipe and the committed base model."""
+import dataclasses
 import doctest
 import json
 import shutil
@@ -126,7 +127,7 @@ def test_countdown_expert_traces_vary(problems):
 
 
 def test_searching_traces_retry_after_dead_first_steps_and_pass_the_grader(problems):
-    traces = build_corpus(CorpusConfig(traces=400, task_mix={"countdown": 1.0}, countdown_search=4), seed=1)
+    traces = build_corpus(CorpusConfig(traces=400, task_mix={"countdown": 1.0}, options={"countdown": {"search": 4}}), seed=1)
     experts = [t for t in traces if t.kind == "expert"]
     searching = [t for t in experts if "\nretry\n" in t.completion]
     assert len(searching) >= len(experts) // 3  # most easy problems have a dead first step in the fixed order
@@ -158,11 +159,26 @@ def test_searching_first_steps_follow_the_prompts_order():
 def test_traces_longer_than_the_model_are_left_out_not_cut():
     from selfplay.builtin_model.pretrain import tokenize_traces
     from selfplay.builtin_model.tokenizer import build_tokenizer
-    traces = build_corpus(CorpusConfig(traces=40, task_mix={"countdown": 1.0}, countdown_search=6), seed=0)
+    traces = build_corpus(CorpusConfig(traces=40, task_mix={"countdown": 1.0}, options={"countdown": {"search": 6}}), seed=0)
     longest = max(len(t.prompt) + len(t.completion) for t in traces)
     rows = tokenize_traces(traces, build_tokenizer(), longest)  # BOS and EOS make the longest one too long
     assert 0 < len(rows) < len(traces)
     assert all(row["input_ids"][-1] == build_tokenizer().eos_token_id for row in rows)
+
+
+def test_a_familys_corpus_settings_live_in_its_recipe_and_older_flat_keys_still_read():
+    """Countdown's corpus settings are its recipe's `CountdownCorpus`; a recipe written before they moved
+    (`countdown_search: 6` beside `traces`, as the committed models' pretrain.yaml files are) reads the same."""
+    from selfplay.tasks.countdown.traces import CountdownCorpus
+    older = config_from_dict({"corpus": {"countdown_search": 6, "countdown_numbers": [3], "countdown_state": False}})
+    newer = config_from_dict({"corpus": {"options": {"countdown": {"search": 6, "numbers": [3], "state": False}}}})
+    assert older.corpus == newer.corpus
+    assert newer.corpus.options["countdown"] == CountdownCorpus(search=6, numbers=(3,), state=False)
+    assert CorpusConfig().options == {"countdown": CountdownCorpus()}  # defaults where a family is not named
+    assert "countdown_" not in " ".join(f.name for f in dataclasses.fields(CorpusConfig))
+    for name in ("base", "search", "code"):  # the committed recipes load and round-trip through the new spelling
+        made = load_recipe(REPO / "models" / name / "pretrain.yaml")
+        assert config_from_dict(made.to_dict()) == made
 
 
 def test_config_validation_and_the_default_preset():
@@ -170,8 +186,12 @@ def test_config_validation_and_the_default_preset():
         config_from_dict({"corpus": {"mistake_rate": 0.2}})
     with pytest.raises(ValueError, match="mistake_share"):
         CorpusConfig(mistake_share=1.5)
-    with pytest.raises(ValueError, match="countdown_search"):
-        CorpusConfig(countdown_search=-1)
+    with pytest.raises(ValueError, match="countdown search must be at least 0"):
+        CorpusConfig(options={"countdown": {"search": -1}})
+    with pytest.raises(ValueError, match="corpus.options.countdown.*depth"):
+        config_from_dict({"corpus": {"options": {"countdown": {"depth": 3}}}})
+    with pytest.raises(ValueError, match="options takes some of \\['countdown'\\].*'arith'"):
+        CorpusConfig(options={"arith": {"steps": 3}})
     with pytest.raises(ValueError, match="divide"):
         ModelShape(hidden_size=130, heads=4)
     preset = load_recipe(REPO / "configs" / "pretrain.yaml")
@@ -239,7 +259,7 @@ def test_a_model_pretrained_to_search_declares_its_longer_answers_and_retries(tm
     from selfplay.answering.deliberate import answer_check_for, pricing_for
     from selfplay.model.policy import Policy
     config = config_from_dict({**TINY, "max_steps": 3, "out": str(tmp_path / "m"),
-                               "corpus": {**TINY["corpus"], "countdown_search": 2},
+                               "corpus": {**TINY["corpus"], "options": {"countdown": {"search": 2}}},
                                "model": {**TINY["model"], "max_positions": 256}})
     pretrain(config)
     policy = Policy.from_pretrained(tmp_path / "m")

@@ -17,7 +17,7 @@ def test_the_recipe_makes_the_committed_model():
     made = load_recipe(MODEL / "pretrain.yaml")
     assert recipe.corpus == made.corpus and recipe.model == made.model
     assert (recipe.max_steps, recipe.learning_rate, recipe.seed) == (made.max_steps, made.learning_rate, made.seed)
-    assert recipe.corpus.countdown_search > 0 and recipe.corpus.mistake_share == 0.0
+    assert recipe.corpus.options["countdown"].search > 0 and recipe.corpus.mistake_share == 0.0
 
 
 def test_the_model_declares_its_retries_and_longer_answers():

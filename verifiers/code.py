@@ -25,7 +25,7 @@ import subprocess
 import time
 
 from verifiers._child import wire
-from verifiers.sandbox import CHILD_DIR, CandidateProcess, SandboxError, SandboxLimits, _python, _stop
+from verifiers.sandbox import CHILD_DIR, CandidateProcess, SandboxError, SandboxLimits, interpreter, stop_process
 from verifiers.verdict import Verdict
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -232,7 +232,7 @@ def _run_tester(candidate: CandidateProcess, test_code: str, entry_point: str | 
     fds = (control_read, verdict_write, request_fd, reply_fd)
     nonce = secrets.token_hex(16)
     process = subprocess.Popen(
-        [_python(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "tester.py"), *map(str, fds)],
+        [interpreter(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "tester.py"), *map(str, fds)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=fds,
         start_new_session=True, close_fds=True, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
     )
@@ -246,7 +246,7 @@ def _run_tester(candidate: CandidateProcess, test_code: str, entry_point: str | 
         report = _read_report(verdict_read, candidate.deadline)
     finally:
         os.close(verdict_read)
-        _stop(process, graceful=False)
+        stop_process(process, graceful=False)
     if report.get("nonce") != nonce:
         raise SandboxError("error", "the tester's report is not authentic")
     return report

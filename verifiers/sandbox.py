@@ -108,13 +108,13 @@ def _namespaces_work() -> bool:
         return False
 
 
-def _python() -> str:
+def interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
 def _python_paths() -> list[str]:
     """What the jail must show so the interpreter and its standard library work."""
-    paths = {os.path.realpath(sys.base_prefix), os.path.dirname(_python())}
+    paths = {os.path.realpath(sys.base_prefix), os.path.dirname(interpreter())}
     system = ("/usr/", "/bin/", "/lib/", "/lib64/", "/sbin/")
     return sorted(path for path in paths if not (path + "/").startswith(system))
 
@@ -225,7 +225,7 @@ class CandidateProcess:
         config = dict(self._config(keep_fds=[request_read, reply_write]), status_fd=status_write)
         with open(os.path.join(self._dir, "stdout"), "wb") as out, open(os.path.join(self._dir, "stderr"), "wb") as err:
             self._process = subprocess.Popen(
-                [_python(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "jail.py"), json.dumps(config)],
+                [interpreter(), "-I", "-S", "-B", os.path.join(CHILD_DIR, "jail.py"), json.dumps(config)],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(request_read, reply_write, status_write),
                 start_new_session=True, close_fds=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
             )
@@ -251,7 +251,7 @@ class CandidateProcess:
             "RLIMIT_CORE": 0,
             "RLIMIT_NPROC": limits.max_processes,
         }
-        config = {"mode": self.isolation, "python": _python(), "child_dir": CHILD_DIR, "keep_fds": keep_fds,
+        config = {"mode": self.isolation, "python": interpreter(), "child_dir": CHILD_DIR, "keep_fds": keep_fds,
                   "rlimits": rlimits, "uid": None,
                   "env": {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
                           "PYTHONHASHSEED": "0"}}
@@ -305,7 +305,7 @@ class CandidateProcess:
             os.close(self._status_fd)
             self._status_fd = None
         if self._process is not None:
-            _stop(self._process, graceful=self.isolation == "namespaces")
+            stop_process(self._process, graceful=self.isolation == "namespaces")
             self._process = None
         if self._slot is not None:
             uid_slots.kill_uid(self._slot.uid)
@@ -356,7 +356,7 @@ class CandidateProcess:
         return pipe.write_fd, pipe.read_fd, pipe.nonce
 
 
-def _stop(process: subprocess.Popen, graceful: bool) -> None:
+def stop_process(process: subprocess.Popen, graceful: bool) -> None:
     """Ask the jail's waiter to kill the candidate; kill the whole group if it does not go.
 
     Only the namespaces mode has a trusted waiter to ask; in plain mode the process is the

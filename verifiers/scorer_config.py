@@ -29,14 +29,6 @@ class ScorerConfig(LoraTrainingConfig):
     batch_size: int = 16
     seed: int = 0  # head initialisation, data order
 
-    def __post_init__(self) -> None:
-        if self.lora_rank < 1 or self.batch_size < 1 or self.max_length < 2:
-            raise ValueError("lora_rank and batch_size must be >= 1, max_length >= 2")
-        if self.learning_rate <= 0 or not 0 <= self.lora_dropout < 1:
-            raise ValueError("learning_rate must be > 0 and lora_dropout in [0, 1)")
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise ValueError("train for epochs > 0 or max_steps > 0")
-
 
 @dataclass(frozen=True)
 class RewardModelConfig(ScorerConfig):

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from selfplay.builtin_model.corpus import model_declarations
+from selfplay.builtin_model.corpus import corpus_tasks, model_declarations, recipe_of
 from selfplay.answering.grading import grade
 from selfplay.model.prompting import builtin_prompt
 from selfplay.tasks import Problem, load_problems, task_spec
@@ -208,9 +208,7 @@ Load it with `AutoModelForCausalLM.from_pretrained(DIR)` and `AutoTokenizer.from
 - Architecture: {shape.layers} layers, hidden {shape.hidden_size}, {shape.heads} heads, MLP {shape.intermediate_size}, tied embeddings,
   {shape.max_positions} positions: **{result.parameters:,} parameters**.
 - Corpus: {corpus['traces']:,} traces from the TRAIN splits only (ids and content checked against dev and test):
-  {mix}. Deliberate-mistake share {corpus['mistake_share']:.0%}; every flawed trace fails the grader.
-  Countdown problems with {' or '.join(map(str, config.corpus.countdown_numbers))} numbers; an expert countdown trace is one of up to
-  {config.corpus.countdown_solutions} distinct solutions of its problem.{_search_sentence(config)}
+  {mix}. Deliberate-mistake share {corpus['mistake_share']:.0%}; every flawed trace fails the grader.{_family_sentences(config, "corpus")}
 - Training: HF `Trainer`, loss on the completion only, AdamW at lr {config.learning_rate} (cosine, {config.warmup:.0%} warmup),
   weight decay {config.weight_decay}, batch {config.batch_size}, fp32, {config.threads} CPU thread(s): {result.steps} steps{budget},
   {result.tokens:,} training tokens (non-padding), {result.wall_s:.0f} s ({speed:,.0f} tokens/s),
@@ -236,16 +234,10 @@ def _answer_tokens(config) -> int:
     return answer_cap(model_declarations(config.corpus, config.model.max_positions).get("selfplay_pricing", {}))
 
 
-def _search_sentence(config) -> str:
-    if not config.corpus.countdown_search:
-        return ""
-    return (f"\n  Each one searches in its text: first steps in a fixed order (the prompt's pairs of numbers, then"
-            f"\n  `+ * - /`), each from which the target cannot be made finished as close to the target as it gets"
-            f"\n  and followed by a line `retry`, at most {config.corpus.countdown_search} of them, then a solution."
-            f"\n  The verifier grades the last attempt; the config declares the longer answers (`selfplay_pricing`)"
-            f"\n  and the retries (`selfplay_retries`, so that search keeps a finished attempt open for a `retry`),"
-            f"\n  and MCTS values a new step by a rollout to a graded answer (`selfplay_search`)."
-            f"\n  Traces longer than {config.model.max_positions} positions were left out.")
+def _family_sentences(config, place: str) -> str:
+    """The corpus families' own sentences for one place in the card (their recipes' `card` hooks)."""
+    return "".join(recipe_of(task).card(config.corpus, config.model.max_positions).get(place, "")
+                   for task in corpus_tasks() if recipe_of(task).card is not None)
 
 
 def _tools_paragraph(config) -> str:
@@ -255,8 +247,7 @@ def _tools_paragraph(config) -> str:
             "\nthe tool writes the result, `20>>` (the results were left out of its training loss). The config"
             "\ndeclares it (`selfplay_tools: [calculator]`), so `Policy.from_pretrained` and `lab eval` switch the"
             "\ncalculator on; plain `generate` has no tool and must write results itself, which it was not taught."
-            + ("\nEach countdown step ends with the numbers left after it, `<<25-5=20>> [4 20]`: a scratchpad of the"
-               "\nstate that the verifier checks exactly." if getattr(config.corpus, "countdown_state", False) else "")
+            + _family_sentences(config, "calculator")
             + "\nIts mistakes are choices (which numbers, which operation, when to stop), not false arithmetic."
             "\nIt was pretrained on the easy countdown level only (each number at most once, targets to 100);"
             "\nthe hard split below (the standard game, every number used exactly once, targets to 200) is what"

@@ -31,11 +31,13 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from selfplay.loop.curriculum import split_counts
 from selfplay.model.prompting import builtin_prompt
+from selfplay.runfiles.config_files import build_config
 from selfplay.tasks import Problem, content_key, load_problems, task_spec, task_specs
 from selfplay.tasks.spec import CorpusRecipe
 from selfplay.tasks.splits import pool_seed
@@ -62,13 +64,10 @@ class CorpusConfig:
     traces: int = 40000  # traces in the corpus, all tasks together
     task_mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))  # traces per task, as shares
     mistake_share: float = 0.2  # share of each task's traces that carry one deliberate mistake
-    countdown_solutions: int = 8  # an expert countdown trace is one of up to this many distinct solutions
-    countdown_numbers: tuple[int, ...] = (3, 4)  # countdown train problems with these many numbers are used
     datasets: str = "datasets"  # folder with <task>/train.jsonl; relative paths start at the repo root
     calculator: bool = True  # countdown and arith computations go through the calculator tool (<<a-b=c>>)
-    countdown_state: bool = True  # each countdown step ends with the numbers left, `[4 20]` (a scratchpad)
-    countdown_search: int = 0  # >0: an expert countdown trace searches in its text, at most this many
-    #                            abandoned attempts (`retry` lines) before its solution; 0: the solution only
+    options: Mapping[str, Any] = field(default_factory=dict)  # task -> its recipe's own settings (a mapping of
+    #                            its `CorpusRecipe.options` fields: {countdown: {search: 6}}); a task left out: defaults
     train_files: Mapping[str, str] = field(default_factory=dict)  # task -> its train file under `datasets`
     #                            (a level's: {funcs: funcs/pipes/train.jsonl}); default <task>/train.jsonl
 
@@ -87,13 +86,7 @@ class CorpusConfig:
         object.__setattr__(self, "train_files", {str(k): str(v) for k, v in dict(self.train_files).items()})
         if set(self.train_files) - set(known):
             raise ValueError(f"train_files takes some of {sorted(known)}, got {sorted(self.train_files)}")
-        object.__setattr__(self, "countdown_numbers", tuple(int(n) for n in self.countdown_numbers))
-        if not self.countdown_numbers or any(n < 2 for n in self.countdown_numbers):
-            raise ValueError(f"countdown_numbers must be counts of at least 2, got {self.countdown_numbers}")
-        if self.countdown_search < 0:
-            raise ValueError(f"countdown_search must be at least 0, got {self.countdown_search}")
-        if self.countdown_solutions < 1:
-            raise ValueError(f"countdown_solutions must be at least 1, got {self.countdown_solutions}")
+        object.__setattr__(self, "options", recipe_options(self.options))
 
     def mistakes(self, task: str) -> tuple[str, ...]:
         """The mistake kinds of a task's flawed traces: false arithmetic cannot be written through a
@@ -104,6 +97,51 @@ class CorpusConfig:
     def train_file(self, task: str) -> Path:
         root = Path(self.datasets)
         return (root if root.is_absolute() else REPO / root) / self.train_files.get(task, f"{task}/train.jsonl")
+
+
+def recipe_options(given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every corpus task's own settings (`CorpusRecipe.options`), built from `given` (task -> a mapping
+    of its fields, or the settings themselves); a task not given gets its defaults.
+
+    >>> recipe_options({"countdown": {"search": 6}})["countdown"].search
+    6
+    """
+    given = dict(given or {})
+    takes = {task: recipe_of(task).options for task in corpus_tasks() if recipe_of(task).options is not None}
+    unknown = sorted(set(given) - set(takes))
+    if unknown:
+        raise ValueError(f"options takes some of {sorted(takes)} (the tasks whose corpus recipe has settings), "
+                         f"got {unknown}")
+    built = {}
+    for task, kind in takes.items():
+        value = given.get(task) or {}
+        if isinstance(value, kind):
+            built[task] = value
+        elif isinstance(value, Mapping):
+            built[task] = build_config(kind, dict(value), f"corpus.options.{task}")
+        else:
+            raise ValueError(f"corpus.options.{task} must be a mapping of {sorted(f.name for f in fields(kind))},"
+                             f" got {value!r}")
+    return built
+
+
+def read_older_keys(corpus: Mapping[str, Any]) -> dict:
+    """A recipe's `corpus` mapping with the older flat spelling of a task's settings (`countdown_search: 6`,
+    written before the settings moved into the task family) moved under `options` (`{countdown: {search: 6}}`).
+
+    >>> read_older_keys({"traces": 10, "countdown_search": 6})
+    {'traces': 10, 'options': {'countdown': {'search': 6}}}
+    """
+    values = dict(corpus)
+    options = {task: dict(settings) for task, settings in dict(values.get("options") or {}).items()}
+    for task in corpus_tasks():
+        kind = recipe_of(task).options
+        for name in () if kind is None else [f.name for f in fields(kind)]:
+            if f"{task}_{name}" in values:
+                options.setdefault(task, {})[name] = values.pop(f"{task}_{name}")
+    if options:
+        values["options"] = options
+    return values
 
 
 def corpus_tasks() -> tuple[str, ...]:

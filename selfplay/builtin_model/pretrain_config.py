@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from transformers import LlamaConfig
 
 from selfplay.tasks.spec import Pricing
-from selfplay.builtin_model.corpus import CorpusConfig
+from selfplay.builtin_model.corpus import CorpusConfig, read_older_keys
 from selfplay.runfiles.config_files import build_config, read_yaml
 from selfplay.runfiles.runconfig import TRACKERS
 
@@ -92,8 +93,12 @@ class PretrainConfig:
 
 
 def config_from_dict(values: dict) -> PretrainConfig:
-    """A recipe from its YAML values (`corpus:` and `model:` nested), built and checked as a run config is."""
-    return build_config(PretrainConfig, dict(values or {}), "")
+    """A recipe from its YAML values (`corpus:` and `model:` nested), built and checked as a run config is
+    (a task's corpus settings written flat by an older recipe, `countdown_search: 6`, are read too)."""
+    values = dict(values or {})
+    if isinstance(values.get("corpus"), Mapping):
+        values["corpus"] = read_older_keys(values["corpus"])
+    return build_config(PretrainConfig, values, "")
 
 
 def load_recipe(path: str | Path) -> PretrainConfig:

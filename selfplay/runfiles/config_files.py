@@ -105,7 +105,8 @@ def build_config(cls, values: dict, where: str = "", builders: Mapping[str, Call
     `builders` maps a field name to `(value, dotted key) -> value`, for a field that needs more."""
     if not isinstance(values, dict):
         raise ConfigError(f"{where or 'config'}: expected a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
+    hints = {name: hint for name, hint in typing.get_type_hints(cls).items()
+             if name in {option.name for option in dataclasses.fields(cls)}}  # fields, not ClassVars
     unknown = sorted(set(values) - set(hints))
     if unknown:
         prefix = f"{where}." if where else ""

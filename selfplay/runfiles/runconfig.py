@@ -33,6 +33,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -142,7 +143,14 @@ class FinetuneConfig(LoraTrainingConfig):
     log_every: int = 10  # print the training loss every this many optimizer steps (0: never); --quiet sets 0
     trainer_args: dict = field(default_factory=dict)  # further TRL SFTConfig options, e.g. {warmup_ratio: 0.1}
 
+    SECTION: ClassVar[str] = "sft"
+    MIN_LENGTH: ClassVar[int] = 8
+
     def __post_init__(self) -> None:
+        try:
+            super().__post_init__()  # the LoRA knobs every trainer shares
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
         check_trainer_args(self.trainer_args)
         if self.bf16 and self.fp16:
             raise ConfigError("sft.bf16 and sft.fp16: pick one mixed precision")
@@ -155,12 +163,6 @@ class FinetuneConfig(LoraTrainingConfig):
         if package is not None and importlib.util.find_spec(package) is None:
             raise ConfigError(f"sft.report_to={self.report_to} needs the {package} package, which is not installed "
                               f"(pip install {package})")
-        if self.lora_rank < 1 or self.batch_size < 1 or self.max_length < 8:
-            raise ConfigError("sft.lora_rank and sft.batch_size must be >= 1, sft.max_length >= 8")
-        if self.learning_rate <= 0 or not 0 <= self.lora_dropout < 1:
-            raise ConfigError("sft.learning_rate must be > 0 and sft.lora_dropout in [0, 1)")
-        if self.max_steps <= 0 and self.epochs <= 0:
-            raise ConfigError("sft: train for epochs > 0 or max_steps > 0")
 
 
 # SFTConfig options the lab sets from its own keys or needs as they are (`selfplay.loop.finetune.sft_arguments`):

@@ -81,6 +81,10 @@ class CorpusRecipe:
     # completion (a scratchpad added), before the calculator calls
     declares: Callable[[Any, int], dict] | None = None  # (config, max_positions) -> what a model pretrained on
     # these traces declares in its config.json (`selfplay_pricing`, `selfplay_search`, ... by task); None: nothing
+    options: type | None = None  # a frozen dataclass of the family's own corpus settings (defaults and checks in
+    # it): `CorpusConfig.options[task]`, written `options: {task: {...}}` in a recipe; None: the family has none
+    card: Callable[[Any, int], Mapping[str, str]] | None = None  # (config, max_positions) -> the family's sentences
+    # in the built-in model's card, by place ("corpus", "calculator"); None: none
 
     def __post_init__(self) -> None:
         unknown = set(self.mistakes_with_calculator) - set(self.mistakes)

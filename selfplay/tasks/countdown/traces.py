@@ -1,12 +1,13 @@
 """How the built-in model's imitation corpus writes countdown traces (its `CorpusRecipe`).
 
-An expert trace is one of up to `countdown_solutions` distinct solutions from `solve_all` (so
-sampling has variety), or with `countdown_search` an answer that searches in its text. A flawed
+The family's corpus settings are `CountdownCorpus` (a recipe's `corpus.options.countdown`). An
+expert trace is one of up to `solutions` distinct solutions from `solve_all` (so sampling has
+variety), or with `search` an answer that searches in its text. A flawed
 trace carries one deliberate mistake, checked to FAIL the grader: `wrong_step` (one result
 slightly off, later steps redone from it), `wrong_answer` (the last step claims the target with
 the wrong operator), `dead_end` (true steps on available numbers that never reach the target,
 then stop). With the calculator on only `dead_end` is made. Steps may end with the numbers left
-(`with_state`).
+(`state`, `with_state`).
 
 Knows countdown and its grader (through its spec); nothing about models or training.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+from dataclasses import dataclass
 
 from selfplay.tasks.countdown.problems import moves, solve_all
 from selfplay.tasks.problem import Problem
@@ -23,19 +25,45 @@ from selfplay.tasks.traces import STEP, fails_grader, slip_one, step_value
 from verifiers.countdown import RETRY
 
 
+@dataclass(frozen=True)
+class CountdownCorpus:
+    """Countdown's corpus settings: `options: {countdown: {...}}` in a pretraining recipe's `corpus`
+    (an older recipe writes them flat, `countdown_<name>`; both are read)."""
+
+    solutions: int = 8  # an expert countdown trace is one of up to this many distinct solutions
+    numbers: tuple[int, ...] = (3, 4)  # countdown train problems with these many numbers are used
+    state: bool = True  # each countdown step ends with the numbers left, `[4 20]` (a scratchpad)
+    search: int = 0  # >0: an expert countdown trace searches in its text, at most this many abandoned
+    #                  attempts (`retry` lines) before its solution; 0: the solution only
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "numbers", tuple(int(n) for n in self.numbers))
+        if not self.numbers or any(n < 2 for n in self.numbers):
+            raise ValueError(f"countdown numbers must be counts of at least 2, got {self.numbers}")
+        if self.search < 0:
+            raise ValueError(f"countdown search must be at least 0, got {self.search}")
+        if self.solutions < 1:
+            raise ValueError(f"countdown solutions must be at least 1, got {self.solutions}")
+
+
+def settings(config) -> CountdownCorpus:
+    """Countdown's settings in a `CorpusConfig`."""
+    return config.options["countdown"]
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def _countdown_solutions(numbers: tuple[int, ...], target: int, limit: int, use_all: bool) -> tuple[str, ...]:
     return tuple("\n".join(steps) for steps in solve_all(list(numbers), target, limit, use_all))
 
 
 def countdown_expert(problem: Problem, config, rng: random.Random) -> str | None:
-    """One of up to `config.countdown_solutions` distinct solutions, under the problem's rule; with
-    `config.countdown_search` an answer that searches for one in its text (`countdown_search`)."""
-    meta = problem.meta
-    if config.countdown_search:
+    """One of up to `solutions` distinct solutions, under the problem's rule; with `search` an answer
+    that searches for one in its text (`countdown_search`)."""
+    meta, options = problem.meta, settings(config)
+    if options.search:
         return countdown_search(list(meta["numbers"]), meta["target"], bool(meta.get("use_all")),
-                                config.countdown_search, rng)
-    found = _countdown_solutions(tuple(meta["numbers"]), meta["target"], config.countdown_solutions,
+                                options.search, rng)
+    found = _countdown_solutions(tuple(meta["numbers"]), meta["target"], options.solutions,
                                  bool(meta.get("use_all")))
     return rng.choice(found) if found else meta["solution"]
 
@@ -198,18 +226,38 @@ def searching_search() -> dict:
 
 
 def searching_declarations(config, max_positions: int) -> dict:
-    """What a model pretrained on countdown traces that search in their text (`countdown_search`)
-    declares in its config.json: longer answers (`selfplay_pricing`), finished attempts left open for
-    a `retry` line (`selfplay_retries`) and MCTS with rollouts (`selfplay_search`); nothing otherwise."""
-    if not config.countdown_search:
+    """What a model pretrained on countdown traces that search in their text (`search`) declares in
+    its config.json: longer answers (`selfplay_pricing`), finished attempts left open for a `retry`
+    line (`selfplay_retries`) and MCTS with rollouts (`selfplay_search`); nothing otherwise."""
+    if not settings(config).search:
         return {}
     return {"selfplay_pricing": {"countdown": searching_pricing(max_positions)}, "selfplay_retries": True,
             "selfplay_search": {"countdown": searching_search()}}
 
 
+def card_sentences(config, max_positions: int) -> dict[str, str]:
+    """Countdown's sentences in the built-in model's card: which problems and experts its corpus
+    has (`corpus`) and the scratchpad its calculator steps end with (`calculator`)."""
+    options = settings(config)
+    corpus = (f"\n  Countdown problems with {' or '.join(map(str, options.numbers))} numbers; an expert countdown trace"
+              f" is one of up to\n  {options.solutions} distinct solutions of its problem.")
+    if options.search:
+        corpus += (f"\n  Each one searches in its text: first steps in a fixed order (the prompt's pairs of numbers, then"
+                   f"\n  `+ * - /`), each from which the target cannot be made finished as close to the target as it"
+                   f" gets\n  and followed by a line `retry`, at most {options.search} of them, then a solution."
+                   f"\n  The verifier grades the last attempt; the config declares the longer answers (`selfplay_pricing`)"
+                   f"\n  and the retries (`selfplay_retries`, so that search keeps a finished attempt open for a `retry`),"
+                   f"\n  and MCTS values a new step by a rollout to a graded answer (`selfplay_search`)."
+                   f"\n  Traces longer than {max_positions} positions were left out.")
+    calculator = ("\nEach countdown step ends with the numbers left after it, `<<25-5=20>> [4 20]`: a scratchpad of the"
+                  "\nstate that the verifier checks exactly." if options.state else "")
+    return {"corpus": corpus, "calculator": calculator}
+
+
 RECIPE = CorpusRecipe(
     mistakes={"wrong_step": wrong_step, "wrong_answer": countdown_wrong_answer, "dead_end": dead_end},
     mistakes_with_calculator=("dead_end",), calculator=True, expert=countdown_expert, declares=searching_declarations,
-    uses=lambda problem, config: len(problem.meta["numbers"]) in config.countdown_numbers,
+    uses=lambda problem, config: len(problem.meta["numbers"]) in settings(config).numbers,
     finish=lambda problem, completion, config: (with_state(problem.meta["numbers"], completion)
-                                                if config.countdown_state else completion))
+                                                if settings(config).state else completion),
+    options=CountdownCorpus, card=card_sentences)
