@@ -4,7 +4,9 @@ The real policy (`selfplay.model.policy.Policy`) satisfies `StepPolicy` as it is
 package importing it; tests satisfy it with small fakes (bandits, uniform, scripted policies).
 
 - `StepPolicy`: samples next steps from prefix states, and counts the tokens it pushes through
-  its model in `usage.total_tokens` (prefill + decode).
+  its model in `usage.total_tokens` (prefill + decode). A policy whose `expand` also takes
+  `costs=[]` (filled with the tokens each state cost) and says so (`reports_costs = True`) lets
+  `search.batching` merge several searches' calls into one.
 - `Scorer`: a value / process reward model: a score in [0, 1] for partial or complete paths,
   with its own token counter and an upper bound on what a call will cost (for the budget).
 - `AnswerCheck`: an answer-time signal for one complete answer, from the question alone (for

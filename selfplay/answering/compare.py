@@ -31,7 +31,7 @@ DEFAULT_BUDGETS = (4, 8, 16, 32)
 
 def compare(policy, problems, strategies=DEFAULT_STRATEGIES, budgets=DEFAULT_BUDGETS, *, seed: int = 0,
             out_dir: str | os.PathLike | None = None, scorer=None, include_sample: bool = True,
-            progress: bool = True, console: Console | None = None) -> list[dict]:
+            progress: bool = True, console: Console | None = None, together: int = 32) -> list[dict]:
     """Evaluate greedy, then every (strategy, budget), then pass@N at each budget; one row per run."""
     runs = [(name, 1) for name in strategy_names(GREEDY)]
     runs += [(strategy, budget) for strategy in strategies for budget in budgets]
@@ -41,7 +41,7 @@ def compare(policy, problems, strategies=DEFAULT_STRATEGIES, budgets=DEFAULT_BUD
     for strategy, budget in runs:
         trees: list[dict] = []
         on_tree = (lambda problem, outcome: trees.append(labelled_tree(problem, outcome))) if out_dir else None
-        result = evaluate(policy, problems, strategy, budget, seed, progress=progress, scorer=scorer,
+        result = evaluate(policy, problems, strategy, budget, seed, progress=progress, scorer=scorer, together=together,
                           on_tree=on_tree if STRATEGIES[strategy].kind == SEARCH else None)
         row = {"strategy": strategy, "budget": budget, "accuracy": result.accuracy, "n": result.n,
                "tokens": result.tokens, "tokens_per_problem": result.tokens / max(result.n, 1),

@@ -9,8 +9,9 @@ The strategy names and their kinds come from `search.STRATEGIES`, the one list o
   of them verifies (pass@N against the ground truth, with `selfplay.answering.grading.grade`): a diagnostic
   of what search could find, not a way of answering.
 - search kind (`majority`, `best_of_n`, `beam`, `mcts`; "System 2"): a search under `budget`
-  answers' worth of compute, using only answer-time signals; `selfplay.answering.deliberate` runs it, one
-  problem at a time, and its one chosen answer is graded against the ground truth.
+  answers' worth of compute, using only answer-time signals; `selfplay.answering.deliberate` runs it
+  (`together` problems at a time, their model calls batched by `search.batching`), and its one
+  chosen answer is graded against the ground truth.
 
 Greedy and sampling answers are drawn in batches with `policy.complete`, not step by step
 through the search package's functions of the same names.
@@ -85,20 +86,23 @@ def problem_seed(seed: int, problem_id: str) -> int:
 
 def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1, seed: int = 0, *,
              max_new_tokens: int = 256, batch_size: int = 8, progress: bool = False,
-             grader: Callable | None = None, scorer=None, on_tree: Callable | None = None) -> EvalResult:
+             grader: Callable | None = None, scorer=None, on_tree: Callable | None = None,
+             together: int = 1) -> EvalResult:
     """Answer every problem with `strategy` and grade the answers (with `grade` unless `grader` is given).
 
     Search strategies may use a learned `scorer`; `on_tree(problem, deliberation)` receives each
-    search's result (tree included) as it finishes, e.g. to write trees to disk.
+    search's result (tree included) in the problems' order, e.g. to write trees to disk. `together`
+    problems are searched at a time with their model calls batched (`search.batching`: the same
+    answers, faster); greedy and sampling answers come `batch_size` problems a call.
     """
     grader = grader or grade
     kind = lookup_strategy(strategy).kind  # an unknown name is a ValueError
-    if budget < 1 or batch_size < 1:
-        raise ValueError("budget and batch_size must be at least 1")
+    if budget < 1 or batch_size < 1 or together < 1:
+        raise ValueError("budget, batch_size and together must be at least 1")
     if budget > MAX_ANSWERS:  # sampling decodes budget x batch rows at once
         raise ValueError(f"a budget is at most {MAX_ANSWERS:,} answers a problem, got {budget:,}")
     if kind == SEARCH:
-        return _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree)
+        return _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree, together)
     samples = 1 if kind == GREEDY else budget
     temperature = 0.0 if kind == GREEDY else 1.0
     start, usage_before = time.perf_counter(), _snapshot(policy.usage)
@@ -118,18 +122,29 @@ def evaluate(policy, problems: Sequence[Problem], strategy: str, budget: int = 1
     return _summarise(outcomes, strategy, budget, samples, used, time.perf_counter() - start)
 
 
-def _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree) -> EvalResult:
+def _evaluate_search(policy, problems, strategy, budget, seed, progress, grader, scorer, on_tree,
+                     together) -> EvalResult:
+    from search.batching import search_together
     from selfplay.answering.deliberate import deliberate  # loaded only when a search is asked for
 
     start, usage_before = time.perf_counter(), _snapshot(policy.usage)
     scorer_before = scorer.usage.total_tokens if scorer is not None else 0
     outcomes: list[ProblemOutcome] = []
-    for problem in tqdm(problems, desc=f"eval {strategy} x{budget}", unit="problem", disable=not progress):
-        outcome = deliberate(policy, problem, strategy, budget, seed, scorer=scorer, grader=grader)
-        outcomes.append(ProblemOutcome(problem.id, problem.task, outcome.verdict.passed, 1,
-                                       int(outcome.verdict.passed), outcome.result.tokens))
-        if on_tree is not None:
-            on_tree(problem, outcome)
+    problems = list(problems)
+
+    def answer(lane, problem, scorer_lane=None):
+        return deliberate(lane, problem, strategy, budget, seed, scorer=scorer_lane, grader=grader)
+
+    with tqdm(total=len(problems), desc=f"eval {strategy} x{budget}", unit="problem", disable=not progress) as bar:
+        def answered(index: int, outcome) -> None:
+            problem = problems[index]
+            outcomes.append(ProblemOutcome(problem.id, problem.task, outcome.verdict.passed, 1,
+                                           int(outcome.verdict.passed), outcome.result.tokens))
+            if on_tree is not None:
+                on_tree(problem, outcome)
+            bar.update(1)
+
+        search_together(policy, problems, answer, width=together, scorer=scorer, on_result=answered)
     used = _snapshot(policy.usage, minus=usage_before)
     result = _summarise(outcomes, strategy, budget, 1, used, time.perf_counter() - start)
     if scorer is not None:

@@ -27,6 +27,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=positive, help="only the first N problems")
     parser.add_argument("--no-sample", action="store_true", help="skip the pass@N reference runs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--together", type=positive, default=32,
+                        help="problems searched together, their model calls batched (1: one at a time; same answers)")
     parser.add_argument("--threads", type=positive, default=1, help="CPU threads for torch (small models: 1 is fastest)")
     parser.add_argument("--out", default=str(Path.home() / "selfplay-runs" / "compare"),
                         help="folder for compare.json, compare.png and the trees")
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     start = time.perf_counter()
     rows = compare(policy, problems, strategies, budgets, seed=args.seed, out_dir=out, scorer=scorer,
-                   include_sample=not args.no_sample, console=console)
+                   include_sample=not args.no_sample, console=console, together=args.together)
     console.print(table(rows))
     summary = {"model": args.model, "adapter": args.adapter, "tasks": args.tasks, "n": len(problems),
                "seed": args.seed, "scorer": args.scorer, "tools": args.tools,

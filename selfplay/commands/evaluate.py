@@ -54,6 +54,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-new-tokens", type=positive, default=256, help="cap on answer length in tokens")
     parser.add_argument("--batch-size", type=positive, default=8, help="problems per batched generation")
+    parser.add_argument("--together", type=positive, default=32,
+                        help="problems a search strategy answers together, their model calls batched (1: one at a "
+                             "time; the same answers)")
     parser.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--threads", type=positive, help="CPU threads for torch (small models: 1 is fastest)")
     parser.add_argument("--scorer", help="a trained scorer directory (reward, value, or a round's outcome_scorer / "
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{args.model}: cannot load the model: {str(error).splitlines()[0]}") from None
     scorer = load_scorer(args.scorer) if args.scorer else None
     result = evaluate(policy, problems, args.strategy, args.budget, args.seed, max_new_tokens=args.max_new_tokens,
-                      batch_size=args.batch_size, progress=not args.json, scorer=scorer)
+                      batch_size=args.batch_size, progress=not args.json, scorer=scorer, together=args.together)
     summary = {**result.to_dict(), "model": args.model, "adapter": args.adapter, "tasks": args.tasks,
                "scorer": args.scorer}
     if args.json:

@@ -139,9 +139,7 @@ class Sampler:
         # a custom factory gets the path as the driver gave it; the real loader this node's copy
         self.model_dir = model[1] if policy_factory is not None else resolve_model(model)
         self.policy = (policy_factory or load_policy)(self.model_dir, threads, device)
-        if sample_fn is None:
-            from selfplay.loop.work import sample_problem as sample_fn
-        self.sample_fn = sample_fn
+        self.sample_fn = sample_fn  # None: the lab's own (`selfplay.loop.work.sample_problems`, batched)
         self.adapter_dir: str | None = None  # the driver's name of the adapter held (the job's adapter_dir)
         self.scratch = tempfile.mkdtemp(prefix="selfplay-actor-")
         self._unpacked = 0
@@ -168,9 +166,16 @@ class Sampler:
             self.policy.load_adapter(local)
         self.adapter_dir = adapter_dir
 
-    def sample(self, problem: Problem, job: SampleJob, adapter: list | None = None) -> ProblemTrees:
+    def sample(self, problems: list[Problem], job: SampleJob, adapter: list | None = None) -> list[ProblemTrees]:
+        """Each problem's trees, in order: searched `job.together` at a time with their model calls batched
+        (a custom `sample_fn` is called once per problem)."""
         self._use_adapter(job.adapter_dir, adapter)
-        return dataclasses.replace(self.sample_fn(self.policy, problem, job), worker=self.name)
+        if self.sample_fn is None:
+            from selfplay.loop.work import sample_problems
+            results = sample_problems(self.policy, problems, job, lambda trees: None)
+        else:
+            results = [self.sample_fn(self.policy, problem, job) for problem in problems]
+        return [dataclasses.replace(result, worker=self.name) for result in results]
 
     def evaluate(self, problems: list[Problem], request: EvalRequest, adapter: list | None = None):
         """`selfplay.answering.evaluate.evaluate` of `problems` with the request's adapter on this actor's policy."""
@@ -371,14 +376,24 @@ class RayExecutor:
         self._ensure_actors(job.model_dir)
         adapter = self._adapter_box(job.adapter_dir)
 
-        def deliver(index: int, result: ProblemTrees) -> None:
-            if result.problem_id != problems[index].id:
-                raise SamplingError(problems[index].id, f"problem {problems[index].id}: sample function returned "
-                                                        f"trees of {result.problem_id!r}")
-            on_result(result)
+        # a call carries up to `together` problems (searched together on the actor), fewer where that
+        # would leave actors idle; a failed call is retried whole
+        size = max(1, min(job.together, -(-len(problems) // max(len(self.actors), 1))))
+        chunks = [problems[first:first + size] for first in range(0, len(problems), size)]
 
-        _Run(self, [p.id for p in problems], lambda actor, index: actor.sample.remote(problems[index], job, adapter),
-             deliver).loop()
+        def deliver(index: int, results: list[ProblemTrees]) -> None:
+            for problem, result in zip(chunks[index], results):
+                if result.problem_id != problem.id:
+                    raise SamplingError(problem.id, f"problem {problem.id}: sample function returned "
+                                                    f"trees of {result.problem_id!r}")
+            if len(results) != len(chunks[index]):
+                raise SamplingError(chunks[index][0].id, f"problems {[p.id for p in chunks[index]]}: "
+                                                         f"{len(results)} results for {len(chunks[index])} problems")
+            for result in results:
+                on_result(result)
+
+        _Run(self, [chunk[0].id for chunk in chunks],
+             lambda actor, index: actor.sample.remote(chunks[index], job, adapter), deliver).loop()
 
     def evaluate(self, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
         """`selfplay.loop.work.evaluate_problems` spread over the actors: batch-sized slices for greedy and

@@ -303,7 +303,8 @@ def eval_phase(context: Context, adapter_dir: Path | None) -> dict:
     adapter = None if adapter_dir is None else str(adapter_dir)
 
     def answered(strategy: str, budget: int, max_new_tokens: int):  # in this process or over the Ray actors
-        request = EvalRequest(context.model_dir, adapter, strategy, budget, config.seed, max_new_tokens, config.tools)
+        request = EvalRequest(context.model_dir, adapter, strategy, budget, config.seed, max_new_tokens, config.tools,
+                              together=config.together)
         return context.executor.evaluate(problems, request, progress=context.progress)
 
     fast = answered("greedy", 1, config.eval.max_new_tokens)
@@ -360,7 +361,7 @@ def run_round(context: Context, index: int) -> dict:
         rundir.check_adapter(previous)  # the round samples with it
     job = SampleJob(round=index, model_dir=context.model_dir, adapter_dir=None if previous is None else str(previous),
                     strategy=config.sampling.strategy, budget=config.sampling.budget, seed=config.seed,
-                    search_overrides=dict(config.sampling.search), tools=config.tools)
+                    search_overrides=dict(config.sampling.search), tools=config.tools, together=config.together)
     if round_dir.sft.is_file():  # resumed after selection
         sampling, trees = None, treeio.read_trees_prefix(round_dir.trees)
     else:

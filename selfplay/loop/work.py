@@ -48,6 +48,7 @@ class SampleJob:
     seed: int  # run seed; a problem's seed derives from (seed, round, problem id)
     search_overrides: dict = field(default_factory=dict)  # SearchConfig fields to override
     tools: str = "auto"  # tools the policy may call: "auto" (the model's own), "none", "calculator,python"
+    together: int = 1  # problems a worker searches together, their model calls batched (search.batching)
 
     def __post_init__(self) -> None:
         lookup_strategy(self.strategy)  # an unknown name fails here, in the driver, not inside a worker
@@ -65,6 +66,7 @@ class EvalRequest:
     max_new_tokens: int = 256
     tools: str = "auto"
     batch_size: int = 8  # problems per batched generation (greedy and sampling strategies)
+    together: int = 1  # problems searched together, their model calls batched (search strategies)
 
     def __post_init__(self) -> None:
         lookup_strategy(self.strategy)
@@ -140,6 +142,18 @@ def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
                         sandbox_s=round(meter.seconds, 4))
 
 
+def sample_problems(policy, problems: Sequence[Problem], job: SampleJob,
+                    on_result: Callable[[ProblemTrees], None]) -> list[ProblemTrees]:
+    """`sample_problem` for every problem, `job.together` at a time with their model calls batched
+    (`search.batching`); `on_result` gets each problem's trees in the problems' order."""
+    from search.batching import search_together
+    from selfplay.tools.catalog import apply_tools
+
+    apply_tools(policy, job.tools)  # the batch's model calls run on this policy, with the job's tools
+    return search_together(policy, problems, lambda lane, problem: sample_problem(lane, problem, job),
+                           width=job.together, on_result=lambda index, trees: on_result(trees))
+
+
 class LocalExecutor:
     """Runs every problem in this process, in order, on one policy loaded once per base model."""
 
@@ -164,9 +178,7 @@ class LocalExecutor:
         return self._policy
 
     def run(self, problems: Sequence[Problem], job: SampleJob, on_result: Callable[[ProblemTrees], None]) -> None:
-        policy = self.policy(job.model_dir, job.adapter_dir)
-        for problem in problems:
-            on_result(sample_problem(policy, problem, job))
+        sample_problems(self.policy(job.model_dir, job.adapter_dir), problems, job, on_result)
 
     def close(self) -> None:
         """Drop the loaded policy (a later call loads the base model again)."""
@@ -187,7 +199,7 @@ def evaluate_problems(policy, problems: Sequence[Problem], request: EvalRequest,
     from selfplay.tools.catalog import apply_tools
 
     apply_tools(policy, request.tools)
-    return evaluate(policy, problems, request.strategy, request.budget, request.seed,
+    return evaluate(policy, problems, request.strategy, request.budget, request.seed, together=request.together,
                     max_new_tokens=request.max_new_tokens, batch_size=request.batch_size, progress=progress)
 
 

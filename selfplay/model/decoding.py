@@ -98,6 +98,8 @@ class Generation:
     rows: list[GeneratedRow]  # len(states) * num_samples, the samples of state i at i*K .. i*K+K-1
     cache: GrowingCache  # row r: its state's last token at slot decode_start-1, then its generated tokens
     decode_start: int
+    prefilled: list[int] = field(default_factory=list)  # tokens each prefill row fed (a state with cache reuse,
+    # a sample row without): with each row's generated tokens, what the call cost per state
 
 
 @dataclass
@@ -105,6 +107,7 @@ class _Prefill:
     cache: object  # DynamicCache over B rows, L slots
     mask: torch.Tensor  # (B, L) 1 on real tokens
     logprobs: torch.Tensor  # (B, V) next-token log-probs per row
+    fed: list[int]  # tokens fed per row
 
 
 def forward(model, input_ids, attention_mask, position_ids, cache) -> torch.Tensor:
@@ -143,7 +146,7 @@ def _prefill(model, rows: list[PrefixState], reuse_cache: bool, version: int, pa
     usage.forward_calls += 1
     if reuse_cache:
         _write_back(rows, plans, pending, cache, mask.shape[1], version)
-    return _Prefill(cache, mask, logprobs)
+    return _Prefill(cache, mask, logprobs, [len(tokens) for tokens in pending])
 
 
 def _write_back(rows, plans, pending, cache, length: int, version: int) -> None:
@@ -185,7 +188,7 @@ def generate(model, states: Sequence[PrefixState], settings: DecodeSettings, sto
     row_groups = [groups[r // samples] for r in range(count)]
     results = _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, generators, row_groups, pad_id,
                            usage, tools)
-    return Generation(results, cache, start)
+    return Generation(results, cache, start, prefill.fed)
 
 
 def _decode_loop(model, cache, mask, logprobs, base, start, settings, stop, generators, row_groups, pad_id,

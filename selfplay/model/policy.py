@@ -201,22 +201,32 @@ class Policy:
 
     # --- sampling ------------------------------------------------------------------------------
 
+    reports_costs = True  # `expand(..., costs=[])` says what each state cost (`search.batching` relies on it)
+
     def expand(self, states: Sequence[PrefixState], num_samples: int, *, temperature: float = 1.0,
                top_p: float = 1.0, max_step_tokens: int = 64, min_step_tokens: int = 0,
-               seed: int | Sequence[int] | None = None) -> list[list[Step]]:
+               seed: int | Sequence[int] | None = None, costs: list[int] | None = None) -> list[list[Step]]:
         """`num_samples` next steps for each state, in one batched decode loop.
 
         A step ends at the step delimiter, EOS, or `max_step_tokens`; `min_step_tokens` forbids an
         earlier end (benchmarks use it for fixed-length steps). `seed` is one int for the call or
-        one per state (then a state's samples do not depend on the rest of the batch).
+        one per state (then a state's samples do not depend on the rest of the batch). A `costs` list
+        is filled with the tokens each state cost (its prefill and its samples' tokens; they sum to
+        what `usage.total_tokens` grew by), so searches that share a call can each count their own.
         """
         states = list(states)
         if not states:
             return []
         generation = self._generate(states, num_samples, temperature, top_p, max_step_tokens, min_step_tokens,
                                     seed, self.step_delimiter)
-        return [[self._step(state, generation, index * num_samples + sample) for sample in range(num_samples)]
-                for index, state in enumerate(states)]
+        steps = [[self._step(state, generation, index * num_samples + sample) for sample in range(num_samples)]
+                 for index, state in enumerate(states)]
+        if costs is not None:
+            fed = generation.prefilled
+            per_state = 1 if self.reuse_cache else num_samples  # prefill rows per state
+            costs[:] = [sum(fed[index * per_state:(index + 1) * per_state]) + sum(step.n_tokens for step in row)
+                        for index, row in enumerate(steps)]
+        return steps
 
     def complete(self, prompts: Sequence[str], num_samples: int = 1, *, temperature: float = 0.0,
                  top_p: float = 1.0, max_new_tokens: int = 256,

@@ -49,7 +49,7 @@ RUNS_HOME = Path("~/selfplay-runs")
 # Fields that may change between invocations of one run: how it executes, not what it samples. Training
 # precision, batch size and its accumulation change later adapters' numbers a little, not any tree already
 # written; a change is logged and recorded in RUN/environment.json.
-EXECUTION_FIELDS = ("rounds", "workers", "threads", "name", "out", "preset", "sft.report_to", "sft.bf16", "sft.fp16",
+EXECUTION_FIELDS = ("rounds", "workers", "threads", "together", "name", "out", "preset", "sft.report_to", "sft.bf16", "sft.fp16",
                     "sft.batch_size", "sft.gradient_accumulation_steps", "sft.gradient_checkpointing",
                     "sft.log_every")
 # `sft.report_to` values -> the pip package each needs (None: nothing to install)
@@ -245,6 +245,8 @@ class RunConfig:
     workers: int | str = "auto"  # "auto": a Ray actor per core (per GPU when there are GPUs); 0: this process; N
 
     threads: int = 1  # torch CPU threads per process (small models run fastest on 1)
+    together: int = 32  # problems a worker searches together, their model calls batched (search.batching); 1: one
+    #                     at a time. Same trees either way (per-node seeds); only the speed changes
     # file -> share, sampled when curriculum.levels is empty
     train_files: dict = field(default_factory=lambda: {"datasets/countdown/std3/train.jsonl": 1.0})
     dev_files: tuple = ("datasets/countdown/dev.jsonl", "datasets/countdown/hard/dev.jsonl")  # evaluated each round
@@ -264,8 +266,8 @@ class RunConfig:
         if self.workers != AUTO and (not isinstance(self.workers, int) or isinstance(self.workers, bool)
                                      or self.workers < 0):
             raise ConfigError(f"workers: expected 'auto' or a count >= 0, got {self.workers!r}")
-        if self.rounds < 0 or self.threads < 1 or self.problems_per_round < 1:
-            raise ConfigError("rounds must be >= 0, threads and problems_per_round >= 1")
+        if self.rounds < 0 or self.threads < 1 or self.problems_per_round < 1 or self.together < 1:
+            raise ConfigError("rounds must be >= 0, threads, together and problems_per_round >= 1")
         if not self.train_files or any(not isinstance(name, str) or not isinstance(share, (int, float))
                                        or not 0 < share < math.inf for name, share in self.train_files.items()):
             raise ConfigError(f"train_files: a mapping of file -> positive finite share, got {self.train_files!r}")
