@@ -6,7 +6,10 @@ programs (`TaskSpec.writes_code`: funcs) in the sandbox, a fresh limited process
 taken (`deliberate(..., grader=meter.grade)`) and read `runs` and `seconds` after. A program it
 has graded for a problem is not run again (eight samples of a confident model are often one
 program): the verdict is the same, the sandbox is deterministic. Grading an answer of any other
-task costs no sandbox run and is not counted.
+task costs no sandbox run and is not counted. A round grades with it, so it also applies the
+task's `unlearnable` check: an arith answer whose final answer is right but is not its own last
+computed result (`<<201-8=193>> #### 19`) fails here, and no training row, judge label or
+solved share counts it (eval, through `grade`, still scores final answers as they stand).
 
     >>> meter = GradeMeter()
     >>> meter.runs, meter.seconds
@@ -31,12 +34,20 @@ class GradeMeter:
     runs: int = 0  # answers run in the sandbox
     seconds: float = 0.0  # wall time of those runs, start to verdict
     reused: int = 0  # answers whose program was graded before for the same problem
+    unlearnable: int = 0  # passes failed because the task does not let a round learn from them (a lucky final)
     _verdicts: dict = field(default_factory=dict, repr=False)  # (problem id, program) -> verdict
 
     def grade(self, problem: Problem, completion: str, timeout_s: float = code.DEFAULT_TIMEOUT_S) -> Verdict:
-        """`selfplay.answering.grading.grade`, counted (and remembered) when the answer is a program."""
-        if not task_spec(problem.task).writes_code:
-            return grade(problem, completion, timeout_s)
+        """`selfplay.answering.grading.grade`, counted (and remembered) when the answer is a program; a
+        pass the task does not let a round learn from (`TaskSpec.unlearnable`) fails here, with the reason."""
+        spec = task_spec(problem.task)
+        if not spec.writes_code:
+            verdict = grade(problem, completion, timeout_s)
+            reason = spec.unlearnable(problem, completion) if verdict.passed and spec.unlearnable else None
+            if reason is not None:
+                self.unlearnable += 1
+                return Verdict.fail("wrong", f"passed by the final answer, not learnable: {reason}")
+            return verdict
         key = (problem.id, extract_program(completion))
         if key in self._verdicts:
             self.reused += 1

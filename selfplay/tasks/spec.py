@@ -143,6 +143,9 @@ class TaskSpec:
     retry_marker: str | None = None  # the line with which an answer abandons an attempt and starts again
     # (countdown's `retry`): selection finds passing attempts by it; None: answers do not search in their text
     splits: SplitRecipe | None = None  # the committed split sets `lab tasks build` writes; None: none
+    unlearnable: Callable[["Problem", str], str | None] | None = None  # (problem, completion) -> why an answer the
+    # grader passed must not be learned from (its final answer right by luck, not derived), or None. A round's
+    # grading applies it (training rows, the judges' labels, the curriculum's solved shares); eval does not
     split_unit: Callable[["Problem"], str | None] | None = None  # what must stay in one split with every problem
     # sharing it (funcs: the function); None: the problem alone
 
