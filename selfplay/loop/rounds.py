@@ -102,12 +102,12 @@ def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
     present = {tree.problem_id for tree in trees}
     wanted = {problem.id for problem in problems}
     todo = [problem for problem in problems if problem.id not in present]
-    tokens, wall, sandbox_runs, sandbox_s = 0, 0.0, 0, 0.0
+    tokens, wall, sandbox_runs, sandbox_s, unlearnable = 0, 0.0, 0, 0.0, 0
     bar = tqdm(total=len(problems), initial=len(problems) - len(todo), desc=f"round {job.round} sample",
                unit="problem", disable=not context.progress)
 
     def on_result(result: ProblemTrees) -> None:
-        nonlocal tokens, wall, sandbox_runs, sandbox_s
+        nonlocal tokens, wall, sandbox_runs, sandbox_s, unlearnable
         if result.problem_id in present or result.problem_id not in wanted:
             return  # a retried or foreign result: every problem is written once
         received = [Tree.from_dict(tree) for tree in result.trees]
@@ -116,6 +116,7 @@ def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
         present.add(result.problem_id)
         tokens, wall = tokens + result.tokens, wall + result.wall_s
         sandbox_runs, sandbox_s = sandbox_runs + result.sandbox_runs, sandbox_s + result.sandbox_s
+        unlearnable += result.unlearnable
         bar.update(1)
 
     start = time.perf_counter()
@@ -129,7 +130,8 @@ def sample_phase(context: Context, round_dir: rundir.RoundDir, problems: list[Pr
     stats = {"strategy": job.strategy, "budget": job.budget, "problems": len(problems),
              "sampled_now": len(todo), "resumed": len(problems) - len(todo), "torn_bytes_dropped": dropped,
              "tokens": tokens, "worker_wall_s": round(wall, 3), "wall_s": round(time.perf_counter() - start, 3),
-             "sandbox_runs": sandbox_runs, "sandbox_s": round(sandbox_s, 3)}  # programs graded by running them
+             "sandbox_runs": sandbox_runs, "sandbox_s": round(sandbox_s, 3),  # programs graded by running them
+             "unlearnable": unlearnable}  # passes failed as right by luck (TaskSpec.unlearnable), sampled now
     return stats, trees
 
 

@@ -103,6 +103,7 @@ class ProblemTrees:
     worker: str = ""  # which worker ran it (for logs)
     sandbox_runs: int = 0  # answers graded by running them in the sandbox (programs)
     sandbox_s: float = 0.0  # seconds those runs took
+    unlearnable: int = 0  # passes the task does not let a round learn from (`TaskSpec.unlearnable`: right by luck)
 
 
 class Executor(Protocol):
@@ -139,7 +140,7 @@ def sample_problem(policy, problem: Problem, job: SampleJob) -> ProblemTrees:
     tree.problem_id, tree.task, tree.round, tree.strategy = problem.id, problem.task, job.round, job.strategy
     return ProblemTrees(problem.id, [tree.to_dict()], outcome.result.tokens, time.perf_counter() - start,
                         worker=f"{socket.gethostname()}:{os.getpid()}", sandbox_runs=meter.runs,
-                        sandbox_s=round(meter.seconds, 4))
+                        sandbox_s=round(meter.seconds, 4), unlearnable=meter.unlearnable)
 
 
 def sample_problems(policy, problems: Sequence[Problem], job: SampleJob,
