@@ -5,6 +5,7 @@ what they do to files, since they run in other processes. The real-model test an
 submission test need no network; the latter starts its own head node with `ray start --block`
 and stops it by pid (`ray stop` would stop every Ray process on the machine).
 """
+import dataclasses
 import functools
 import json
 import logging
@@ -425,9 +426,11 @@ def test_evaluation_over_the_actors_equals_one_process(cluster, tmp_path):
     items = load_problems(REPO / "datasets" / "countdown" / "dev.jsonl")[:11]  # two batches of 8, one short
     local = work.LocalExecutor(threads=1)
     with RayExecutor(2, poll_s=0.2) as runner:
-        for strategy, budget in (("greedy", 1), ("best_of_n", 2)):
-            request = work.EvalRequest(str(model_dir), None, strategy, budget, seed=3, max_new_tokens=24)
-            spread, alone = runner.evaluate(items, request), local.evaluate(items, request)
+        for strategy, budget, together in (("greedy", 1, 1), ("best_of_n", 2, 1), ("mcts", 2, 4)):
+            request = work.EvalRequest(str(model_dir), None, strategy, budget, seed=3, max_new_tokens=24,
+                                       together=together)  # mcts: 4 problems a call, searched together
+            spread = runner.evaluate(items, request)
+            alone = local.evaluate(items, dataclasses.replace(request, together=1))
             assert [vars(o) for o in spread.problems] == [vars(o) for o in alone.problems]
             assert (spread.n, spread.solved, spread.tokens, spread.decode_tokens) == \
                 (alone.n, alone.solved, alone.tokens, alone.decode_tokens)

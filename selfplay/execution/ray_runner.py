@@ -397,7 +397,8 @@ class RayExecutor:
 
     def evaluate(self, problems: Sequence[Problem], request: EvalRequest, *, progress: bool = False):
         """`selfplay.loop.work.evaluate_problems` spread over the actors: batch-sized slices for greedy and
-        sampling strategies (the same batches as in one process), one problem at a time for a search."""
+        sampling strategies (the same batches as in one process), slices of up to `together` problems for a
+        search (searched together on the actor, fewer where that would leave actors idle)."""
         from tqdm import tqdm
 
         from search import SEARCH, lookup_strategy
@@ -406,11 +407,15 @@ class RayExecutor:
         problems = list(problems)
         self._ensure_actors(request.model_dir)
         adapter = self._adapter_box(request.adapter_dir)
-        size = 1 if lookup_strategy(request.strategy).kind == SEARCH else request.batch_size
+        if lookup_strategy(request.strategy).kind == SEARCH:  # a call searches up to `together` problems at once,
+            size = max(1, min(request.together, -(-len(problems) // max(len(self.actors), 1))))  # no actor idle
+        else:
+            size = request.batch_size
         slices = [problems[first:first + size] for first in range(0, len(problems), size)]
         parts: list = [None] * len(slices)
         start = time.perf_counter()
-        label = f"eval {request.strategy}" + (f" x{request.budget}" if size == 1 else "")
+        label = f"eval {request.strategy}" + (f" x{request.budget}" if lookup_strategy(request.strategy).kind == SEARCH
+                                              else "")
         with tqdm(total=len(problems), desc=label, unit="problem", disable=not progress) as bar:
             def deliver(index: int, result) -> None:
                 parts[index] = result
