@@ -365,6 +365,11 @@ class RayExecutor:
 
     # --- work ----------------------------------------------------------------------------------
 
+    def _searched_per_call(self, together: int, count: int) -> int:
+        """Problems an actor call carries to be searched together: up to `together`, fewer where that
+        would leave actors idle."""
+        return max(1, min(together, -(-count // max(len(self.actors), 1))))
+
     def run(self, problems: Sequence[Problem], job: SampleJob, on_result: Callable[[ProblemTrees], None]) -> None:
         """Sample every problem once; `on_result` is called exactly once per problem, from this thread."""
         problems = list(problems)
@@ -376,9 +381,7 @@ class RayExecutor:
         self._ensure_actors(job.model_dir)
         adapter = self._adapter_box(job.adapter_dir)
 
-        # a call carries up to `together` problems (searched together on the actor), fewer where that
-        # would leave actors idle; a failed call is retried whole
-        size = max(1, min(job.together, -(-len(problems) // max(len(self.actors), 1))))
+        size = self._searched_per_call(job.together, len(problems))  # a failed call is retried whole
         chunks = [problems[first:first + size] for first in range(0, len(problems), size)]
 
         def deliver(index: int, results: list[ProblemTrees]) -> None:
@@ -407,15 +410,12 @@ class RayExecutor:
         problems = list(problems)
         self._ensure_actors(request.model_dir)
         adapter = self._adapter_box(request.adapter_dir)
-        if lookup_strategy(request.strategy).kind == SEARCH:  # a call searches up to `together` problems at once,
-            size = max(1, min(request.together, -(-len(problems) // max(len(self.actors), 1))))  # no actor idle
-        else:
-            size = request.batch_size
+        search = lookup_strategy(request.strategy).kind == SEARCH
+        size = self._searched_per_call(request.together, len(problems)) if search else request.batch_size
         slices = [problems[first:first + size] for first in range(0, len(problems), size)]
         parts: list = [None] * len(slices)
         start = time.perf_counter()
-        label = f"eval {request.strategy}" + (f" x{request.budget}" if lookup_strategy(request.strategy).kind == SEARCH
-                                              else "")
+        label = f"eval {request.strategy}" + (f" x{request.budget}" if search else "")
         with tqdm(total=len(problems), desc=label, unit="problem", disable=not progress) as bar:
             def deliver(index: int, result) -> None:
                 parts[index] = result

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_CALCULATOR_OUTPUT = re.compile(r"<<[^<>\n=]{1,200}=([^<>\n]{0,200}>>)")
+_CALCULATOR_OUTPUT = re.compile(r"<<[^<>\n=]{1,200}=(([^<>\n]{0,200})>>)")  # 1: the tool's output, 2: its result
 _PYTHON_OUTPUT = re.compile(r"```python\n.*?```\n(```output\n.*?```\n?)", re.DOTALL)
 
 
@@ -27,6 +27,15 @@ def tool_output_spans(text: str) -> list[tuple[int, int]]:
     spans = [match.span(1) for match in _CALCULATOR_OUTPUT.finditer(text)]
     spans += [match.span(1) for match in _PYTHON_OUTPUT.finditer(text)]
     return sorted(spans)
+
+
+def calculator_results(text: str) -> list[str]:
+    """The results the calculator wrote in `text`, in order (`<<3*4=12>>` -> "12").
+
+    >>> calculator_results("<<3*4=12>>\\n<<12/5=12/5>>\\n#### 2")
+    ['12', '12/5']
+    """
+    return [match.group(2).strip() for match in _CALCULATOR_OUTPUT.finditer(text)]
 
 
 def encode_masked(tokenizer, text: str, spans: Sequence[Sequence[int]]) -> tuple[list[int], list[int]]:

@@ -2,11 +2,10 @@
 check (the reference is unknown at answer time: majority vote or the learned scorers)."""
 from __future__ import annotations
 
-import re
-
 from selfplay.tasks.arith import problems as arith, rows, splits, traces
 from selfplay.tasks.problem import Problem
 from selfplay.tasks.spec import Pricing, TaskSpec, priced
+from selfplay.tools.spans import calculator_results
 from verifiers import math
 from verifiers.verdict import Verdict
 
@@ -15,9 +14,6 @@ def grade_final_answer(problem: Problem, completion: str, timeout_s: float) -> V
     if problem.answer is None:
         return Verdict.fail("invalid", f"problem {problem.id} has no answer to grade against")
     return math.check(completion, problem.answer)
-
-
-_CALL = re.compile(r"<<[^<>=]*=\s*([^<>]*?)\s*>>")  # a calculator call and the result the tool wrote
 
 
 def underived_final(problem: Problem, completion: str) -> str | None:
@@ -31,7 +27,7 @@ def underived_final(problem: Problem, completion: str) -> str | None:
     >>> underived_final(p, "<<3*5=15>>\\n<<15-4=11>>\\n#### 12")
     'the final answer 12 is not the last computed result 11'
     """
-    results = _CALL.findall(completion)
+    results = calculator_results(completion)
     answer = math.extract_answer(completion)
     if not results or answer is None:
         return None
